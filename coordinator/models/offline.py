@@ -1,0 +1,150 @@
+"""Deterministic local models that implement ADK's `BaseLlm`.
+
+An `OfflineLlm` is a *policy*: a plain function from the `LlmRequest` the agent built to
+the `LlmResponse` it returns (text, or function calls for ADK to execute). Policies answer
+from data — tool results, knowledge-base articles, the rulebook — so the offline default
+gives useful answers with no API key and no network. Every response is marked
+`custom_metadata={"offline": True}` so nothing pretends to be Gemini.
+
+Token usage is estimated (words x 1.3) so cost accounting works the same offline.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import Any
+
+from google.adk.models.base_llm import BaseLlm
+from google.adk.models.llm_request import LlmRequest
+from google.adk.models.llm_response import LlmResponse
+from google.genai import types
+
+__all__ = [
+    "OfflineLlm",
+    "Policy",
+    "estimate_tokens",
+    "function_call",
+    "function_responses",
+    "last_user_text",
+    "text_response",
+    "tool_names",
+]
+
+Policy = Callable[[LlmRequest], LlmResponse | Awaitable[LlmResponse]]
+
+
+def estimate_tokens(text: str) -> int:
+    """A stable, cheap token estimate (~1.3 tokens per whitespace word)."""
+    return max(1, int(len(text.split()) * 1.3)) if text else 0
+
+
+def _request_text(req: LlmRequest) -> str:
+    parts: list[str] = []
+    for content in req.contents:
+        for part in content.parts or []:
+            if part.text:
+                parts.append(part.text)
+            elif part.function_response is not None:
+                parts.append(json.dumps(part.function_response.response, default=str))
+    return "\n".join(parts)
+
+
+def _usage(req: LlmRequest, resp: LlmResponse) -> types.GenerateContentResponseUsageMetadata:
+    out = ""
+    if resp.content:
+        for part in resp.content.parts or []:
+            if part.text:
+                out += part.text
+            elif part.function_call is not None:
+                out += json.dumps(part.function_call.args or {}, default=str)
+    prompt = estimate_tokens(_request_text(req))
+    completion = estimate_tokens(out)
+    return types.GenerateContentResponseUsageMetadata(
+        prompt_token_count=prompt,
+        candidates_token_count=completion,
+        total_token_count=prompt + completion,
+    )
+
+
+class OfflineLlm(BaseLlm):
+    """A `BaseLlm` whose answers come from a deterministic policy function.
+
+    Example::
+
+        def echo(req: LlmRequest) -> LlmResponse:
+            return text_response("you said: " + last_user_text(req))
+
+        agent = LlmAgent(name="echo", model=OfflineLlm(model="offline/echo", policy=echo))
+    """
+
+    policy: Any  # Policy; typed loosely because pydantic cannot validate callables' shape
+
+    async def generate_content_async(
+        self, llm_request: LlmRequest, stream: bool = False
+    ) -> AsyncGenerator[LlmResponse, None]:
+        result = self.policy(llm_request)
+        if inspect.isawaitable(result):
+            result = await result
+        response: LlmResponse = result
+        if response.usage_metadata is None:
+            response.usage_metadata = _usage(llm_request, response)
+        meta = dict(response.custom_metadata or {})
+        meta.setdefault("offline", True)
+        meta.setdefault("model", self.model)
+        response.custom_metadata = meta
+        yield response
+
+
+# --- helpers for writing policies -------------------------------------------------------
+
+
+def last_user_text(req: LlmRequest) -> str:
+    """The text of the latest user message (empty if the last turn was a tool result)."""
+    for content in reversed(req.contents):
+        if content.role != "user":
+            continue
+        texts = [p.text for p in content.parts or [] if p.text]
+        if texts:
+            return "\n".join(texts).strip()
+        if any(p.function_response is not None for p in content.parts or []):
+            continue
+    return ""
+
+
+def function_responses(req: LlmRequest) -> dict[str, dict[str, Any]]:
+    """Tool results since the latest user text message, by tool name (latest wins)."""
+    found: dict[str, dict[str, Any]] = {}
+    for content in reversed(req.contents):
+        parts = content.parts or []
+        if content.role == "user" and any(p.text for p in parts):
+            break
+        for part in parts:
+            fr = part.function_response
+            if fr is not None and fr.name and fr.name not in found:
+                found[fr.name] = dict(fr.response or {})
+    return found
+
+
+def tool_names(req: LlmRequest) -> set[str]:
+    """Names of the tools the agent offered this turn."""
+    return set(req.tools_dict)
+
+
+def text_response(text: str, **metadata: Any) -> LlmResponse:
+    return LlmResponse(
+        content=types.Content(role="model", parts=[types.Part(text=text)]),
+        custom_metadata=metadata or None,
+        turn_complete=True,
+    )
+
+
+def function_call(name: str, args: dict[str, Any] | None = None, **metadata: Any) -> LlmResponse:
+    return LlmResponse(
+        content=types.Content(
+            role="model",
+            parts=[types.Part(function_call=types.FunctionCall(name=name, args=args or {}))],
+        ),
+        custom_metadata=metadata or None,
+    )

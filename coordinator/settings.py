@@ -1,0 +1,124 @@
+"""Settings from the environment and `.env` (python-dotenv via pydantic-settings).
+
+Every knob lives here, once; agents ask for a *role* ("router", "fast", "strong") and
+`coordinator.models` turns it into a concrete model. Example::
+
+    from coordinator.settings import get_settings
+    s = get_settings()
+    s.use_gemini     # True only when GOOGLE_API_KEY or Vertex settings are present
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "get_settings", "reset_settings"]
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "adk-coordinator"
+
+
+class Settings(BaseSettings):
+    """Runtime configuration. Keys are read from the environment, then `.env`."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # --- model backend -----------------------------------------------------------------
+    mode: Literal["auto", "offline", "gemini"] = Field(
+        "auto",
+        alias="COORDINATOR_MODE",
+        description="auto: Gemini when credentials exist, else offline; offline/gemini force one.",
+    )
+    google_api_key: str | None = Field(None, alias="GOOGLE_API_KEY")
+    use_vertexai: bool = Field(False, alias="GOOGLE_GENAI_USE_VERTEXAI")
+    google_cloud_project: str | None = Field(None, alias="GOOGLE_CLOUD_PROJECT")
+    gemini_base_url: str | None = Field(
+        None,
+        alias="COORDINATOR_GEMINI_BASE_URL",
+        description="Override the Gemini API endpoint (proxies, or the local stub in tests).",
+    )
+    model_fast: str = Field("gemini-2.5-flash", alias="COORDINATOR_MODEL_FAST")
+    model_strong: str = Field("gemini-2.5-pro", alias="COORDINATOR_MODEL_STRONG")
+    model_router: str = Field("gemini-2.5-flash", alias="COORDINATOR_MODEL_ROUTER")
+
+    # --- routing --------------------------------------------------------------------------
+    routes_file: Path | None = Field(
+        None, alias="COORDINATOR_ROUTES", description="YAML routes file (default: built-in)."
+    )
+    router_method: Literal["auto", "embedding", "classifier", "llm"] = Field(
+        "auto", alias="COORDINATOR_ROUTER"
+    )
+    router_model_dir: Path | None = Field(
+        None, alias="COORDINATOR_ROUTER_MODEL", description="Trained router from `routes train`."
+    )
+    router_threshold: float | None = Field(
+        None,
+        alias="COORDINATOR_ROUTER_THRESHOLD",
+        description="Override the data-calibrated confidence threshold.",
+    )
+    log_text: bool = Field(
+        True,
+        alias="COORDINATOR_LOG_TEXT",
+        description="Store request text in the decision log (False: only a SHA-256 hash).",
+    )
+
+    # --- storage -----------------------------------------------------------------------------
+    data_dir: Path = Field(default_factory=_default_data_dir, alias="COORDINATOR_DATA_DIR")
+    session_db_url: str | None = Field(
+        None,
+        alias="COORDINATOR_SESSION_DB",
+        description="ADK session store URL (default: SQLite file in data_dir; "
+        "postgresql+asyncpg://... to scale out).",
+    )
+
+    # --- parallel engine ---------------------------------------------------------------------
+    max_concurrency: int = Field(64, alias="COORDINATOR_MAX_CONCURRENCY", ge=1)
+    branch_timeout_s: float = Field(60.0, alias="COORDINATOR_BRANCH_TIMEOUT", gt=0)
+    branch_retries: int = Field(3, alias="COORDINATOR_BRANCH_RETRIES", ge=0)
+    max_request_chars: int = Field(20_000, alias="COORDINATOR_MAX_REQUEST_CHARS", ge=1)
+
+    @property
+    def has_gemini_credentials(self) -> bool:
+        return bool(self.google_api_key) or (self.use_vertexai and bool(self.google_cloud_project))
+
+    @property
+    def use_gemini(self) -> bool:
+        if self.mode == "offline":
+            return False
+        if self.mode == "gemini":
+            return True
+        return self.has_gemini_credentials
+
+    @property
+    def store_path(self) -> Path:
+        return self.data_dir / "store.sqlite3"
+
+    @property
+    def decision_log_path(self) -> Path:
+        return self.data_dir / "decisions.sqlite3"
+
+    @property
+    def sessions_url(self) -> str:
+        return self.session_db_url or f"sqlite:///{self.data_dir / 'sessions.sqlite3'}"
+
+    def ensure_data_dir(self) -> Path:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return self.data_dir
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (read once; `reset_settings()` re-reads, for tests)."""
+    return Settings()
+
+
+def reset_settings() -> None:
+    get_settings.cache_clear()
