@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from coordinator.routes import RouteSet
 
-__all__ = ["Decision", "EmbeddingRouter", "Method", "Router"]
+__all__ = ["Decision", "EmbeddingRouter", "Method", "Router", "build_router"]
 
 Method = Literal["embedding", "classifier", "llm", "fallback", "pending"]
 
@@ -121,3 +121,12 @@ class EmbeddingRouter:
             candidate=best,
             latency_ms=(time.perf_counter() - t0) * 1000,
         )
+
+
+def build_router(routes: RouteSet, *, method: str = "auto", threshold: float | None = None):
+    """The router for `method` ("auto" picks the best available offline router)."""
+    if method in ("auto", "embedding"):
+        return EmbeddingRouter(routes, threshold=threshold)
+    from coordinator.errors import UsageError
+
+    raise UsageError(f"router method {method!r} is not available")
