@@ -27,6 +27,7 @@ __all__ = [
     "estimate_tokens",
     "function_call",
     "function_responses",
+    "is_relayed",
     "last_user_text",
     "text_response",
     "tool_names",
@@ -99,17 +100,30 @@ class OfflineLlm(BaseLlm):
 
 # --- helpers for writing policies -------------------------------------------------------
 
+# ADK relays other agents' turns (e.g. the coordinator's transfer) to the current agent as
+# user-role content that starts with this preamble; it is context, not the user speaking.
+_RELAYED_PREFIX = "For context:"
+
+
+def is_relayed(content: types.Content) -> bool:
+    """True for another agent's turn that ADK relayed as user-role context."""
+    parts = content.parts or []
+    return bool(parts) and bool(parts[0].text) and parts[0].text.startswith(_RELAYED_PREFIX)
+
+
+def _is_user_text(content: types.Content) -> bool:
+    return (
+        content.role == "user"
+        and not is_relayed(content)
+        and any(p.text for p in content.parts or [])
+    )
+
 
 def last_user_text(req: LlmRequest) -> str:
     """The text of the latest user message (empty if the last turn was a tool result)."""
     for content in reversed(req.contents):
-        if content.role != "user":
-            continue
-        texts = [p.text for p in content.parts or [] if p.text]
-        if texts:
-            return "\n".join(texts).strip()
-        if any(p.function_response is not None for p in content.parts or []):
-            continue
+        if _is_user_text(content):
+            return "\n".join(p.text for p in content.parts or [] if p.text).strip()
     return ""
 
 
@@ -117,10 +131,9 @@ def function_responses(req: LlmRequest) -> dict[str, dict[str, Any]]:
     """Tool results since the latest user text message, by tool name (latest wins)."""
     found: dict[str, dict[str, Any]] = {}
     for content in reversed(req.contents):
-        parts = content.parts or []
-        if content.role == "user" and any(p.text for p in parts):
+        if _is_user_text(content):
             break
-        for part in parts:
+        for part in content.parts or []:
             fr = part.function_response
             if fr is not None and fr.name and fr.name not in found:
                 found[fr.name] = dict(fr.response or {})

@@ -1,0 +1,103 @@
+"""The root `coordinator` agent: routing cascade + the specialists as sub-agents.
+
+Which specialist serves a route is configuration (`SPECIALISTS`); the engine in
+`coordinator/` knows nothing about billing or contracts.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from google.adk.agents import BaseAgent, LlmAgent
+from google.adk.models.llm_request import LlmRequest
+from google.adk.models.llm_response import LlmResponse
+
+from coordinator.cascade import RoutingCascade, transfer_response
+from coordinator.models import resolve_model
+from coordinator.router import Router, build_router
+from coordinator.routes import RouteSet, load_routes
+from coordinator.settings import Settings, get_settings
+
+from .prompt import ROOT_INSTRUCTION
+
+__all__ = ["SPECIALISTS", "build_root_agent", "build_specialists"]
+
+# route name -> module exposing build_agent(settings) -> BaseAgent
+SPECIALISTS: dict[str, str] = {
+    "billing": "agents.billing.agent",
+    "technical_support": "agents.technical_support.agent",
+    "refund": "agents.refund.agent",
+    "contract_review": "agents.contract_review.agent",
+    "security_review": "agents.security_review.agent",
+    "general": "agents.general.agent",
+}
+
+
+def build_specialists(routes: RouteSet, settings: Settings) -> list[BaseAgent]:
+    """One sub-agent per route that has an implementation, fallback included."""
+    agents: list[BaseAgent] = []
+    for name in routes.names:
+        module_name = SPECIALISTS.get(name)
+        if module_name is None:
+            continue
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                continue  # the route exists but this build has no agent for it
+            raise
+        agent = module.build_agent(settings)
+        # The route definition is the single source of the description that drives routing.
+        agent.description = routes.description(name)
+        agents.append(agent)
+    return agents
+
+
+def _offline_root_policy(fallback: str):
+    def policy(req: LlmRequest) -> LlmResponse:
+        # Offline the cascade always decides before the model; reaching here means
+        # something skipped it, so take the safe route.
+        return transfer_response(fallback)
+
+    return policy
+
+
+def build_root_agent(
+    settings: Settings | None = None,
+    *,
+    routes: RouteSet | None = None,
+    router: Router | None = None,
+    decision_log=None,
+) -> LlmAgent:
+    """Assemble the coordinator tree (used by adk_web, the CLI and the Python API)."""
+    s = settings or get_settings()
+    routes = routes or load_routes(s.routes_file)
+    if router is None:
+        extra = {"model_dir": s.router_model_dir} if s.router_model_dir else {}
+        router = build_router(routes, method=s.router_method, threshold=s.router_threshold, **extra)
+    if decision_log is None:
+        from coordinator.decision_log import DecisionLog
+
+        decision_log = DecisionLog(s.decision_log_path)
+    specialists = build_specialists(routes, s)
+    names = [a.name for a in specialists]
+    policy = _offline_root_policy(routes.fallback)
+    model = resolve_model("router", name="coordinator", policy=policy, settings=s)
+    cascade = RoutingCascade(
+        router,
+        routes,
+        agent_names=names,
+        llm_available=s.use_gemini,
+        decision_log=decision_log,
+        max_chars=s.max_request_chars,
+    )
+    listing = "\n".join(f"- {a.name}: {a.description}" for a in specialists)
+    return LlmAgent(
+        name="coordinator",
+        description="Routes each request to the specialist that fits.",
+        model=model,
+        instruction=ROOT_INSTRUCTION.format(agents=listing, fallback=routes.fallback),
+        sub_agents=specialists,
+        before_model_callback=cascade.before_model,
+        after_model_callback=cascade.after_model,
+    )

@@ -1,0 +1,190 @@
+"""The programmatic API: `Coordinator().ask(...)` / `await ....ask_async(...)`.
+
+    from coordinator import Coordinator
+    c = Coordinator()
+    r = c.ask("I was charged twice for my subscription", user_id="alice")
+    print(r.route, r.method, r.confidence, r.text)
+
+The coordinator wraps an ADK `Runner` around the root agent; sessions live in the ADK
+session service from settings (SQLite by default), so a `session_id` continues a chat.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+import anyio
+from google.adk.agents import BaseAgent
+from google.adk.agents.run_config import RunConfig
+from google.adk.events import Event
+from google.adk.runners import Runner
+from google.adk.sessions import BaseSessionService
+from google.genai import types
+from pydantic import BaseModel, Field
+
+from coordinator.cascade import LAST_DECISION_KEY
+from coordinator.errors import ModelError, UsageError
+from coordinator.settings import Settings, get_settings
+
+__all__ = ["Coordinator", "Reply", "StreamEvent", "Usage", "validate_request"]
+
+APP_NAME = "support"
+
+
+class Usage(BaseModel):
+    """Model usage for one request (offline calls are counted too, and labelled)."""
+
+    llm_calls: int = Field(0, description="Model calls made (0 when the cascade routed).")
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    tokens: int = 0
+    offline: bool = Field(True, description="True when every call went to a local model.")
+
+
+class Reply(BaseModel):
+    """What one request produced."""
+
+    text: str = Field(description="The final answer shown to the user.")
+    route: str = Field(description="The agent that answered.")
+    confidence: float = Field(description="Router confidence for the chosen route.")
+    method: Literal["embedding", "classifier", "llm", "fallback", "pending"] = Field(
+        description="What decided the route."
+    )
+    usage: Usage = Field(default_factory=Usage)
+    latency_ms: float = Field(description="Wall time of the whole request.")
+    session_id: str
+    user_id: str
+    offline: bool = Field(description="True when answered by the local offline models.")
+
+
+class StreamEvent(BaseModel):
+    """One progress event from `Coordinator.stream` (routing, tool call, partial, final)."""
+
+    kind: Literal["route", "tool_call", "tool_result", "partial", "final"]
+    author: str
+    text: str = ""
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+def validate_request(text: Any, max_chars: int) -> str:
+    """Reject what cannot be a request; `UsageError` says why in one line."""
+    if not isinstance(text, str):
+        raise UsageError(f"request must be text, not {type(text).__name__}")
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    stripped = text.strip()
+    if not stripped:
+        raise UsageError("empty request: say what you need help with")
+    if len(stripped) > max_chars:
+        raise UsageError(
+            f"request is {len(stripped):,} characters; the limit is {max_chars:,} "
+            "(COORDINATOR_MAX_REQUEST_CHARS). For documents use `coordinator review FILE`."
+        )
+    return stripped
+
+
+class Coordinator:
+    """Runs the coordinator agent tree. One instance serves many users and sessions."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings | None = None,
+        agent: BaseAgent | None = None,
+        session_service: BaseSessionService | None = None,
+        app_name: str = APP_NAME,
+    ) -> None:
+        self.settings = settings or get_settings()
+        if agent is None:
+            from agents.coordinator.agent import build_root_agent
+
+            agent = build_root_agent(self.settings)
+        if session_service is None:
+            from coordinator.sessions import make_session_service
+
+            session_service = make_session_service(self.settings)
+        self.agent = agent
+        self.app_name = app_name
+        self.session_service = session_service
+        self.runner = Runner(app_name=app_name, agent=agent, session_service=session_service)
+
+    @property
+    def offline(self) -> bool:
+        return not self.settings.use_gemini
+
+    async def _session(self, user_id: str, session_id: str | None):
+        if session_id:
+            session = await self.session_service.get_session(
+                app_name=self.app_name, user_id=user_id, session_id=session_id
+            )
+            if session is not None:
+                return session
+        return await self.session_service.create_session(
+            app_name=self.app_name, user_id=user_id, session_id=session_id or uuid.uuid4().hex
+        )
+
+    async def open_session(self, text: str, user_id: str, session_id: str | None):
+        """Validate a request and get (or create) its session: `(clean_text, session)`."""
+        text = validate_request(text, self.settings.max_request_chars)
+        if not isinstance(user_id, str) or not user_id.strip():
+            raise UsageError("user_id must be a non-empty string")
+        return text, await self._session(user_id, session_id)
+
+    async def run_events(self, text: str, session) -> AsyncIterator[Event]:
+        """Raw ADK events of one validated request in `session`."""
+        message = types.Content(role="user", parts=[types.Part(text=text)])
+        run_config = RunConfig(max_llm_calls=200)
+        try:
+            async for event in self.runner.run_async(
+                user_id=session.user_id,
+                session_id=session.id,
+                new_message=message,
+                run_config=run_config,
+            ):
+                yield event
+        except Exception as exc:  # model/backend failure: say so, keep the session intact
+            raise ModelError(f"{type(exc).__name__}: {exc}") from exc
+
+    async def ask_async(
+        self, text: str, *, user_id: str = "user", session_id: str | None = None
+    ) -> Reply:
+        t0 = time.perf_counter()
+        usage = Usage(offline=self.offline)
+        final_text: list[str] = []
+        route = None
+        text, session = await self.open_session(text, user_id, session_id)
+        sid = session.id
+        async for event in self.run_events(text, session):
+            if event.author not in ("user", self.agent.name):
+                route = event.author
+            if event.usage_metadata is not None:
+                usage.llm_calls += 1
+                usage.prompt_tokens += event.usage_metadata.prompt_token_count or 0
+                usage.completion_tokens += event.usage_metadata.candidates_token_count or 0
+            if event.is_final_response() and event.content and event.content.parts:
+                texts = [p.text for p in event.content.parts if p.text and not p.thought]
+                if texts:
+                    final_text = texts
+        usage.tokens = usage.prompt_tokens + usage.completion_tokens
+        session = await self.session_service.get_session(
+            app_name=self.app_name, user_id=user_id, session_id=sid
+        )
+        decision = (session.state.get(LAST_DECISION_KEY) if session else None) or {}
+        return Reply(
+            text="\n".join(final_text).strip() or "(no answer)",
+            route=route or decision.get("route") or self.agent.name,
+            confidence=float(decision.get("confidence") or 0.0),
+            method=decision.get("method") or "fallback",
+            usage=usage,
+            latency_ms=round((time.perf_counter() - t0) * 1000, 2),
+            session_id=sid,
+            user_id=user_id,
+            offline=self.offline,
+        )
+
+    def ask(self, text: str, *, user_id: str = "user", session_id: str | None = None) -> Reply:
+        """Synchronous `ask_async` (not for use inside a running event loop)."""
+        return anyio.run(lambda: self.ask_async(text, user_id=user_id, session_id=session_id))

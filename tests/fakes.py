@@ -1,0 +1,68 @@
+"""Scripted fake models and transcript helpers for tests (never a real model).
+
+`ScriptedLlm` answers from a queue and records every request it was asked; running past
+the script raises, and `assert_complete()` fails on leftovers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from google.adk.events import Event
+from google.adk.models.base_llm import BaseLlm
+from google.adk.models.llm_request import LlmRequest
+from google.adk.models.llm_response import LlmResponse
+from google.genai import types
+from pydantic import Field, PrivateAttr
+
+
+def transfer_call(agent_name: str) -> types.Part:
+    return types.Part(
+        function_call=types.FunctionCall(name="transfer_to_agent", args={"agent_name": agent_name})
+    )
+
+
+def tool_call(name: str, **args: Any) -> types.Part:
+    return types.Part(function_call=types.FunctionCall(name=name, args=args))
+
+
+class ScriptedLlm(BaseLlm):
+    """Replies with the next scripted item: a str (text) or a Part (e.g. a function call)."""
+
+    model: str = "scripted"
+    script: list[Any] = Field(default_factory=list)
+    _requests: list[LlmRequest] = PrivateAttr(default_factory=list)
+
+    @property
+    def requests(self) -> list[LlmRequest]:
+        return self._requests
+
+    async def generate_content_async(
+        self, llm_request: LlmRequest, stream: bool = False
+    ) -> AsyncGenerator[LlmResponse, None]:
+        self._requests.append(llm_request)
+        if not self.script:
+            raise AssertionError(f"{self.model}: model called past the end of its script")
+        item = self.script.pop(0)
+        part = types.Part(text=item) if isinstance(item, str) else item
+        yield LlmResponse(content=types.Content(role="model", parts=[part]))
+
+    def assert_complete(self) -> None:
+        assert not self.script, f"{self.model}: unused script items: {self.script}"
+
+
+def simplify_events(events: list[Event]) -> list[tuple[str, Any]]:
+    """A transcript: (author, text | transfer_call(...) | tool_call(...)) per part."""
+    out: list[tuple[str, Any]] = []
+    for event in events:
+        for part in (event.content.parts if event.content else None) or []:
+            if part.text:
+                out.append((event.author, part.text))
+            elif part.function_call is not None:
+                call = part.function_call
+                if call.name == "transfer_to_agent":
+                    out.append((event.author, ("transfer", (call.args or {}).get("agent_name"))))
+                else:
+                    out.append((event.author, ("call", call.name)))
+    return out
