@@ -1,0 +1,61 @@
+"""`coordinator ask "TEXT"`: one request through the coordinator, answer on stdout."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from coordinator.errors import UsageError
+
+__all__ = ["read_request", "register"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "ask",
+        help="send one request to the coordinator and print the answer",
+        description="Route one request to the right specialist and print its answer. "
+        "TEXT may be '-' to read the request from standard input (UTF-8). "
+        "Use the same --session to continue a conversation.",
+    )
+    p.add_argument("text", metavar="TEXT", help="the request, or '-' to read stdin")
+    p.add_argument("--json", action="store_true", help="print the whole Reply as JSON")
+    p.add_argument("--user", default="user", help="acting user id (default: %(default)s)")
+    p.add_argument("--session", default=None, help="session id to continue (default: new)")
+    p.set_defaults(func=run)
+
+
+def read_request(text: str) -> str:
+    """The request text; '-' reads stdin, which must be UTF-8."""
+    if text != "-":
+        return text
+    data = sys.stdin.buffer.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"standard input is not UTF-8 text (byte {exc.start})") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from coordinator.api import Coordinator, validate_request
+    from coordinator.settings import get_settings
+
+    settings = get_settings()
+    text = validate_request(read_request(args.text), settings.max_request_chars)
+    if not settings.use_gemini:
+        reason = "COORDINATOR_MODE=offline" if settings.mode == "offline" else "no GOOGLE_API_KEY"
+        print(
+            f"coordinator: offline mode ({reason}): local models answer from local data",
+            file=sys.stderr,
+        )
+    reply = Coordinator(settings=settings).ask(text, user_id=args.user, session_id=args.session)
+    if args.json:
+        print(reply.model_dump_json(indent=2))
+    else:
+        print(reply.text)
+        print(
+            f"-- {reply.route} via {reply.method} (confidence {reply.confidence:.2f}, "
+            f"{reply.latency_ms:.0f} ms, session {reply.session_id})",
+            file=sys.stderr,
+        )
+    return 0
