@@ -25,8 +25,9 @@ from google.adk.sessions import BaseSessionService
 from google.genai import types
 from pydantic import BaseModel, Field
 
-from coordinator.cascade import LAST_DECISION_KEY
+from coordinator.cascade import LAST_DECISION_KEY, TRANSFER_TOOL
 from coordinator.errors import ModelError, UsageError
+from coordinator.progress import PROGRESS_KEY
 from coordinator.settings import Settings, get_settings
 
 __all__ = ["Coordinator", "Reply", "StreamEvent", "Usage", "validate_request"]
@@ -63,10 +64,21 @@ class Reply(BaseModel):
 class StreamEvent(BaseModel):
     """One progress event from `Coordinator.stream` (routing, tool call, partial, final)."""
 
-    kind: Literal["route", "tool_call", "tool_result", "partial", "final"]
-    author: str
+    kind: Literal["session", "route", "tool_call", "tool_result", "partial", "final"]
+    author: str = Field(description="The agent the event came from.")
     text: str = ""
     data: dict[str, Any] = Field(default_factory=dict)
+    usage: dict[str, int] | None = Field(None, description="Tokens of the model call, if any.")
+
+
+def _usage_of(event: Event) -> dict[str, int] | None:
+    meta = event.usage_metadata
+    if meta is None:
+        return None
+    return {
+        "prompt_tokens": meta.prompt_token_count or 0,
+        "completion_tokens": meta.candidates_token_count or 0,
+    }
 
 
 def validate_request(text: Any, max_chars: int) -> str:
@@ -148,33 +160,77 @@ class Coordinator:
         except Exception as exc:  # model/backend failure: say so, keep the session intact
             raise ModelError(f"{type(exc).__name__}: {exc}") from exc
 
+    async def stream(
+        self, text: str, *, user_id: str = "user", session_id: str | None = None
+    ) -> AsyncIterator[StreamEvent]:
+        """Progress of one request as it happens: the routing decision, tool calls and
+        results, partial (e.g. per-branch) results, then the final answer."""
+        text, session = await self.open_session(text, user_id, session_id)
+        yield StreamEvent(kind="session", author="coordinator", data={"session_id": session.id})
+        async for event in self.run_events(text, session):
+            usage = _usage_of(event)
+            delta = event.actions.state_delta if event.actions else {}
+            for part in (event.content.parts if event.content else None) or []:
+                if part.function_call is not None:
+                    call = part.function_call
+                    if call.name == TRANSFER_TOOL:
+                        decision = dict(delta.get(LAST_DECISION_KEY) or {})
+                        decision["route"] = (call.args or {}).get("agent_name")
+                        yield StreamEvent(
+                            kind="route", author=event.author, data=decision, usage=usage
+                        )
+                    else:
+                        yield StreamEvent(
+                            kind="tool_call",
+                            author=event.author,
+                            data={"name": call.name, "args": dict(call.args or {})},
+                            usage=usage,
+                        )
+                    usage = None
+                elif part.function_response is not None:
+                    fr = part.function_response
+                    if fr.name != TRANSFER_TOOL:
+                        yield StreamEvent(
+                            kind="tool_result",
+                            author=event.author,
+                            data={"name": fr.name, "response": dict(fr.response or {})},
+                        )
+                elif part.text and not part.thought:
+                    kind = "final" if event.is_final_response() else "partial"
+                    yield StreamEvent(kind=kind, author=event.author, text=part.text, usage=usage)
+                    usage = None
+            if usage is not None:  # usage on an event with no visible parts
+                yield StreamEvent(kind="partial", author=event.author, usage=usage)
+            progress = delta.get(PROGRESS_KEY) if delta else None
+            if progress:
+                yield StreamEvent(kind="partial", author=event.author, data=dict(progress))
+
     async def ask_async(
         self, text: str, *, user_id: str = "user", session_id: str | None = None
     ) -> Reply:
+        """Run one request to completion and return the `Reply`."""
         t0 = time.perf_counter()
         usage = Usage(offline=self.offline)
-        final_text: list[str] = []
-        route = None
-        text, session = await self.open_session(text, user_id, session_id)
-        sid = session.id
-        async for event in self.run_events(text, session):
-            if event.author not in ("user", self.agent.name):
-                route = event.author
-            if event.usage_metadata is not None:
+        final: list[str] = []
+        route: str | None = None
+        decision: dict[str, Any] = {}
+        sid = session_id or ""
+        async for ev in self.stream(text, user_id=user_id, session_id=session_id):
+            if ev.kind == "session":
+                sid = ev.data["session_id"]
+            elif ev.kind == "route":
+                decision = ev.data
+            elif ev.kind == "final":
+                final.append(ev.text)
+            if ev.author not in ("user", self.agent.name):
+                route = ev.author
+            if ev.usage is not None:
                 usage.llm_calls += 1
-                usage.prompt_tokens += event.usage_metadata.prompt_token_count or 0
-                usage.completion_tokens += event.usage_metadata.candidates_token_count or 0
-            if event.is_final_response() and event.content and event.content.parts:
-                texts = [p.text for p in event.content.parts if p.text and not p.thought]
-                if texts:
-                    final_text = texts
+                usage.prompt_tokens += ev.usage.get("prompt_tokens", 0)
+                usage.completion_tokens += ev.usage.get("completion_tokens", 0)
         usage.tokens = usage.prompt_tokens + usage.completion_tokens
-        session = await self.session_service.get_session(
-            app_name=self.app_name, user_id=user_id, session_id=sid
-        )
-        decision = (session.state.get(LAST_DECISION_KEY) if session else None) or {}
         return Reply(
-            text="\n".join(final_text).strip() or "(no answer)",
+            text="\n".join(t.strip() for t in final if t.strip()) or "(no answer)",
             route=route or decision.get("route") or self.agent.name,
             confidence=float(decision.get("confidence") or 0.0),
             method=decision.get("method") or "fallback",

@@ -32,7 +32,13 @@ from google.genai import types
 from coordinator.router import Decision, Router
 from coordinator.routes import RouteSet
 
-__all__ = ["LAST_DECISION_KEY", "PENDING_KEY", "RoutingCascade", "transfer_response"]
+__all__ = [
+    "LAST_DECISION_KEY",
+    "PENDING_KEY",
+    "TRANSFER_TOOL",
+    "RoutingCascade",
+    "transfer_response",
+]
 
 log = logging.getLogger(__name__)
 
@@ -108,9 +114,7 @@ class RoutingCascade:
                 )
         elif not decision.confident:
             method = "llm" if self.llm_available else "fallback"
-            decision = decision.model_copy(
-                update={"route": self.routes.fallback, "method": method}
-            )
+            decision = decision.model_copy(update={"route": self.routes.fallback, "method": method})
         latency = (time.perf_counter() - t0) * 1000
         return decision.model_copy(update={"latency_ms": round(latency, 3)})
 
