@@ -7,6 +7,7 @@ Which specialist serves a route is configuration (`SPECIALISTS`); the engine in
 from __future__ import annotations
 
 import importlib
+import sys
 
 from google.adk.agents import BaseAgent, LlmAgent
 from google.adk.models.llm_request import LlmRequest
@@ -53,6 +54,25 @@ def build_specialists(routes: RouteSet, settings: Settings) -> list[BaseAgent]:
     return agents
 
 
+_announced = False
+
+
+def announce_mode(s: Settings) -> None:
+    """Say once per process, on stderr, whether Gemini or the offline models answer."""
+    global _announced
+    if _announced:
+        return
+    _announced = True
+    if s.use_gemini:
+        print(f"coordinator: using Gemini ({s.model_fast} / {s.model_strong})", file=sys.stderr)
+    else:
+        why = "COORDINATOR_MODE=offline" if s.mode == "offline" else "no GOOGLE_API_KEY set"
+        print(
+            f"coordinator: offline mode ({why}): local models answer from local data",
+            file=sys.stderr,
+        )
+
+
 def _offline_root_policy(fallback: str):
     def policy(req: LlmRequest) -> LlmResponse:
         # Offline the cascade always decides before the model; reaching here means
@@ -71,6 +91,7 @@ def build_root_agent(
 ) -> LlmAgent:
     """Assemble the coordinator tree (used by adk_web, the CLI and the Python API)."""
     s = settings or get_settings()
+    announce_mode(s)
     routes = routes or load_routes(s.routes_file)
     if router is None:
         extra = {"model_dir": s.router_model_dir} if s.router_model_dir else {}
