@@ -1,0 +1,423 @@
+"""The demo support store: customers, invoices, orders and an append-only refund audit.
+
+A small SQLite file (`get_settings().store_path`) created and seeded on first use, so the
+offline agents answer from real rows. Seeding is deterministic *relative to the day it
+runs*: dates are stored as absolute ISO dates computed from "today minus N days", which
+keeps age rules (refund window) meaningful whenever the demo is started; functions that
+judge age take a `now` parameter so tests can pin time.
+
+The `refunds` table is the audit trail: one row per order (`order_id UNIQUE` makes a
+second refund impossible, which is the idempotency key) and SQLite triggers reject every
+UPDATE and DELETE. Money is stored in integer cents. Example::
+
+    store = get_store()
+    store.orders_for("alice")            # [Order(id=1001, ...), ...]
+    store.record_refund(order, reason="broken", amount_cents=7999)
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from coordinator.settings import get_settings
+
+__all__ = [
+    "SEED_USERS",
+    "Customer",
+    "Invoice",
+    "Order",
+    "Refund",
+    "Store",
+    "format_money",
+    "get_store",
+]
+
+SEED_USERS = ("alice", "bob", "carol", "user")  # "user" is `adk web`'s default user id
+_SEED_VERSION = "1"
+
+_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£"}
+
+
+def format_money(cents: int, currency: str = "USD") -> str:
+    """`2900, "USD"` -> `"$29.00"`; unknown currencies keep their code."""
+    sign = "-" if cents < 0 else ""
+    value = f"{abs(cents) // 100:,}.{abs(cents) % 100:02d}"
+    symbol = _SYMBOLS.get(currency)
+    return f"{sign}{symbol}{value}" if symbol else f"{sign}{value} {currency}"
+
+
+class _Row(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Customer(_Row):
+    user_id: str = Field(description="Account id (the ADK session user id).")
+    name: str = Field(description="Display name.")
+    email: str = Field(description="Contact and billing e-mail.")
+    plan: str = Field(description="Subscription plan.")
+    currency: str = Field(description="ISO 4217 currency of the account.")
+    payment_method: str = Field(description="Masked default payment method.")
+
+
+class Invoice(_Row):
+    id: str = Field(description="Invoice number, e.g. INV-10004.")
+    user_id: str
+    issued: date = Field(description="Date the invoice was issued and charged.")
+    amount_cents: int = Field(description="Total in cents.")
+    currency: str
+    status: Literal["paid", "open", "refunded"] = Field(description="Payment status.")
+    description: str = Field(description="What the invoice is for.")
+    items: tuple[str, ...] = Field(default=(), description="Line items, human readable.")
+
+    @property
+    def amount(self) -> str:
+        return format_money(self.amount_cents, self.currency)
+
+
+class Order(_Row):
+    id: int = Field(description="Order number (1001, 1002, ...).")
+    user_id: str
+    item: str = Field(description="What was bought.")
+    amount_cents: int
+    currency: str
+    ordered: date = Field(description="Order date.")
+    status: Literal["delivered", "shipped", "cancelled"]
+
+    @property
+    def amount(self) -> str:
+        return format_money(self.amount_cents, self.currency)
+
+
+class Refund(_Row):
+    id: int
+    order_id: int
+    user_id: str
+    amount_cents: int
+    currency: str
+    status: Literal["approved"] = Field(description="Refunds are only recorded once approved.")
+    reason: str
+    created_at: datetime = Field(description="UTC time the refund was recorded.")
+
+    @property
+    def amount(self) -> str:
+        return format_money(self.amount_cents, self.currency)
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS customers (
+    user_id TEXT PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL, plan TEXT NOT NULL,
+    currency TEXT NOT NULL, payment_method TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS invoices (
+    id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES customers(user_id),
+    issued TEXT NOT NULL, amount_cents INTEGER NOT NULL, currency TEXT NOT NULL,
+    status TEXT NOT NULL, description TEXT NOT NULL, items TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX IF NOT EXISTS invoices_user ON invoices(user_id, issued);
+CREATE TABLE IF NOT EXISTS orders (
+    id INTEGER PRIMARY KEY, user_id TEXT NOT NULL REFERENCES customers(user_id),
+    item TEXT NOT NULL, amount_cents INTEGER NOT NULL, currency TEXT NOT NULL,
+    ordered TEXT NOT NULL, status TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS orders_user ON orders(user_id);
+CREATE TABLE IF NOT EXISTS refunds (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    order_id INTEGER NOT NULL UNIQUE REFERENCES orders(id),
+    user_id TEXT NOT NULL, amount_cents INTEGER NOT NULL CHECK (amount_cents > 0),
+    currency TEXT NOT NULL, status TEXT NOT NULL, reason TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS refunds_no_update BEFORE UPDATE ON refunds
+BEGIN SELECT RAISE(ABORT, 'refunds is an append-only audit table'); END;
+CREATE TRIGGER IF NOT EXISTS refunds_no_delete BEFORE DELETE ON refunds
+BEGIN SELECT RAISE(ABORT, 'refunds is an append-only audit table'); END;
+"""
+
+# (user_id, name, email, plan, currency, payment method, monthly fee in cents)
+_CUSTOMERS = [
+    (
+        "alice",
+        "Alice Martin",
+        "alice@example.com",
+        "Pro (monthly)",
+        "USD",
+        "Visa ending 4242",
+        2900,
+    ),
+    (
+        "bob",
+        "Bob Okafor",
+        "bob@example.com",
+        "Basic (monthly)",
+        "USD",
+        "Mastercard ending 5100",
+        900,
+    ),
+    (
+        "carol",
+        "Carol Lindqvist",
+        "carol@example.com",
+        "Team (monthly)",
+        "EUR",
+        "SEPA debit DE…3000",
+        4900,
+    ),
+    (
+        "user",
+        "Demo User",
+        "demo.user@example.com",
+        "Pro (monthly)",
+        "USD",
+        "Visa ending 1881",
+        2900,
+    ),
+]
+
+# Users whose latest subscription fee was charged twice (the "charged twice" story).
+_DUPLICATE_CHARGE_USERS = ("alice", "user")
+
+# (order id, user_id, item, cents, days before seeding, status)
+_ORDERS = [
+    (1001, "alice", "Wireless headphones", 7999, 10, "delivered"),
+    (1002, "alice", "Mechanical keyboard", 12900, 75, "delivered"),
+    (1003, "bob", "USB-C docking station", 5990, 5, "delivered"),
+    (1004, "alice", "Aluminium laptop stand", 4500, 2, "shipped"),
+    (1005, "carol", "27-inch 4K monitor", 64900, 7, "delivered"),
+    (1006, "user", "Wireless mouse", 2499, 3, "delivered"),
+    (1007, "user", "Noise-cancelling headphones", 19900, 60, "delivered"),
+    (1008, "bob", "Phone case", 1999, 20, "cancelled"),
+    (1009, "carol", "Webcam stand", 3450, 12, "delivered"),
+]
+
+
+def _seed_rows(today: date) -> tuple[list[tuple], list[tuple], list[tuple]]:
+    customers, invoices, orders = [], [], []
+    number = 10001
+    for user_id, name, email, plan, currency, method, fee in _CUSTOMERS:
+        customers.append((user_id, name, email, plan, currency, method))
+        plan_name = plan.split(" ")[0]
+        # Four monthly subscription charges: 93, 63, 33 and 3 days before seeding.
+        for months_ago in (3, 2, 1, 0):
+            issued = today - timedelta(days=3 + 30 * months_ago)
+            period = issued.strftime("%b %Y")
+            desc = f"{plan_name} plan subscription, {period}"
+            item = f"{plan_name} plan, 1 month ({period}): {format_money(fee, currency)}"
+            status = "open" if (user_id == "carol" and months_ago == 0) else "paid"
+            invoices.append(
+                (
+                    f"INV-{number}",
+                    user_id,
+                    issued.isoformat(),
+                    fee,
+                    currency,
+                    status,
+                    desc,
+                    json.dumps([item]),
+                )
+            )
+            number += 1
+            if months_ago == 0 and user_id in _DUPLICATE_CHARGE_USERS:
+                # The same period charged again a minute later by a payment retry.
+                invoices.append(
+                    (
+                        f"INV-{number}",
+                        user_id,
+                        issued.isoformat(),
+                        fee,
+                        currency,
+                        "paid",
+                        desc,
+                        json.dumps([item]),
+                    )
+                )
+                number += 1
+    for oid, user_id, item, cents, days, status in _ORDERS:
+        currency = next(c[4] for c in _CUSTOMERS if c[0] == user_id)
+        ordered = (today - timedelta(days=days)).isoformat()
+        orders.append((oid, user_id, item, cents, currency, ordered, status))
+    return customers, invoices, orders
+
+
+_init_lock = threading.Lock()
+
+
+class Store:
+    """Access to one store file; every call opens a short-lived connection (thread-safe)."""
+
+    def __init__(self, path: str | Path, *, seed_today: date | None = None) -> None:
+        self.path = Path(path)
+        self._seed_today = seed_today
+        self._ready = False
+
+    # --- connection & seeding ------------------------------------------------------------
+
+    @contextmanager
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        """A connection in autocommit-off mode; commits on success, rolls back on error."""
+        self._ensure()
+        conn = self._open()
+        try:
+            yield conn
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+        finally:
+            conn.close()
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA foreign_keys = ON")
+        return conn
+
+    def _ensure(self) -> None:
+        if self._ready:
+            return
+        with _init_lock:  # threads of this process; BEGIN IMMEDIATE serialises processes
+            if self._ready:
+                return
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = self._open()
+            try:
+                conn.isolation_level = None
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for stmt in _SCHEMA.split(";\n"):
+                        if stmt.strip():
+                            conn.execute(stmt)
+                    seeded = conn.execute("SELECT value FROM meta WHERE key='seeded'").fetchone()
+                    if seeded is None:
+                        self._seed(conn)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+            finally:
+                conn.close()
+            self._ready = True
+
+    def _seed(self, conn: sqlite3.Connection) -> None:
+        today = self._seed_today or datetime.now(UTC).date()
+        customers, invoices, orders = _seed_rows(today)
+        conn.executemany("INSERT INTO customers VALUES (?,?,?,?,?,?)", customers)
+        conn.executemany("INSERT INTO invoices VALUES (?,?,?,?,?,?,?,?)", invoices)
+        conn.executemany("INSERT INTO orders VALUES (?,?,?,?,?,?,?)", orders)
+        conn.executemany(
+            "INSERT INTO meta VALUES (?,?)",
+            [("seeded", _SEED_VERSION), ("seed_date", today.isoformat())],
+        )
+
+    # --- reads ---------------------------------------------------------------------------
+
+    def customer(self, user_id: str) -> Customer | None:
+        with self.connect() as conn:
+            row = conn.execute("SELECT * FROM customers WHERE user_id=?", (user_id,)).fetchone()
+        return Customer(**dict(row)) if row else None
+
+    def invoices_for(self, user_id: str, limit: int | None = None) -> list[Invoice]:
+        """The user's invoices, newest first."""
+        sql = "SELECT * FROM invoices WHERE user_id=? ORDER BY issued DESC, id DESC"
+        params: tuple = (user_id,)
+        if limit is not None:
+            sql += " LIMIT ?"
+            params += (max(0, int(limit)),)
+        with self.connect() as conn:
+            rows = conn.execute(sql, params).fetchall()
+        return [_invoice(r) for r in rows]
+
+    def invoice(self, user_id: str, invoice_id: str) -> Invoice | None:
+        """One invoice, only if it belongs to `user_id` (else None: no existence leak)."""
+        with self.connect() as conn:
+            row = conn.execute(
+                "SELECT * FROM invoices WHERE id=? AND user_id=?",
+                (invoice_id.strip().upper(), user_id),
+            ).fetchone()
+        return _invoice(row) if row else None
+
+    def orders_for(self, user_id: str) -> list[Order]:
+        """The user's orders, newest first."""
+        with self.connect() as conn:
+            rows = conn.execute(
+                "SELECT * FROM orders WHERE user_id=? ORDER BY ordered DESC, id DESC", (user_id,)
+            ).fetchall()
+        return [Order(**dict(r)) for r in rows]
+
+    def order(self, user_id: str, order_id: int) -> Order | None:
+        """One order, only if it belongs to `user_id` (else None: no existence leak)."""
+        with self.connect() as conn:
+            row = conn.execute(
+                "SELECT * FROM orders WHERE id=? AND user_id=?", (int(order_id), user_id)
+            ).fetchone()
+        return Order(**dict(row)) if row else None
+
+    def refund_for_order(self, order_id: int) -> Refund | None:
+        with self.connect() as conn:
+            row = conn.execute(
+                "SELECT * FROM refunds WHERE order_id=?", (int(order_id),)
+            ).fetchone()
+        return Refund(**dict(row)) if row else None
+
+    def refunds_for(self, user_id: str) -> list[Refund]:
+        with self.connect() as conn:
+            rows = conn.execute(
+                "SELECT * FROM refunds WHERE user_id=? ORDER BY id", (user_id,)
+            ).fetchall()
+        return [Refund(**dict(r)) for r in rows]
+
+    # --- the one write -------------------------------------------------------------------
+
+    def record_refund(
+        self, order: Order, *, amount_cents: int, reason: str, now: datetime | None = None
+    ) -> tuple[Refund, bool]:
+        """Append the refund for `order`; `(refund, created)`. A second call for the same
+        order returns the existing row with `created=False` (the UNIQUE key decides, so
+        concurrent callers cannot both write)."""
+        created_at = (now or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
+        with self.connect() as conn:
+            cur = conn.execute(
+                "INSERT INTO refunds (order_id, user_id, amount_cents, currency, status, reason,"
+                " created_at) VALUES (?,?,?,?,?,?,?) ON CONFLICT(order_id) DO NOTHING",
+                (
+                    order.id,
+                    order.user_id,
+                    amount_cents,
+                    order.currency,
+                    "approved",
+                    reason.strip()[:500] or "not given",
+                    created_at,
+                ),
+            )
+            created = cur.rowcount == 1
+            row = conn.execute("SELECT * FROM refunds WHERE order_id=?", (order.id,)).fetchone()
+        return Refund(**dict(row)), created
+
+
+def _invoice(row: sqlite3.Row) -> Invoice:
+    data = dict(row)
+    data["items"] = tuple(json.loads(data.get("items") or "[]"))
+    return Invoice(**data)
+
+
+_stores: dict[Path, Store] = {}
+_stores_lock = threading.Lock()
+
+
+def get_store(path: str | Path | None = None) -> Store:
+    """The store at `path` (default: `get_settings().store_path`), one object per file."""
+    p = Path(path) if path is not None else get_settings().store_path
+    with _stores_lock:
+        store = _stores.get(p)
+        if store is None or not p.exists():
+            store = _stores[p] = Store(p)
+        return store
