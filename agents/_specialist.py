@@ -1,0 +1,67 @@
+"""What the four support specialists share: how they are assembled, and small helpers for
+their offline policies.
+
+A specialist is an `LlmAgent` whose description comes from the routes file (the same text
+the router and the root LLM see), whose model comes from `resolve_model` (Gemini with the
+prompt, or the offline policy), and which never transfers on its own: the root coordinator
+re-routes every user turn, so `disallow_transfer_to_parent/peers` are set.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from google.adk.agents import LlmAgent
+
+from coordinator.models import resolve_model
+from coordinator.models.offline import Policy
+from coordinator.routes import RouteSet, load_routes
+from coordinator.settings import Settings, get_settings
+
+__all__ = ["build_specialist", "bullets", "find", "routes_for"]
+
+
+def routes_for(settings: Settings) -> RouteSet:
+    return load_routes(settings.routes_file)
+
+
+def build_specialist(
+    name: str,
+    *,
+    prompt: str,
+    policy: Policy,
+    tools: Iterable[Callable[..., Any]],
+    settings: Settings | None = None,
+    routes: RouteSet | None = None,
+) -> LlmAgent:
+    """An `LlmAgent` named `name`, wired the way every support specialist is."""
+    s = settings or get_settings()
+    routes = routes or routes_for(s)
+    try:
+        description = routes.description(name)
+    except KeyError:  # a custom routes file without this route: the agent still works
+        description = f"The {name.replace('_', ' ')} specialist."
+    route = routes.get(name)
+    role = "strong" if route is not None and route.tier == "strong" else "cheap"
+    return LlmAgent(
+        name=name,
+        description=description,
+        instruction=prompt,
+        model=resolve_model(role, name=name, policy=policy, settings=s),
+        tools=list(tools),
+        disallow_transfer_to_parent=True,
+        disallow_transfer_to_peers=True,
+    )
+
+
+def find(pattern: str, text: str) -> bool:
+    """Case-insensitive regex search (offline intent detection)."""
+    return re.search(pattern, text, flags=re.IGNORECASE) is not None
+
+
+def bullets(lines: Iterable[str], numbered: bool = False) -> str:
+    return "\n".join(
+        f"{i}. {line}" if numbered else f"- {line}" for i, line in enumerate(lines, start=1)
+    )

@@ -1,0 +1,22 @@
+"""The billing specialist: charges, invoices, payment methods (tools in tools/billing.py)."""
+
+from __future__ import annotations
+
+from google.adk.agents import LlmAgent
+
+from agents._specialist import build_specialist
+from coordinator.settings import Settings
+from tools.billing import BILLING_TOOLS
+
+from .policy import policy
+from .prompt import PROMPT
+
+__all__ = ["NAME", "build_agent"]
+
+NAME = "billing"
+
+
+def build_agent(settings: Settings | None = None) -> LlmAgent:
+    return build_specialist(
+        NAME, prompt=PROMPT, policy=policy, tools=BILLING_TOOLS, settings=settings
+    )

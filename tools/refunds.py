@@ -1,0 +1,242 @@
+"""Refund tools for the `refund` agent: the only tools in the product with a side effect.
+
+Guarantees of `request_refund`:
+
+- **Authorised**: the customer is `tool_context.user_id`; an order on another account is
+  reported exactly like a missing one ("not found"), so order numbers leak nothing.
+- **Bounded**: `tools.refund_policy.evaluate` decides; a refusal names the rule.
+- **Idempotent**: one refund per order (UNIQUE key in the audit table); asking again
+  returns the existing refund and never writes a second row.
+- **Audited**: approved refunds are appended to the `refunds` table, which rejects UPDATE
+  and DELETE.
+- **Never in parallel**: it refuses to run inside a ParallelAgent branch (voting or
+  sectioning) or from any agent other than `refund`, because N judges must never issue N
+  side effects.
+
+Multi-turn tasks: when the agent has to ask the customer which order they mean, the tools
+leave `coordinator:pending` = the agent's name in session state so the root routes the
+next turn back here; a finished (or refused) refund clears it.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from google.adk.tools import ToolContext
+
+from tools.refund_policy import evaluate, load_policy, policy_text
+from tools.store import Order, Refund, get_store
+
+__all__ = [
+    "IN_PARALLEL_KEY",
+    "PENDING_KEY",
+    "REFUND_AGENT",
+    "REFUND_TOOLS",
+    "check_refund_eligibility",
+    "get_refund_policy",
+    "list_orders",
+    "refund_status",
+    "request_refund",
+    "side_effect_refusal",
+]
+
+PENDING_KEY = "coordinator:pending"  # the same key as coordinator.cascade.PENDING_KEY
+IN_PARALLEL_KEY = "temp:in_parallel_branch"  # set by the parallel engine around branches
+REFUND_AGENT = "refund"
+
+
+def _now() -> datetime:
+    # Never from session state or arguments: a client could move the clock to pass the window.
+    return datetime.now(UTC)
+
+
+def _order_id(value: Any) -> int | None:
+    m = re.search(r"\d+", str(value))
+    return int(m.group()) if m else None
+
+
+def _not_found(order_id: Any) -> dict[str, Any]:
+    return {
+        "status": "error",
+        "message": f"Order {order_id} was not found on your account. "
+        "Please check the order number (list_orders shows your orders).",
+    }
+
+
+def _order_dict(order: Order) -> dict[str, Any]:
+    return {
+        "order_id": order.id,
+        "item": order.item,
+        "amount": order.amount,
+        "ordered": order.ordered.isoformat(),
+        "status": order.status,
+    }
+
+
+def _refund_dict(refund: Refund) -> dict[str, Any]:
+    policy = load_policy()
+    return {
+        "refund_id": refund.id,
+        "order_id": refund.order_id,
+        "amount": refund.amount,
+        "status": refund.status,
+        "reason": refund.reason,
+        "created_at": refund.created_at.isoformat(),
+        "expected": f"back on the original payment method within {policy.processing_time}",
+    }
+
+
+def _set_pending(tool_context: ToolContext, waiting: bool) -> None:
+    """Mark (or clear) this agent as mid-task for the coordinator's next turn."""
+    if waiting:
+        tool_context.state[PENDING_KEY] = tool_context.agent_name
+    elif tool_context.state.get(PENDING_KEY) == tool_context.agent_name:
+        tool_context.state[PENDING_KEY] = None
+
+
+def side_effect_refusal(tool_context: ToolContext) -> str | None:
+    """Why a side-effecting tool must not run in this context (None: it may run).
+
+    ADK gives every ParallelAgent sub-agent the branch `<parent>.<child>` (dot-separated,
+    nested for deeper trees), while an agent reached by `transfer_to_agent` keeps the
+    root's branch (None). So a dot in the branch means "inside a fan-out".
+    """
+    if tool_context.state.get(IN_PARALLEL_KEY):
+        return "refunds cannot be issued from a parallel or voting branch"
+    branch = tool_context._invocation_context.branch or ""
+    if "." in branch:
+        return f"refunds cannot be issued from a parallel branch ({branch})"
+    if tool_context.agent_name != REFUND_AGENT:
+        return f"only the {REFUND_AGENT!r} agent may issue refunds"
+    if not tool_context.user_id:
+        return "no authenticated user in this session"
+    return None
+
+
+def get_refund_policy() -> dict[str, Any]:
+    """The refund policy: the written text to quote and its limits."""
+    policy = load_policy()
+    return {"status": "ok", "limits": policy.model_dump(), "text": policy_text()}
+
+
+def list_orders(tool_context: ToolContext) -> dict[str, Any]:
+    """The signed-in customer's orders (newest first) with their refund eligibility."""
+    user_id = tool_context.user_id
+    store = get_store()
+    refunds = store.refunds_for(user_id)
+    now = _now()
+    orders = []
+    for order in store.orders_for(user_id):
+        decision = evaluate(order, refunds, now)
+        row = _order_dict(order)
+        row["refund_eligible"] = decision.allowed
+        row["refund_rule"] = decision.rule
+        existing = next((r for r in refunds if r.order_id == order.id), None)
+        row["refund"] = _refund_dict(existing) if existing else None
+        orders.append(row)
+    # The agent will now ask which order: keep the conversation with it.
+    _set_pending(tool_context, bool(orders))
+    return {"status": "ok", "orders": orders}
+
+
+def check_refund_eligibility(order_id: int, tool_context: ToolContext) -> dict[str, Any]:
+    """Whether one of the customer's orders can be refunded now, and which rule decides.
+
+    Args:
+        order_id: the order number, e.g. 1001.
+    """
+    oid = _order_id(order_id)
+    store = get_store()
+    order = store.order(tool_context.user_id, oid) if oid is not None else None
+    if order is None:
+        _set_pending(tool_context, True)
+        return _not_found(order_id)
+    existing = store.refund_for_order(order.id)
+    decision = evaluate(order, store.refunds_for(tool_context.user_id), _now())
+    # Eligible: the customer may confirm next turn. Refused: the task is over.
+    _set_pending(tool_context, decision.allowed)
+    result: dict[str, Any] = {
+        "status": "ok",
+        "order": _order_dict(order),
+        "eligible": decision.allowed,
+        "rule": decision.rule,
+        "explanation": decision.reason,
+    }
+    if existing is not None:
+        result["existing_refund"] = _refund_dict(existing)
+    return result
+
+
+def request_refund(order_id: int, reason: str, tool_context: ToolContext) -> dict[str, Any]:
+    """Issue a full refund for one of the customer's orders, if the policy allows it.
+
+    Safe to call twice: a second call returns the refund already issued.
+
+    Args:
+        order_id: the order number, e.g. 1001.
+        reason: the customer's reason, in a few words.
+    """
+    refusal = side_effect_refusal(tool_context)
+    if refusal:
+        return {"status": "error", "message": f"Refused: {refusal}."}
+    oid = _order_id(order_id)
+    store = get_store()
+    order = store.order(tool_context.user_id, oid) if oid is not None else None
+    if order is None:
+        _set_pending(tool_context, True)
+        return _not_found(order_id)
+    existing = store.refund_for_order(order.id)
+    if existing is not None:
+        _set_pending(tool_context, False)
+        return {"status": "ok", "already_refunded": True, "refund": _refund_dict(existing)}
+    now = _now()
+    decision = evaluate(order, store.refunds_for(tool_context.user_id), now)
+    _set_pending(tool_context, False)
+    if not decision.allowed:
+        return {
+            "status": "error",
+            "refused": True,
+            "order": _order_dict(order),
+            "rule": decision.rule,
+            "message": decision.reason,
+        }
+    refund, created = store.record_refund(
+        order, amount_cents=decision.amount_cents, reason=reason or "not given", now=now
+    )
+    return {
+        "status": "ok",
+        "already_refunded": not created,
+        "order": _order_dict(order),
+        "refund": _refund_dict(refund),
+    }
+
+
+def refund_status(order_id: int, tool_context: ToolContext) -> dict[str, Any]:
+    """The refund recorded for one of the customer's orders, if any.
+
+    Args:
+        order_id: the order number, e.g. 1001.
+    """
+    oid = _order_id(order_id)
+    store = get_store()
+    order = store.order(tool_context.user_id, oid) if oid is not None else None
+    if order is None:
+        return _not_found(order_id)
+    _set_pending(tool_context, False)
+    refund = store.refund_for_order(order.id)
+    return {
+        "status": "ok",
+        "order": _order_dict(order),
+        "refund": _refund_dict(refund) if refund else None,
+    }
+
+
+REFUND_TOOLS = [
+    get_refund_policy,
+    list_orders,
+    check_refund_eligibility,
+    request_refund,
+    refund_status,
+]
