@@ -1,0 +1,22 @@
+"""The technical support specialist: answers from the knowledge base (tools/kb.py)."""
+
+from __future__ import annotations
+
+from google.adk.agents import LlmAgent
+
+from agents._specialist import build_specialist
+from coordinator.settings import Settings
+from tools.kb import search_knowledge_base
+
+from .policy import policy
+from .prompt import PROMPT
+
+__all__ = ["NAME", "build_agent"]
+
+NAME = "technical_support"
+
+
+def build_agent(settings: Settings | None = None) -> LlmAgent:
+    return build_specialist(
+        NAME, prompt=PROMPT, policy=policy, tools=[search_knowledge_base], settings=settings
+    )
