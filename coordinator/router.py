@@ -10,6 +10,7 @@ sets the threshold so that a target share of in-scope utterances is still accept
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
@@ -17,9 +18,20 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from coordinator.routes import RouteSet
 
-__all__ = ["Decision", "EmbeddingRouter", "Method", "Router", "build_router"]
+__all__ = [
+    "METHODS",
+    "Decision",
+    "EmbeddingRouter",
+    "LlmRouter",
+    "Method",
+    "Router",
+    "build_router",
+]
 
 Method = Literal["embedding", "classifier", "llm", "fallback", "pending"]
+METHODS = ("auto", "embedding", "classifier", "llm")
+# `auto` trains a classifier in memory when every route has at least this many utterances.
+AUTO_MIN_UTTERANCES = 8
 
 
 class Decision(BaseModel):
@@ -77,16 +89,18 @@ class EmbeddingRouter:
             labels.extend([i] * len(r.utterances))
         self._matrix = self.encoder.embed(texts)
         self._labels = np.asarray(labels)
+        self._groups = [np.flatnonzero(self._labels == i) for i in range(len(self._names))]
         self.target_retention = target_retention
         self.threshold = threshold if threshold is not None else self._calibrate(target_retention)
 
     def _route_scores(self, sims: np.ndarray) -> np.ndarray:
         out = np.full(len(self._names), -1.0, dtype=np.float32)
-        for i in range(len(self._names)):
-            s = sims[self._labels == i]
+        for i, idx in enumerate(self._groups):
+            s = sims[idx]
+            s = s[np.isfinite(s)]
             if s.size:
-                top = np.sort(s)[-self.k :]
-                out[i] = float(top.mean())
+                k = min(self.k, s.size)
+                out[i] = float(np.partition(s, s.size - k)[-k:].mean())
         return out
 
     def _calibrate(self, retention: float) -> float:
@@ -123,10 +137,112 @@ class EmbeddingRouter:
         )
 
 
-def build_router(routes: RouteSet, *, method: str = "auto", threshold: float | None = None):
-    """The router for `method` ("auto" picks the best available offline router)."""
-    if method in ("auto", "embedding"):
-        return EmbeddingRouter(routes, threshold=threshold)
+class LlmRouter:
+    """Asks a model to name the route (Gemini via ADK's `BaseLlm`; unavailable offline).
+
+    The prompt lists route names and descriptions; the answer is matched to a route name,
+    anything else becomes the fallback (an LLM naming an unknown route never crashes).
+    """
+
+    method = "llm"
+
+    def __init__(self, routes: RouteSet, *, llm=None) -> None:
+        from coordinator.settings import get_settings
+
+        if llm is None:
+            if not get_settings().use_gemini:
+                from coordinator.errors import UsageError
+
+                raise UsageError(
+                    "router method 'llm' needs a real model: set GOOGLE_API_KEY (or Vertex "
+                    "settings) and COORDINATOR_MODE=auto|gemini; offline use embedding, "
+                    "classifier or auto"
+                )
+            from coordinator.models import gemini_model
+
+            llm = gemini_model(get_settings().model_router)
+        self.routes = routes
+        self.llm = llm
+        listing = "\n".join(f"- {n}: {routes.description(n)}" for n in routes.names)
+        self.instruction = (
+            "You route customer requests to exactly one destination. Destinations:\n"
+            f"{listing}\n"
+            f"Answer with the destination name only. If none fits, answer {routes.fallback}."
+        )
+
+    def _ask(self, text: str) -> str:
+        import asyncio
+        import concurrent.futures
+
+        from google.adk.models.llm_request import LlmRequest
+        from google.genai import types
+
+        request = LlmRequest(
+            model=getattr(self.llm, "model", None),
+            contents=[types.Content(role="user", parts=[types.Part(text=text)])],
+            config=types.GenerateContentConfig(system_instruction=self.instruction, temperature=0),
+        )
+
+        async def call() -> str:
+            out = ""
+            async for resp in self.llm.generate_content_async(request, stream=False):
+                if resp.content and resp.content.parts:
+                    out += "".join(p.text or "" for p in resp.content.parts)
+            return out
+
+        # route() is sync and may be called from inside an event loop: use a worker thread.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(asyncio.run, call()).result()
+
+    def route(self, text: str) -> Decision:
+        t0 = time.perf_counter()
+        answer = self._ask(text).strip().strip("`'\".").lower()
+        names = {n.lower(): n for n in self.routes.names}
+        chosen = names.get(answer) or next(
+            (n for low, n in names.items() if low in answer.split()), None
+        )
+        known = chosen is not None
+        route = chosen if known else self.routes.fallback
+        return Decision(
+            route=route,
+            confidence=1.0 if known else 0.0,
+            scores={n: float(n == route) for n in self.routes.names},
+            method="llm" if known else "fallback",
+            confident=known and route != self.routes.fallback,
+            candidate=route,
+            latency_ms=(time.perf_counter() - t0) * 1000,
+        )
+
+
+def build_router(
+    routes: RouteSet,
+    *,
+    method: str = "auto",
+    threshold: float | None = None,
+    model_dir: str | Path | None = None,
+    target_retention: float = 0.95,
+):
+    """The router for `method`.
+
+    * `embedding`: nearest-examples similarity (works from a handful of utterances).
+    * `classifier`: the trained model in `model_dir`, else one trained now on the utterances.
+    * `llm`: the configured Gemini model names the route (not available offline).
+    * `auto`: the model in `model_dir` if given; else a classifier when every route has
+      `AUTO_MIN_UTTERANCES` utterances; else embedding.
+    """
     from coordinator.errors import UsageError
 
-    raise UsageError(f"router method {method!r} is not available")
+    if method not in METHODS:
+        raise UsageError(f"unknown router method {method!r}; choose one of {', '.join(METHODS)}")
+    if method == "llm":
+        return LlmRouter(routes)
+    if method == "embedding":
+        return EmbeddingRouter(routes, threshold=threshold, target_retention=target_retention)
+    from coordinator.classifier import ClassifierRouter
+
+    if model_dir is not None:
+        return ClassifierRouter.load(model_dir, routes, threshold=threshold)
+    enough = min(len(r.utterances) for r in routes.scored) >= AUTO_MIN_UTTERANCES
+    if method == "classifier" or (enough and len(routes.scored) >= 2):
+        return ClassifierRouter(routes, threshold=threshold, target_retention=target_retention)
+    return EmbeddingRouter(routes, threshold=threshold, target_retention=target_retention)

@@ -1,0 +1,399 @@
+"""A trained route classifier with data-calibrated out-of-scope detection.
+
+Why two signals: a softmax classifier always names *some* route, even for "what's the
+weather" — its probability says which route fits best, not whether any fits. So:
+
+* **which route**: logistic regression on WordLlama embeddings, probabilities
+  temperature-scaled on cross-validated logits (so 0.9 means right ~90% of the time);
+* **whether in scope**: `sqrt(p_top) * sim_top`, where `sim_top` is the mean of the top-k
+  cosine similarities to the predicted route's training examples. Far-from-everything
+  requests score low even when the classifier is sure.
+
+The threshold on that score is the `1 - target_retention` quantile of the *held-out*
+(cross-validated) scores of in-scope examples, stored with the model: asking for 95%
+retention keeps about 95% of in-scope traffic and rejects what is less typical than that.
+
+Training data = the routes' utterances plus optional labelled rows `(text, route)`; rows
+labelled with the fallback route are out-of-scope examples: never trained on, used to
+report the expected OOS recall. A saved model is `router.joblib` (numpy arrays, pickle:
+load only model dirs you trust) + `manifest.json` (routes fingerprint, threshold, metrics).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from coordinator.errors import ConfigError, UsageError
+from coordinator.router import Decision
+from coordinator.routes import RouteSet
+
+__all__ = [
+    "MANIFEST",
+    "WEIGHTS",
+    "ClassifierRouter",
+    "Manifest",
+    "read_manifest",
+    "threshold_for_retention",
+    "write_threshold",
+]
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+WEIGHTS = "router.joblib"
+_FORMAT = 1
+
+
+class Manifest(BaseModel):
+    """What a saved router was trained on and how it decides (JSON beside the weights)."""
+
+    format: int = Field(_FORMAT, description="Model dir format version.")
+    method: str = Field("classifier", description="Router method stored in this dir.")
+    routes_fingerprint: str = Field(description="RouteSet.fingerprint() at training time.")
+    routes: list[str] = Field(description="Routes the classifier scores.")
+    fallback: str = Field(description="Fallback route name.")
+    encoder: str = Field(description="Sentence encoder the features come from.")
+    threshold: float = Field(description="In-scope score threshold (below -> fallback).")
+    target_retention: float = Field(description="In-scope share the threshold keeps (CV).")
+    temperature: float = Field(description="Softmax temperature fitted on CV logits.")
+    k: int = Field(description="Top-k similarities averaged for the in-scope score.")
+    created: str = Field(description="UTC time of training.")
+    n_train: int = Field(description="Training examples (in scope).")
+    metrics: dict[str, Any] = Field(default_factory=dict, description="CV metrics.")
+
+
+def threshold_for_retention(scores: Sequence[float] | np.ndarray, retention: float) -> float:
+    """Score threshold keeping `retention` of `scores` (held-out in-scope scores)."""
+    if not 0.0 < retention <= 1.0:
+        raise UsageError(f"target retention must be in (0, 1], got {retention}")
+    arr = np.asarray(scores, dtype=np.float64)
+    if arr.size == 0:
+        raise UsageError("no held-out scores to calibrate a threshold from")
+    # The largest bar that still keeps at least `retention` of the scores.
+    ordered = np.sort(arr)
+    idx = min(int(np.floor((1.0 - retention) * ordered.size + 1e-9)), ordered.size - 1)
+    return float(ordered[idx])
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
+    """Temperature minimising held-out negative log-likelihood (grid search, deterministic)."""
+    best_t, best_nll = 1.0, np.inf
+    for t in np.geomspace(0.05, 20.0, 80):
+        p = _softmax(logits / t)[np.arange(len(y)), y]
+        nll = -np.log(np.clip(p, 1e-12, None)).mean()
+        if nll < best_nll:
+            best_t, best_nll = float(t), nll
+    return best_t
+
+
+class ClassifierRouter:
+    """Logistic regression on embeddings + similarity-based out-of-scope rejection.
+
+    Example::
+
+        router = ClassifierRouter(load_routes(), examples=[("refund order 7", "refund")])
+        router.save("model/")
+        same = ClassifierRouter.load("model/", load_routes())
+    """
+
+    method = "classifier"
+
+    def __init__(
+        self,
+        routes: RouteSet,
+        *,
+        examples: Sequence[tuple[str, str]] = (),
+        encoder=None,
+        threshold: float | None = None,
+        target_retention: float = 0.95,
+        k: int = 3,
+        c: float = 10.0,
+        seed: int = 0,
+        folds: int = 5,
+        _state: dict[str, Any] | None = None,
+    ) -> None:
+        from coordinator.encoder import get_encoder
+
+        self.routes = routes
+        self.encoder = encoder or get_encoder()
+        if _state is not None:
+            self._restore(_state)
+        else:
+            self._train(examples, target_retention, k, c, seed, folds)
+        if threshold is not None:
+            self.threshold = float(threshold)
+
+    # --- training ----------------------------------------------------------------------------
+
+    def _train(
+        self,
+        examples: Sequence[tuple[str, str]],
+        retention: float,
+        k: int,
+        c: float,
+        seed: int,
+        folds: int,
+    ) -> None:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.model_selection import StratifiedKFold
+
+        names = [r.name for r in self.routes.scored]
+        index = {n: i for i, n in enumerate(names)}
+        texts: list[str] = []
+        labels: list[int] = []
+        oos: list[str] = []
+        for r in self.routes.scored:
+            texts.extend(r.utterances)
+            labels.extend([index[r.name]] * len(r.utterances))
+        for text, route in examples:
+            if not route or route == self.routes.fallback:
+                oos.append(text)
+            elif route in index:
+                texts.append(text)
+                labels.append(index[route])
+            else:
+                raise UsageError(f"training row names unknown route {route!r} (text {text!r})")
+        # de-duplicate (text, label) pairs, keep order
+        pairs = list(dict.fromkeys(zip(texts, labels, strict=True)))
+        texts = [t for t, _ in pairs]
+        y = np.asarray([lab for _, lab in pairs])
+        present = sorted(set(y.tolist()))
+        if len(present) < 2:
+            raise UsageError("a classifier needs examples for at least two routes")
+        x = self.encoder.embed(texts)
+        self.names = names
+        self.k = k
+        self.target_retention = retention
+        self._x = x
+        self._y = y
+        self._groups = [np.flatnonzero(y == i) for i in range(len(names))]
+
+        def make() -> LogisticRegression:
+            return LogisticRegression(C=c, max_iter=3000)
+
+        # Held-out logits: k-fold when every route has >= 2 examples, else in-sample.
+        counts = np.bincount(y, minlength=len(names))[present]
+        n_splits = int(min(folds, counts.min()))
+        cv_logits = np.full((len(y), len(names)), -1e9)
+        if n_splits >= 2:
+            skf = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+            for tr, te in skf.split(x, y):
+                m = make().fit(x[tr], y[tr])
+                cv_logits[np.ix_(te, m.classes_)] = self._logits_of(m, x[te])
+            held_out = True
+        else:
+            held_out = False
+        model = make().fit(x, y)
+        self._coef = np.zeros((len(names), x.shape[1]), dtype=np.float32)
+        self._bias = np.full(len(names), -1e9, dtype=np.float32)  # routes without data
+        self._coef[model.classes_] = self._coef_of(model)[0]
+        self._bias[model.classes_] = self._coef_of(model)[1]
+        if not held_out:
+            cv_logits = x @ self._coef.T + self._bias
+        self.temperature = _fit_temperature(cv_logits, y)
+        cv_p = _softmax(cv_logits / self.temperature)
+        cv_pred = cv_p.argmax(axis=1)
+        sims = x @ x.T
+        np.fill_diagonal(sims, -np.inf)  # an example never supports itself
+        cv_scores = np.asarray(
+            [self._in_scope(cv_p[i, p], sims[i], p) for i, p in enumerate(cv_pred)]
+        )
+        self.cv_scores = cv_scores
+        self.threshold = threshold_for_retention(cv_scores, retention)
+        oos_scores = np.zeros(0)
+        if oos:
+            ox = self.encoder.embed(oos)
+            op = _softmax((ox @ self._coef.T + self._bias) / self.temperature)
+            osims = ox @ x.T
+            oos_scores = np.asarray(
+                [self._in_scope(op[i].max(), osims[i], op[i].argmax()) for i in range(len(oos))]
+            )
+        self.oos_scores = oos_scores
+        self.metrics = {
+            "held_out": held_out,
+            "cv_folds": n_splits if held_out else 0,
+            "cv_accuracy": round(float((cv_pred == y).mean()), 4),
+            "cv_retention": round(float((cv_scores >= self.threshold).mean()), 4),
+            "cv_in_scope_accuracy": round(
+                float(((cv_pred == y) & (cv_scores >= self.threshold)).mean()), 4
+            ),
+            "oos_examples": len(oos),
+            "oos_recall": (
+                round(float((oos_scores < self.threshold).mean()), 4) if len(oos) else None
+            ),
+            "per_route_examples": {
+                n: int(c) for n, c in zip(names, np.bincount(y, minlength=len(names)), strict=True)
+            },
+        }
+
+    @staticmethod
+    def _coef_of(model) -> tuple[np.ndarray, np.ndarray]:
+        coef, bias = model.coef_, model.intercept_
+        if coef.shape[0] == 1:  # binary LR stores one row: class 1 vs class 0
+            coef = np.vstack([-coef[0] / 2, coef[0] / 2])
+            bias = np.asarray([-bias[0] / 2, bias[0] / 2])
+        return coef.astype(np.float32), bias.astype(np.float32)
+
+    @classmethod
+    def _logits_of(cls, model, x: np.ndarray) -> np.ndarray:
+        coef, bias = cls._coef_of(model)
+        return x @ coef.T + bias
+
+    def _in_scope(self, p_top: float, sims_row: np.ndarray, pred: int) -> float:
+        s = sims_row[self._groups[pred]]
+        s = s[np.isfinite(s)]
+        if s.size == 0:
+            return 0.0
+        kk = min(self.k, s.size)
+        top = np.partition(s, s.size - kk)[-kk:]
+        return float(np.sqrt(max(p_top, 0.0)) * top.mean())
+
+    def calibrate(self, retention: float) -> float:
+        """Threshold for another retention target, from the stored held-out scores."""
+        return threshold_for_retention(self.cv_scores, retention)
+
+    # --- routing -------------------------------------------------------------------------------
+
+    def scores(self, text: str) -> dict[str, float]:
+        """Calibrated probability per route."""
+        v = self.encoder.embed(text)
+        p = _softmax((self._coef @ v + self._bias) / self.temperature)
+        return dict(zip(self.names, p.tolist(), strict=True))
+
+    def route(self, text: str) -> Decision:
+        t0 = time.perf_counter()
+        v = self.encoder.embed(text)
+        p = _softmax((self._coef @ v + self._bias) / self.temperature)
+        best = int(p.argmax())
+        score = self._in_scope(float(p[best]), self._x @ v, best)
+        confident = score >= self.threshold
+        # Probability of the route, discounted by how typical the request is (0.5x at threshold).
+        spread = max(float(np.std(self.cv_scores)), 1e-3) / 4
+        typical = 1.0 / (1.0 + np.exp(-(score - self.threshold) / spread))
+        return Decision(
+            route=self.names[best] if confident else self.routes.fallback,
+            confidence=round(float(p[best]) * float(typical), 4),
+            scores={n: round(float(s), 4) for n, s in zip(self.names, p, strict=True)},
+            method="classifier",
+            confident=bool(confident),
+            candidate=self.names[best],
+            latency_ms=(time.perf_counter() - t0) * 1000,
+        )
+
+    # --- persistence --------------------------------------------------------------------------
+
+    def manifest(self) -> Manifest:
+        return Manifest(
+            routes_fingerprint=self.routes.fingerprint(),
+            routes=list(self.names),
+            fallback=self.routes.fallback,
+            encoder=getattr(self.encoder, "name", type(self.encoder).__name__),
+            threshold=round(self.threshold, 6),
+            target_retention=self.target_retention,
+            temperature=self.temperature,
+            k=self.k,
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+            n_train=len(self._y),
+            metrics=self.metrics,
+        )
+
+    def save(self, model_dir: str | Path) -> Path:
+        """Write `router.joblib` + `manifest.json` into `model_dir` (created)."""
+        import joblib
+
+        out = Path(model_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        state = {
+            "x": self._x,
+            "y": self._y,
+            "coef": self._coef,
+            "bias": self._bias,
+            "cv_scores": self.cv_scores,
+            "oos_scores": self.oos_scores,
+        }
+        joblib.dump(state, out / WEIGHTS)
+        (out / MANIFEST).write_text(self.manifest().model_dump_json(indent=2) + "\n")
+        return out
+
+    @classmethod
+    def load(
+        cls,
+        model_dir: str | Path,
+        routes: RouteSet,
+        *,
+        encoder=None,
+        threshold: float | None = None,
+    ) -> ClassifierRouter:
+        """Load a model dir written by `save()`; its routes must exist in `routes`."""
+        import joblib
+
+        d = Path(model_dir)
+        manifest = read_manifest(d)
+        if not (d / WEIGHTS).is_file():
+            raise ConfigError(f"missing {WEIGHTS} (not a trained router dir)", path=str(d))
+        unknown = [n for n in manifest.routes if n not in {r.name for r in routes.scored}]
+        if unknown:
+            raise ConfigError(
+                f"model was trained on routes {unknown} that the routes file does not define",
+                path=str(d / MANIFEST),
+                where="routes",
+            )
+        if manifest.routes_fingerprint != routes.fingerprint():
+            log.info("router model %s was trained on a different revision of the routes", d)
+        state = joblib.load(d / WEIGHTS)
+        state["manifest"] = manifest
+        return cls(routes, encoder=encoder, threshold=threshold, _state=state)
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        m: Manifest = state["manifest"]
+        self.names = list(m.routes)
+        self.k = m.k
+        self.temperature = m.temperature
+        self.threshold = m.threshold
+        self.target_retention = m.target_retention
+        self.metrics = dict(m.metrics)
+        self._x = state["x"]
+        self._y = state["y"]
+        self._coef = state["coef"]
+        self._bias = state["bias"]
+        self.cv_scores = state["cv_scores"]
+        self.oos_scores = state["oos_scores"]
+        self._groups = [np.flatnonzero(self._y == i) for i in range(len(self.names))]
+
+
+def read_manifest(model_dir: str | Path) -> Manifest:
+    """The manifest of a model dir, or `ConfigError` naming the file."""
+    path = Path(model_dir) / MANIFEST
+    try:
+        return Manifest.model_validate_json(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            "no manifest.json: not a trained router dir", path=str(model_dir)
+        ) from None
+    except ValueError as exc:
+        raise ConfigError(f"invalid manifest: {str(exc).splitlines()[0]}", path=str(path)) from None
+
+
+def write_threshold(model_dir: str | Path, threshold: float, retention: float | None) -> Path:
+    """Update the stored threshold (used by `routes retune --apply`)."""
+    m = read_manifest(model_dir)
+    update: dict[str, Any] = {"threshold": round(float(threshold), 6)}
+    if retention is not None:
+        update["target_retention"] = retention
+    path = Path(model_dir) / MANIFEST
+    path.write_text(m.model_copy(update=update).model_dump_json(indent=2) + "\n")
+    return path
