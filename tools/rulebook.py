@@ -82,6 +82,11 @@ class Rule(BaseModel):
         return _compile_all(self.cues)
 
     @cached_property
+    def cue_union(self) -> re.Pattern[str]:
+        """All cues as one alternation: one search per sentence in the first pass."""
+        return re.compile("|".join(f"(?:{c})" for c in self.cues), _FLAGS)
+
+    @cached_property
     def require_res(self) -> tuple[re.Pattern[str], ...]:
         return _compile_all(self.requires)
 
