@@ -137,7 +137,8 @@ def evaluate(
         if len(recent) >= policy.max_refunds_per_day:
             return refuse(
                 "max_refunds_per_day",
-                f"You already received {len(recent)} refunds in the last 24 hours (the limit is "
+                f"Order {order.id} can't be refunded today: you already received "
+                f"{len(recent)} refunds in the last 24 hours (the limit is "
                 f"{policy.max_refunds_per_day}); please try again tomorrow.",
             )
     return RefundDecision(
