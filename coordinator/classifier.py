@@ -266,6 +266,13 @@ class ClassifierRouter:
         """Threshold for another retention target, from the stored held-out scores."""
         return threshold_for_retention(self.cv_scores, retention)
 
+    def in_scope_score(self, text: str) -> tuple[str, float]:
+        """Best route and the score the threshold is compared with."""
+        v = self.encoder.embed(text)
+        p = _softmax((self._coef @ v + self._bias) / self.temperature)
+        best = int(p.argmax())
+        return self.names[best], self._in_scope(float(p[best]), self._x @ v, best)
+
     # --- routing -------------------------------------------------------------------------------
 
     def scores(self, text: str) -> dict[str, float]:

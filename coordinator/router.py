@@ -114,6 +114,16 @@ class EmbeddingRouter:
             tops.append(scores.max())
         return float(np.quantile(np.asarray(tops), 1.0 - retention))
 
+    def in_scope_score(self, text: str) -> tuple[str, float]:
+        """Best route and the score the threshold is compared with."""
+        scores = self.scores(text)
+        best = max(scores, key=scores.__getitem__)
+        return best, scores[best]
+
+    def calibrate(self, retention: float) -> float:
+        """Threshold keeping `retention` of held-out (leave-one-out) utterances."""
+        return self._calibrate(retention)
+
     def scores(self, text: str) -> dict[str, float]:
         sims = self._matrix @ self.encoder.embed(text)
         return dict(zip(self._names, self._route_scores(sims).tolist(), strict=True))
