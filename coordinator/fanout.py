@@ -31,6 +31,7 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import inspect
 import random
@@ -40,6 +41,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Seque
 from typing import Any
 
 import anyio
+import sniffio
 from google.adk.agents.base_agent import BaseAgent
 from google.adk.agents.invocation_context import InvocationContext
 from google.adk.agents.run_config import RunConfig
@@ -68,6 +70,7 @@ __all__ = [
     "RetryPolicy",
     "Step",
     "assert_no_side_effects",
+    "branch_request",
     "build_parallel_agent",
     "check_independent",
     "fan_out",
@@ -360,6 +363,37 @@ def check_independent(steps: Sequence[Step]) -> None:
 # --- the engine ------------------------------------------------------------------------------
 
 
+_LIVE_CONFIG = types.LiveConnectConfig()  # shared, read-only: fan-out branches are not live
+
+
+def branch_request(
+    contents: str | types.Content | Sequence[types.Content],
+    *,
+    system_instruction: str | None = None,
+    model: str | None = None,
+    config: types.GenerateContentConfig | None = None,
+) -> LlmRequest:
+    """A cheap LlmRequest for one branch (~10 us instead of ~130 us with ADK's defaults).
+
+    `config` is a shared template: it is shallow-copied per branch, never mutated.
+    """
+    if isinstance(contents, str):
+        contents = [types.Content(role="user", parts=[types.Part(text=contents)])]
+    elif isinstance(contents, types.Content):
+        contents = [contents]
+    base = config or _BASE_CONFIG
+    update = {"system_instruction": system_instruction} if system_instruction else {}
+    return LlmRequest(
+        model=model,
+        contents=list(contents),
+        config=base.model_copy(update=update),
+        live_connect_config=_LIVE_CONFIG,
+    )
+
+
+_BASE_CONFIG = types.GenerateContentConfig()
+
+
 def plan_llm_calls(n_branches: int, retries: int) -> int:
     """The most model calls a fan-out can make: every branch x every attempt."""
     return n_branches * (1 + retries)
@@ -404,6 +438,26 @@ class _Budget:
         return True
 
 
+def _deadline(seconds: float) -> Any:
+    """A per-attempt timeout raising TimeoutError.
+
+    On asyncio (ADK's loop) `asyncio.timeout` costs ~5 us; anyio's `fail_after` cancel
+    scope costs ~50 us, which is most of a branch's overhead at N=1000. Other backends
+    get `fail_after`.
+    """
+    if sniffio.current_async_library() == "asyncio":
+        return asyncio.timeout(seconds)
+    return anyio.fail_after(seconds)
+
+
+async def _acquire(limiter: anyio.CapacityLimiter) -> None:
+    # Fast path without the scheduling checkpoint `acquire()` always makes (~70 us each).
+    try:
+        limiter.acquire_nowait()
+    except anyio.WouldBlock:
+        await limiter.acquire()
+
+
 async def _run_branch(
     branch: Branch,
     *,
@@ -413,50 +467,71 @@ async def _run_branch(
     budget: _Budget,
     sleep: Callable[[float], Awaitable[Any]],
 ) -> BranchResult:
+    # Plain numbers in the hot path; pydantic objects are built once per branch.
     latency = 0.0
-    usage = Usage()
+    calls = prompt = completion = 0
+    cost: float | None = 0.0
     attempts = 0
     last: BaseException | None = None
+    model_name = branch.model.model if branch.model is not None else None
     for attempt in range(policy.retries + 1):
         if not budget.take():
             last = UsageError(f"call budget of {budget.limit} exhausted")
             break
         attempts += 1
-        async with limiter:
-            started = time.perf_counter()
-            try:
-                with anyio.fail_after(timeout):
-                    if branch.is_model_call:
-                        value: Any = await _call_model(branch.model, branch.request)  # type: ignore[arg-type]
-                    else:
-                        value = await branch.call()
-            except Exception as exc:  # a branch failure is data, not a crash
-                last = exc
-            else:
-                last = None
-            elapsed = (time.perf_counter() - started) * 1000
+        await _acquire(limiter)
+        started = time.perf_counter()
+        try:
+            async with _deadline(timeout):
+                if branch.model is not None:
+                    value: Any = await _call_model(branch.model, branch.request)  # type: ignore[arg-type]
+                else:
+                    value = await branch.call()
+        except Exception as exc:  # a branch failure is data, not a crash
+            last = exc
+        else:
+            last = None
+        finally:
+            limiter.release()
+        elapsed = (time.perf_counter() - started) * 1000
         latency += elapsed
-        model_name = branch.model.model if branch.model is not None else None
         if last is None:
             response = None
+            extra: Usage | None = None
             if isinstance(value, LlmResponse):
                 response = value
-                usage = usage.then(Usage.from_response(value, latency_ms=elapsed, model=model_name))
+                extra = Usage.from_response(value, latency_ms=elapsed, model=model_name)
                 value = response_text(value)
             elif isinstance(value, Metered):
-                usage = usage.then(value.usage)
+                extra = value.usage
                 value = value.value
+            if extra is not None:
+                calls += extra.llm_calls
+                prompt += extra.prompt_tokens
+                completion += extra.completion_tokens
+                cost = (
+                    None
+                    if cost is None or extra.cost_estimate_usd is None
+                    else cost + extra.cost_estimate_usd
+                )
             return BranchResult(
                 branch_id=branch.id,
                 ok=True,
                 output=value,
                 attempts=attempts,
                 latency_ms=latency,
-                usage=usage.model_copy(update={"latency_ms": latency, "critical_path_ms": latency}),
+                usage=Usage(
+                    llm_calls=calls,
+                    prompt_tokens=prompt,
+                    completion_tokens=completion,
+                    latency_ms=latency,
+                    critical_path_ms=latency,
+                    cost_estimate_usd=cost,
+                ),
                 response=response,
             )
-        if branch.is_model_call:  # a failed call still counts (and may be billed)
-            usage = usage.then(Usage(llm_calls=1, latency_ms=elapsed, critical_path_ms=elapsed))
+        if branch.model is not None:  # a failed call still counts (and may be billed)
+            calls += 1
         if attempt == policy.retries or not is_retryable(last):
             break
         wait = policy.delay(attempt, last)
@@ -469,7 +544,9 @@ async def _run_branch(
         error=_reason(last, timeout),
         attempts=attempts,
         latency_ms=latency,
-        usage=usage.model_copy(update={"latency_ms": latency, "critical_path_ms": latency}),
+        usage=Usage(
+            llm_calls=calls, latency_ms=latency, critical_path_ms=latency, cost_estimate_usd=cost
+        ),
     )
 
 
@@ -543,17 +620,35 @@ async def fan_out(
                 await maybe
 
     started = time.perf_counter()
-    async with anyio.create_task_group() as tg:
-        for i, branch in enumerate(branches):
-            tg.start_soon(run_one, i, branch)
+    if sniffio.current_async_library() == "asyncio":
+        # Same structured semantics; measured ~70 ms faster than anyio's task group at N=1000.
+        async with asyncio.TaskGroup() as atg:
+            for i, branch in enumerate(branches):
+                atg.create_task(run_one(i, branch))
+    else:
+        async with anyio.create_task_group() as tg:
+            for i, branch in enumerate(branches):
+                tg.start_soon(run_one, i, branch)
     wall = (time.perf_counter() - started) * 1000
     final = [r for r in results if r is not None]
-    critical = max((r.latency_ms for r in final), default=0.0)
     return FanOutResult(
         results=final,
-        usage=Usage.merge(r.usage for r in final).with_critical_path(critical),
+        usage=_total_usage([r.usage for r in final]),
         wall_ms=wall,
         planned_llm_calls=planned,
+    )
+
+
+def _total_usage(usages: list[Usage]) -> Usage:
+    """Usage.merge without N intermediate models (it shows at N=1000)."""
+    costs = [u.cost_estimate_usd for u in usages]
+    return Usage(
+        llm_calls=sum(u.llm_calls for u in usages),
+        prompt_tokens=sum(u.prompt_tokens for u in usages),
+        completion_tokens=sum(u.completion_tokens for u in usages),
+        latency_ms=sum(u.latency_ms for u in usages),
+        critical_path_ms=max((u.critical_path_ms for u in usages), default=0.0),
+        cost_estimate_usd=None if None in costs else sum(c for c in costs if c is not None),
     )
 
 

@@ -1,0 +1,284 @@
+"""`coordinator bench fanout`: plain ADK ParallelAgent vs our FanOutAgent, same N tasks.
+
+Both pipelines run N one-call tasks against a simulated model (a `BaseLlm` that sleeps
+`latency` then answers from the request) followed by the same non-LLM aggregator, through
+a `Runner` with `InMemorySessionService` and the default `RunConfig`, in one process, one
+after the other. Efficiency = ideal / actual, ideal = latency x ceil(N / concurrency).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import math
+import time
+from collections.abc import AsyncGenerator
+from typing import Any
+
+__all__ = ["measure", "register", "run"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "fanout",
+        help="plain ADK ParallelAgent vs the FanOutAgent engine on N simulated calls",
+        description="Run the same N one-call tasks (simulated model sleeping LATENCY seconds) "
+        "as a plain ADK ParallelAgent of LlmAgents and through FanOutAgent, and print the "
+        "wall times and efficiencies (ideal/actual) side by side.",
+    )
+    p.add_argument("--n", type=int, default=256, help="branches (default: %(default)s)")
+    p.add_argument("--latency", type=float, default=0.2, help="seconds per model call")
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="FanOutAgent concurrency limit (default: N, so ideal = latency)",
+    )
+    p.add_argument(
+        "--repeat", type=int, default=3, help="runs per side, best kept (default: %(default)s)"
+    )
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--plot", metavar="FILE.png", help="sweep several N and plot both (matplotlib)")
+    p.set_defaults(func=run)
+
+
+def _simulated_llm(latency: float) -> Any:
+    from google.adk.models.base_llm import BaseLlm
+    from google.adk.models.llm_request import LlmRequest
+    from google.adk.models.llm_response import LlmResponse
+    from google.genai import types
+
+    from coordinator.models.offline import estimate_tokens, text_response
+
+    class SimulatedLlm(BaseLlm):
+        """Sleeps `delay_s`, then answers.
+
+        The answer is built once and shared: building genai objects costs ~70 us per
+        response on this machine, which would measure the simulator instead of the
+        orchestration. Both pipelines get the same model, so the comparison stays fair.
+        """
+
+        delay_s: float = 0.0
+        answer: Any = None
+
+        async def generate_content_async(
+            self, llm_request: LlmRequest, stream: bool = False
+        ) -> AsyncGenerator[LlmResponse, None]:
+            await asyncio.sleep(self.delay_s)
+            yield self.answer
+
+    text = "No uncapped liability found in this clause."
+    answer = text_response(text)
+    answer.usage_metadata = types.GenerateContentResponseUsageMetadata(
+        prompt_token_count=24, candidates_token_count=estimate_tokens(text)
+    )
+    return SimulatedLlm(model="simulated", delay_s=latency, answer=answer)
+
+
+def _aggregator(prefix: str, n: int) -> Any:
+    from google.adk.agents.base_agent import BaseAgent
+    from google.adk.events import Event
+    from google.genai import types
+
+    class ConcatAggregator(BaseAgent):
+        """Joins `<prefix>:task_<i>` in order; names what is missing. No model call."""
+
+        async def _run_async_impl(self, ctx: Any) -> AsyncGenerator[Event, None]:
+            state = ctx.session.state
+            got = [state.get(f"{prefix}:task_{i}") for i in range(n)]
+            missing = sum(1 for g in got if g is None)
+            text = f"{n - missing}/{n} results; {sum(len(g or '') for g in got)} chars"
+            yield Event(
+                author=self.name,
+                invocation_id=ctx.invocation_id,
+                branch=ctx.branch,
+                content=types.Content(role="model", parts=[types.Part(text=text)]),
+            )
+
+    return ConcatAggregator(name="aggregate")
+
+
+def _task(i: int) -> str:
+    return f"Task {i}: check clause {i} for an uncapped liability."
+
+
+async def _run_pipeline(agent: Any, message: str) -> tuple[float, str | None, str]:
+    from google.adk.runners import Runner
+    from google.adk.sessions import InMemorySessionService
+    from google.genai import types
+
+    service = InMemorySessionService()
+    runner = Runner(app_name="bench", agent=agent, session_service=service)
+    session = await service.create_session(app_name="bench", user_id="bench")
+    content = types.Content(role="user", parts=[types.Part(text=message)])
+    last = ""
+    started = time.perf_counter()
+    try:
+        async for event in runner.run_async(
+            user_id="bench", session_id=session.id, new_message=content
+        ):
+            if event.content and event.content.parts and event.content.parts[0].text:
+                last = event.content.parts[0].text
+    except Exception as exc:  # the plain version's failure is a measurement, not a crash
+        return time.perf_counter() - started, f"{type(exc).__name__}: {exc}", last
+    return time.perf_counter() - started, None, last
+
+
+async def measure(
+    n: int, latency: float, concurrency: int | None = None, repeat: int = 1
+) -> dict[str, Any]:
+    """Both pipelines on the same N tasks, best of `repeat` runs each; the JSON record."""
+    from google.adk.agents import SequentialAgent
+
+    from coordinator import _warnings  # noqa: F401
+    from coordinator.fanout import (
+        AgentBranch,
+        Branch,
+        FanOutAgent,
+        branch_request,
+        build_parallel_agent,
+    )
+
+    if n < 1 or latency < 0:
+        from coordinator.errors import UsageError
+
+        raise UsageError("--n must be >= 1 and --latency >= 0")
+    limit = concurrency or n
+    llm = _simulated_llm(latency)
+    message = "Review the contract clauses."
+
+    plain = SequentialAgent(
+        name="plain",
+        sub_agents=[
+            build_parallel_agent(
+                [AgentBranch(id=f"task_{i}", model=llm, instruction=_task(i)) for i in range(n)],
+                name="checks",
+                state_prefix="r",
+            ),
+            _aggregator("r", n),
+        ],
+    )
+
+    def plan(ctx: Any) -> list[Branch]:
+        # Per request: each branch sees the user's message, its task as instruction.
+        user = ctx.user_content
+        return [
+            Branch(
+                id=f"task_{i}", model=llm, request=branch_request(user, system_instruction=_task(i))
+            )
+            for i in range(n)
+        ]
+
+    ours = SequentialAgent(
+        name="ours",
+        sub_agents=[
+            FanOutAgent(name="checks", plan=plan, state_prefix="r", max_concurrency=limit),
+            _aggregator("r", n),
+        ],
+    )
+    adk_runs, ours_runs = [], []
+    for _ in range(max(1, repeat)):
+        gc.collect()  # neither side pays for the other's garbage
+        adk_runs.append(await _run_pipeline(plain, message))
+        gc.collect()
+        ours_runs.append(await _run_pipeline(ours, message))
+    adk_s, adk_error, _ = min(adk_runs, key=lambda r: r[0])
+    ours_s, ours_error, ours_last = min(ours_runs, key=lambda r: r[0])
+    if ours_error:
+        from coordinator.errors import CoordinatorError
+
+        raise CoordinatorError(f"FanOutAgent failed: {ours_error}")
+    ideal = latency * math.ceil(n / limit)
+    return {
+        "n": n,
+        "latency_s": latency,
+        "concurrency": limit,
+        "ideal_s": round(ideal, 4),
+        "adk_s": round(adk_s, 4),
+        "ours_s": round(ours_s, 4),
+        "adk_efficiency": round(ideal / adk_s, 3) if adk_s else None,
+        "ours_efficiency": round(ideal / ours_s, 3) if ours_s else None,
+        "adk_error": adk_error,
+        "ours_result": ours_last,
+        "repeat": max(1, repeat),
+    }
+
+
+def _table(records: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="fan-out: plain ADK ParallelAgent vs FanOutAgent")
+    for col in ("N", "latency s", "ideal s", "ADK s", "ours s", "ADK eff", "ours eff", "ADK error"):
+        t.add_column(col, justify="right" if col != "ADK error" else "left")
+    for r in records:
+        t.add_row(
+            str(r["n"]),
+            f"{r['latency_s']:g}",
+            f"{r['ideal_s']:.3f}",
+            f"{r['adk_s']:.3f}",
+            f"{r['ours_s']:.3f}",
+            f"{r['adk_efficiency']:.2f}",
+            f"{r['ours_efficiency']:.2f}",
+            (r["adk_error"] or "")[:60],
+        )
+    Console().print(t)
+
+
+def _plot(path: str, latency: float, concurrency: int | None, repeat: int) -> list[dict[str, Any]]:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # optional dependency
+        from coordinator.errors import UsageError
+
+        raise UsageError(f"--plot needs matplotlib ({exc})") from None
+    sizes = [8, 32, 64, 128, 256, 512, 1000]
+    records = [asyncio.run(measure(n, latency, concurrency, repeat)) for n in sizes]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(sizes, [r["adk_efficiency"] for r in records], "o-", label="ADK ParallelAgent")
+    ax.plot(sizes, [r["ours_efficiency"] for r in records], "s-", label="FanOutAgent")
+    for r in records:
+        if r["adk_error"]:
+            ax.annotate(
+                "failed",
+                (r["n"], r["adk_efficiency"]),
+                textcoords="offset points",
+                xytext=(0, 6),
+                ha="center",
+                fontsize=8,
+            )
+    ax.set_xscale("log")
+    ax.set_xlabel("branches (N)")
+    ax.set_ylabel("efficiency (ideal / actual)")
+    ax.set_ylim(0, 1.05)
+    ax.set_title(f"fan-out efficiency, simulated model {latency:g}s")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    return records
+
+
+async def _warm_up() -> None:
+    """First use builds pydantic validators and imports lazily: keep that out of the numbers."""
+    await measure(2, 0.0)
+
+
+def run(args: argparse.Namespace) -> int:
+    asyncio.run(_warm_up())
+    if args.plot:
+        records = _plot(args.plot, args.latency, args.concurrency, args.repeat)
+    else:
+        records = [asyncio.run(measure(args.n, args.latency, args.concurrency, args.repeat))]
+    if args.json:
+        print(json.dumps(records[0] if len(records) == 1 else records, indent=2))
+    else:
+        _table(records)
+        if args.plot:
+            print(f"plot written to {args.plot}")
+    return 0
