@@ -224,7 +224,7 @@ class KeywordJudge:
 
     name = "keywords"
 
-    def __init__(self, rulebook: Rulebook | None = None, window: int = 8) -> None:
+    def __init__(self, rulebook: Rulebook | None = None, window: int = 12) -> None:
         self.rulebook = rulebook or load_rulebook()
         self.window = window
 
@@ -280,7 +280,8 @@ class SimilarityJudge:
         exemplars: Mapping[str, Sequence[str]] | None = None,
         background: Sequence[str] = (),
         margin: float = 0.0,
-        floor: float = 0.45,
+        floor: float = 0.3,
+        k: int = 5,
     ) -> None:
         from coordinator.encoder import get_encoder
 
@@ -288,6 +289,7 @@ class SimilarityJudge:
         self.encoder = get_encoder()
         self.margin = margin
         self.floor = floor
+        self.k = k
         exemplars = exemplars or {}
         self._pos: dict[str, np.ndarray] = {}
         for rule in self.rulebook.categories:
@@ -324,12 +326,16 @@ class SimilarityJudge:
         vec = self._embed(_norm(question.clause)[:_MAX_SENTENCE])
         pos_sims = self._pos[rule.name] @ vec
         pos = float(pos_sims.max())
-        bg = float((self._bg @ vec).max()) if len(self._bg) else 0.0
+        bg_sims = self._bg @ vec
+        k = min(self.k, len(bg_sims))
+        # Mean of the k nearest unlabelled sentences: one near-duplicate cannot veto alone.
+        bg = float(np.partition(bg_sims, -k)[-k:].mean()) if k else 0.0
         n_ex = len(pos_sims) - 1
         present = pos >= self.floor and pos >= bg + self.margin
         conf = float(min(0.95, 0.5 + abs(pos - bg)))
         reason = (
-            f"similarity {pos:.2f} to {n_ex} exemplar(s)+description vs {bg:.2f} to unlabelled text"
+            f"similarity {pos:.2f} to {n_ex} exemplar(s)+description"
+            f" vs {bg:.2f} to the {k} nearest unlabelled sentences"
         )
         return Vote(
             judge=self.name, category=rule.name, present=present, confidence=conf, reason=reason

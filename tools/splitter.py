@@ -32,7 +32,7 @@ DEFAULT_MIN_CHARS = 300
 # A heading starts at a line start (after optional indentation) or, inline, after 2+ spaces.
 # Each alternative consumes its lead character(s): far faster on megabytes than lookbehinds.
 _ARTICLE = r"(?:ARTICLE|Article)\s+(?P<art{n}>[IVXLC]+|\d{{1,3}})\b"
-_SECTION = r"(?:SECTION|Section|Clause|CLAUSE)\s+(?P<sec>\d{{1,3}}(?:\.\d{{1,3}})*)"
+_SECTION = r"(?:SECTION|Section|Clause|CLAUSE)\s+(?P<sec>\d{1,3}(?:\.\d{1,3})*)"
 _NUMBER = r"(?P<num{n}>\d{{1,3}}(?:\.\d{{1,3}})+|\d{{1,3}}(?=\.))\.?(?=[ \t]+[A-Z(\"])"
 _LETTER = r"(?P<let>\((?:[a-z]|[ivx]{1,4}|\d{1,2})\))(?=[ \t]+\S)"
 _CAPS = r"(?P<caps>[A-Z][A-Z0-9&,;:'\-/ ]{2,78}[A-Z:.])[ \t]*(?=\r?\n)"
