@@ -98,7 +98,7 @@ async def test_billing_finds_the_duplicate_charge():
     assert ("find_duplicate_charges", {}) in chat.calls
     newest, second = get_store().invoices_for("alice", limit=2)
     assert newest.id in text and second.id in text
-    assert "overcharged $29.00" in text
+    assert "charged twice" in text and "overcharged $29.00" in text
     assert newest.issued.isoformat() in text
 
 

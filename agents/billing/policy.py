@@ -30,6 +30,10 @@ def _line(inv: dict[str, Any]) -> str:
     return f"{inv['id']} ({inv['issued']}): {inv['amount']}, {inv['status']}, {inv['description']}"
 
 
+def _times(n: int) -> str:
+    return {2: "twice", 3: "three times"}.get(n, f"{n} times")
+
+
 def _choose_tool(text: str) -> LlmResponse:
     m = _INVOICE_ID.search(text)
     if m:
@@ -62,7 +66,7 @@ def _duplicates(result: dict[str, Any]) -> str:
     for dup in dups:
         first, *extra = dup["charges"]
         parts.append(
-            f'Yes, you were charged {dup["times_charged"]} times for "{dup["description"]}":\n'
+            f'Yes, you were charged {_times(dup["times_charged"])} for "{dup["description"]}":\n'
             + bullets(_line(c) for c in dup["charges"])
             + f"\n{', '.join(c['id'] for c in extra)} duplicates {first['id']}; you were "
             f"overcharged {dup['overcharged']}."

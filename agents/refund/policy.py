@@ -128,7 +128,8 @@ def _next(text: str, results: dict[str, dict[str, Any]]) -> LlmResponse:
             return text_response(
                 f'{check["explanation"]} Say "refund order {order["order_id"]}" and I\'ll issue it.'
             )
-        reason = " ".join(text.split())[:200] or "customer request"
+        words = _ORDER.sub("", _BARE.sub("", text)).split()
+        reason = " ".join(text.split())[:200] if len(words) >= 3 else "refund requested"
         return function_call("request_refund", {"order_id": order["order_id"], "reason": reason})
 
     if (status := results.get("refund_status")) is not None:
