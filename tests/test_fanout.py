@@ -1,0 +1,302 @@
+"""The fan-out engine: partial failure, timeouts, retries, limits, one final state event."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+
+import anyio
+import pytest
+from google.adk.agents import SequentialAgent
+from google.adk.models.base_llm import BaseLlm
+from google.adk.models.llm_request import LlmRequest
+from google.adk.models.llm_response import LlmResponse
+from google.adk.runners import Runner
+from google.adk.sessions import InMemorySessionService
+from google.adk.tools import FunctionTool
+from google.genai import errors as genai_errors
+from google.genai import types
+from pydantic import PrivateAttr
+
+from coordinator import _warnings  # noqa: F401
+from coordinator.errors import UsageError
+from coordinator.fanout import (
+    AgentBranch,
+    Branch,
+    FanOutAgent,
+    RetryPolicy,
+    Step,
+    branch_request,
+    build_parallel_agent,
+    check_independent,
+    fan_out,
+    is_retryable,
+    retry_after_s,
+    run_config_for,
+    side_effecting,
+)
+from coordinator.models.offline import OfflineLlm, last_user_text, text_response
+
+
+async def no_sleep(_: float) -> None:
+    await anyio.sleep(0)
+
+
+class FlakyLlm(BaseLlm):
+    """Fails with 503 `failures` times, then answers; records the backoff it was given."""
+
+    failures: int = 0
+    _calls: int = PrivateAttr(default=0)
+
+    async def generate_content_async(
+        self, llm_request: LlmRequest, stream: bool = False
+    ) -> AsyncGenerator[LlmResponse, None]:
+        self._calls += 1
+        if self._calls <= self.failures:
+            raise genai_errors.ServerError(503, {"error": {"message": "overloaded"}})
+        yield text_response("ok after retries")
+
+
+def echo_llm() -> OfflineLlm:
+    return OfflineLlm(
+        model="offline/echo", policy=lambda req: text_response("seen: " + last_user_text(req))
+    )
+
+
+@pytest.mark.anyio
+async def test_one_failing_branch_does_not_cancel_siblings():
+    finished = []
+
+    async def good(i: int):
+        await anyio.sleep(0.01)
+        finished.append(i)
+        return i * 10
+
+    async def bad():
+        raise ValueError("clause parser exploded")
+
+    tasks = [Branch(id=f"b{i}", call=lambda i=i: good(i)) for i in range(4)]
+    tasks.insert(2, Branch(id="broken", call=bad))
+    result = await fan_out(tasks, retries=2, sleep=no_sleep)
+
+    assert sorted(finished) == [0, 1, 2, 3]
+    assert result.outputs == {"b0": 0, "b1": 10, "b2": 20, "b3": 30}
+    assert [f.branch_id for f in result.failed_branches] == ["broken"]
+    assert "ValueError: clause parser exploded" in result.failed_branches[0].reason
+    # Not retryable: attempted once.
+    assert next(r for r in result.results if r.branch_id == "broken").attempts == 1
+    assert result.order == ["b0", "b1", "broken", "b2", "b3"]
+
+
+@pytest.mark.anyio
+async def test_branch_timeout_is_reported_and_retried():
+    async def hangs():
+        await anyio.sleep(30)
+
+    async def quick():
+        return "fine"
+
+    result = await fan_out(
+        [Branch(id="slow", call=hangs), Branch(id="fast", call=quick)],
+        timeout=0.05,
+        retries=1,
+        sleep=no_sleep,
+    )
+    assert result.outputs == {"fast": "fine"}
+    (failed,) = result.failed_branches
+    assert failed.branch_id == "slow" and failed.reason.startswith("TimeoutError")
+    assert result.results[0].attempts == 2  # timeouts are retryable
+
+
+@pytest.mark.anyio
+async def test_retry_succeeds_after_503s_with_growing_backoff():
+    waits: list[float] = []
+
+    async def record(seconds: float) -> None:
+        waits.append(seconds)
+
+    llm = FlakyLlm(model="flaky", failures=3)
+    policy = RetryPolicy(retries=3, base_delay_s=0.1, jitter=0.0)
+    result = await fan_out(
+        [Branch(id="only", model=llm, request=branch_request("hi"))],
+        retry_policy=policy,
+        sleep=record,
+    )
+    (only,) = result.results
+    assert only.ok and only.output == "ok after retries"
+    assert only.attempts == 4 and only.usage.llm_calls == 4
+    assert waits == pytest.approx([0.1, 0.2, 0.4])
+
+
+@pytest.mark.anyio
+async def test_retries_exhausted_marks_branch_failed():
+    llm = FlakyLlm(model="flaky", failures=10)
+    result = await fan_out(
+        [Branch(id="x", model=llm, request=branch_request("hi"))], retries=2, sleep=no_sleep
+    )
+    assert result.failed_branches[0].reason.startswith("ServerError: 503")
+    assert result.results[0].attempts == 3
+
+
+def test_retryable_errors_and_retry_after():
+    assert is_retryable(genai_errors.ClientError(429, {"error": {"message": "slow down"}}))
+    assert is_retryable(genai_errors.ServerError(500, {"error": {}}))
+    assert is_retryable(TimeoutError())
+    assert not is_retryable(genai_errors.ClientError(400, {"error": {"message": "bad"}}))
+    assert not is_retryable(ValueError("nope"))
+    exc = genai_errors.ClientError(
+        429,
+        {
+            "error": {
+                "details": [
+                    {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "7s"}
+                ]
+            }
+        },
+    )
+    assert retry_after_s(exc) == 7.0
+    assert RetryPolicy(max_retry_after_s=5).delay(0, exc) == 5.0
+
+
+@pytest.mark.anyio
+async def test_max_concurrency_is_respected():
+    active = peak = 0
+
+    async def work():
+        nonlocal active, peak
+        active += 1
+        peak = max(peak, active)
+        await anyio.sleep(0.005)
+        active -= 1
+        return True
+
+    result = await fan_out([work] * 40, limit=3)
+    assert len(result.outputs) == 40
+    assert peak == 3
+
+
+@pytest.mark.anyio
+async def test_progress_callback_sees_every_branch():
+    seen = []
+
+    async def work():
+        return 1
+
+    await fan_out([work] * 5, on_progress=lambda done, total, r: seen.append((done, total)))
+    assert seen == [(i, 5) for i in range(1, 6)]
+
+
+@pytest.mark.anyio
+async def test_call_budget_sized_to_fanout_and_hard_cap():
+    async def work():
+        return 1
+
+    result = await fan_out([work] * 10, retries=2)
+    assert result.planned_llm_calls == 30
+    with pytest.raises(UsageError, match="above the cap"):
+        await fan_out([work] * 10, retries=2, max_llm_calls_cap=25)
+    assert run_config_for(1000, retries=1).max_llm_calls == 2000
+
+
+@pytest.mark.anyio
+async def test_duplicate_branch_ids_refused():
+    async def work():
+        return 1
+
+    with pytest.raises(UsageError, match="duplicate branch ids"):
+        await fan_out([Branch(id="a", call=work), Branch(id="a", call=work)])
+
+
+@pytest.mark.anyio
+async def test_side_effecting_tools_refused_in_branches():
+    @side_effecting
+    def issue_refund(order_id: str) -> dict:
+        return {"status": "refunded"}
+
+    request = branch_request("refund it")
+    request.tools_dict["issue_refund"] = FunctionTool(issue_refund)
+    with pytest.raises(UsageError, match="issue_refund"):
+        await fan_out([Branch(id="a", model=echo_llm(), request=request)])
+
+    def lookup(order_id: str) -> dict:
+        return {}
+
+    request2 = branch_request("x")
+    request2.tools_dict["lookup"] = FunctionTool(lookup)
+    ok = await fan_out([Branch(id="b", model=echo_llm(), request=request2)])
+    assert ok.outputs == {"b": "seen: x"}  # read-only tools are fine ...
+    with pytest.raises(UsageError, match="lookup"):  # ... unless denied by name
+        await fan_out([Branch(id="b", model=echo_llm(), request=request2)], deny_tools=["lookup"])
+    with pytest.raises(UsageError, match="issue_refund"):
+        build_parallel_agent([AgentBranch(id="a", model=echo_llm(), tools=[issue_refund])])
+
+
+def test_check_independent_refuses_dependent_steps():
+    split = Step(name="split", writes=["sections"])
+    check = Step(name="check", reads=["sections"], writes=["checks:*"])
+    vote = Step(name="vote", depends_on=["check"], writes=["votes"])
+    with pytest.raises(UsageError) as info:
+        check_independent([split, check])
+    assert "'check' reads sections written by 'split'" in str(info.value)
+    with pytest.raises(UsageError, match="'vote' depends on 'check'"):
+        check_independent([check, vote])
+    with pytest.raises(UsageError, match="both write"):
+        check_independent([Step(name="a", writes=["checks:1"]), check])
+    # Truly independent sections are fine.
+    check_independent([Step(name=f"s{i}", reads=["doc"], writes=[f"checks:{i}"]) for i in range(3)])
+
+
+@pytest.mark.anyio
+async def test_fanout_agent_writes_300_distinct_keys_in_one_final_event():
+    llm = echo_llm()
+    n = 300
+
+    def plan(ctx):
+        return [
+            Branch(id=f"s{i}", model=llm, request=branch_request(f"section {i}")) for i in range(n)
+        ]
+
+    agent = FanOutAgent(name="checks", plan=plan, max_concurrency=50)
+    service = InMemorySessionService()
+    runner = Runner(app_name="t", agent=agent, session_service=service)
+    session = await service.create_session(app_name="t", user_id="u")
+    events = [
+        e
+        async for e in runner.run_async(
+            user_id="u",
+            session_id=session.id,
+            new_message=types.Content(role="user", parts=[types.Part(text="review")]),
+        )
+    ]
+    with_state = [e for e in events if e.actions and e.actions.state_delta]
+    assert len(with_state) == 1
+    delta = with_state[0].actions.state_delta
+    keys = [k for k in delta if k != "checks:_meta"]
+    assert len(keys) == len(set(keys)) == n
+    stored = (await service.get_session(app_name="t", user_id="u", session_id=session.id)).state
+    assert all(stored[f"checks:s{i}"] == f"seen: section {i}" for i in range(n))
+    meta = stored["checks:_meta"]
+    assert meta["failed_branches"] == [] and len(meta["order"]) == n
+    assert meta["usage"]["llm_calls"] == n and meta["usage"]["prompt_tokens"] > 0
+
+
+@pytest.mark.anyio
+async def test_build_parallel_agent_uses_distinct_output_keys():
+    agent = build_parallel_agent(
+        [AgentBranch(id=f"c{i}", model=echo_llm(), instruction="check") for i in range(3)],
+        name="clauses",
+    )
+    pipeline = SequentialAgent(name="pipe", sub_agents=[agent])
+    service = InMemorySessionService()
+    runner = Runner(app_name="t", agent=pipeline, session_service=service)
+    session = await service.create_session(app_name="t", user_id="u")
+    async for _ in runner.run_async(
+        user_id="u",
+        session_id=session.id,
+        new_message=types.Content(role="user", parts=[types.Part(text="the contract")]),
+        run_config=run_config_for(3),
+    ):
+        pass
+    state = (await service.get_session(app_name="t", user_id="u", session_id=session.id)).state
+    assert {k: v for k, v in state.items() if k.startswith("clauses:")} == {
+        f"clauses:c{i}": "seen: the contract" for i in range(3)
+    }
