@@ -1,0 +1,136 @@
+"""`coordinator bench voting`: lazy vs always-N voting, and measured vs predicted accuracy.
+
+Simulated judges with known, different accuracies answer seeded binary questions
+("vulnerable" vs "safe"); each judge errs independently. We measure, side by side:
+
+1. judge calls used by `vote_lazily` vs asking all N (`vote_all`), and that every decision
+   is identical;
+2. the ensemble's majority accuracy vs the exact prediction for independent voters with
+   those accuracies (Poisson-binomial: P(more than half are right)).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+from typing import Any
+
+__all__ = ["majority_accuracy", "measure", "register", "run"]
+
+LABELS = ["vulnerable", "safe"]  # most cautious first
+DEFAULT_ACCURACIES = (0.9, 0.85, 0.8, 0.75, 0.7)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "voting",
+        help="lazy voting calls saved, and ensemble accuracy vs the binomial prediction",
+        description="Seeded simulated judges with different accuracies vote on binary "
+        "questions; compares lazy voting with asking every judge, and the measured majority "
+        "accuracy with the prediction for independent voters.",
+    )
+    p.add_argument("--questions", type=int, default=2000, help="questions (default: %(default)s)")
+    p.add_argument(
+        "--accuracies",
+        default=",".join(str(a) for a in DEFAULT_ACCURACIES),
+        help="comma-separated judge accuracies (default: %(default)s)",
+    )
+    p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run)
+
+
+def majority_accuracy(accuracies: list[float]) -> float:
+    """P(strict majority of independent judges is right); a tie counts as half right
+    (binary labels: the tie rule picks the cautious label, right half the time)."""
+    dist = [1.0]  # dist[k] = P(k judges right)
+    for p in accuracies:
+        nxt = [0.0] * (len(dist) + 1)
+        for k, prob in enumerate(dist):
+            nxt[k] += prob * (1 - p)
+            nxt[k + 1] += prob * p
+        dist = nxt
+    n = len(accuracies)
+    right = sum(prob for k, prob in enumerate(dist) if 2 * k > n)
+    tie = sum(prob for k, prob in enumerate(dist) if 2 * k == n)
+    return right + tie / 2
+
+
+async def measure(questions: int, accuracies: list[float], seed: int) -> dict[str, Any]:
+    from coordinator.errors import UsageError
+    from coordinator.vote import Judge, Vote, VoteAggregator, VoteConfig, vote_all, vote_lazily
+
+    if questions < 1 or not accuracies or not all(0 <= a <= 1 for a in accuracies):
+        raise UsageError("need --questions >= 1 and accuracies in [0, 1]")
+    rng = random.Random(seed)
+    truth = [rng.choice(LABELS) for _ in range(questions)]
+    # Each judge's answer to each question, drawn once so both runs see the same votes.
+    answers = [
+        [t if rng.random() < acc else LABELS[1 - LABELS.index(t)] for t in truth]
+        for acc in accuracies
+    ]
+    calls = {"lazy": 0, "all": 0}
+
+    def make(i: int, mode: str) -> Judge:
+        def ask(q: int) -> Vote:
+            calls[mode] += 1
+            return Vote(label=answers[i][q], confidence=accuracies[i])
+
+        return Judge(name=f"judge_{i}", ask=ask)
+
+    # Most accurate first: the outcome tends to settle sooner.
+    order = sorted(range(len(accuracies)), key=lambda i: -accuracies[i])
+    lazy_judges = [make(i, "lazy") for i in order]
+    all_judges = [make(i, "all") for i in order]
+    aggregator = VoteAggregator(VoteConfig(strategy="majority", risk_order=LABELS))
+    identical = correct = 0
+    for q in range(questions):
+        lazy = await vote_lazily(lazy_judges, q, aggregator)
+        full = await vote_all(all_judges, q, aggregator)
+        identical += lazy.label == full.label
+        correct += full.label == truth[q]
+    predicted = majority_accuracy(accuracies)
+    return {
+        "questions": questions,
+        "judges": len(accuracies),
+        "accuracies": accuracies,
+        "lazy_calls": calls["lazy"],
+        "all_calls": calls["all"],
+        "calls_saved_fraction": round(1 - calls["lazy"] / calls["all"], 4),
+        "identical_decisions": identical,
+        "identical_fraction": identical / questions,
+        "ensemble_accuracy": round(correct / questions, 4),
+        "predicted_accuracy": round(predicted, 4),
+        "best_single_accuracy": max(accuracies),
+        "seed": seed,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    from coordinator.errors import UsageError
+
+    try:
+        accuracies = [float(a) for a in args.accuracies.split(",") if a.strip()]
+    except ValueError:
+        raise UsageError(f"--accuracies must be numbers, got {args.accuracies!r}") from None
+    record = asyncio.run(measure(args.questions, accuracies, args.seed))
+    if args.json:
+        print(json.dumps(record, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"voting: {record['judges']} judges, {record['questions']} questions")
+    t.add_column("measure")
+    t.add_column("value", justify="right")
+    t.add_row("judge calls, always-N", str(record["all_calls"]))
+    t.add_row("judge calls, lazy", str(record["lazy_calls"]))
+    t.add_row("calls saved", f"{record['calls_saved_fraction']:.1%}")
+    t.add_row("identical decisions", f"{record['identical_fraction']:.1%}")
+    t.add_row("ensemble accuracy (measured)", f"{record['ensemble_accuracy']:.3f}")
+    t.add_row("ensemble accuracy (binomial)", f"{record['predicted_accuracy']:.3f}")
+    t.add_row("best single judge", f"{record['best_single_accuracy']:.3f}")
+    Console().print(t)
+    return 0
