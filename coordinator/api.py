@@ -18,7 +18,9 @@ from typing import Any, Literal
 
 import anyio
 from google.adk.agents import BaseAgent
+from google.adk.agents.context_cache_config import ContextCacheConfig
 from google.adk.agents.run_config import RunConfig
+from google.adk.apps import App
 from google.adk.events import Event
 from google.adk.runners import Runner
 from google.adk.sessions import BaseSessionService
@@ -108,6 +110,7 @@ class Coordinator:
         agent: BaseAgent | None = None,
         session_service: BaseSessionService | None = None,
         app_name: str = APP_NAME,
+        warm_up: bool = True,
     ) -> None:
         self.settings = settings or get_settings()
         if agent is None:
@@ -121,7 +124,30 @@ class Coordinator:
         self.agent = agent
         self.app_name = app_name
         self.session_service = session_service
-        self.runner = Runner(app_name=app_name, agent=agent, session_service=session_service)
+        self.app = App(
+            name=app_name,
+            root_agent=agent,
+            # Each transfer swaps instructions and tools; give each agent its own cache
+            # (used by Gemini; ignored by the offline models).
+            context_cache_config=ContextCacheConfig(),
+        )
+        self.runner = Runner(app=self.app, session_service=session_service)
+        if warm_up:
+            self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Pay ADK's one-time lazy imports and schema builds at construction ("model
+        load"), not inside the first request's latency. Skipped inside a running loop."""
+        try:
+            import sniffio
+
+            sniffio.current_async_library()
+            return  # called from async code: the first request pays instead
+        except sniffio.AsyncLibraryNotFoundError:
+            pass
+        from coordinator._warmup import warm_up
+
+        anyio.run(warm_up)
 
     @property
     def offline(self) -> bool:

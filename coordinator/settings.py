@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "get_settings", "reset_settings"]
@@ -29,7 +29,9 @@ def _default_data_dir() -> Path:
 class Settings(BaseSettings):
     """Runtime configuration. Keys are read from the environment, then `.env`."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", enable_decoding=False
+    )
 
     # --- model backend -----------------------------------------------------------------
     mode: Literal["auto", "offline", "gemini"] = Field(
@@ -84,6 +86,24 @@ class Settings(BaseSettings):
     branch_timeout_s: float = Field(60.0, alias="COORDINATOR_BRANCH_TIMEOUT", gt=0)
     branch_retries: int = Field(3, alias="COORDINATOR_BRANCH_RETRIES", ge=0)
     max_request_chars: int = Field(20_000, alias="COORDINATOR_MAX_REQUEST_CHARS", ge=1)
+    max_llm_calls_cap: int = Field(
+        20_000,
+        alias="COORDINATOR_MAX_LLM_CALLS_CAP",
+        ge=1,
+        description="Hard cap on model calls one fan-out may plan (N x (1 + retries)).",
+    )
+    side_effect_tools: list[str] = Field(
+        default_factory=lambda: ["request_refund"],
+        alias="COORDINATOR_SIDE_EFFECT_TOOLS",
+        description="Tools never allowed inside parallel or voting branches.",
+    )
+
+    @field_validator("side_effect_tools", mode="before")
+    @classmethod
+    def _split_names(cls, v: object) -> object:
+        if isinstance(v, str):
+            return [name.strip() for name in v.split(",") if name.strip()]
+        return v
 
     @property
     def has_gemini_credentials(self) -> bool:

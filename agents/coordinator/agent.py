@@ -44,7 +44,7 @@ def build_specialists(routes: RouteSet, settings: Settings) -> list[BaseAgent]:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            if exc.name == module_name:
+            if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
                 continue  # the route exists but this build has no agent for it
             raise
         agent = module.build_agent(settings)

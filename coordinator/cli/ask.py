@@ -42,12 +42,6 @@ def run(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     text = validate_request(read_request(args.text), settings.max_request_chars)
-    if not settings.use_gemini:
-        reason = "COORDINATOR_MODE=offline" if settings.mode == "offline" else "no GOOGLE_API_KEY"
-        print(
-            f"coordinator: offline mode ({reason}): local models answer from local data",
-            file=sys.stderr,
-        )
     reply = Coordinator(settings=settings).ask(text, user_id=args.user, session_id=args.session)
     if args.json:
         print(reply.model_dump_json(indent=2))
