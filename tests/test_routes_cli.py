@@ -333,6 +333,7 @@ def test_retune_proposes_then_applies_threshold_and_utterances(capsys, files):
         "--target-retention",
         "0.9",
     ]
+    before = files["routes"].read_text()
     code, out, _ = _run(capsys, *args, "--json")
     assert code == 0
     p = json.loads(out)
