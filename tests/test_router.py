@@ -147,3 +147,25 @@ def test_decision_is_frozen():
     d = Decision(route="x", confidence=1.0, method="embedding")
     with pytest.raises(ValueError):
         d.route = "y"
+
+
+def test_llm_router_on_gemini_over_http(monkeypatch, routes):
+    """method='llm' with a key: the Gemini model (local generateContent stub) names the route."""
+    from coordinator.settings import reset_settings
+    from tests.gemini_stub import GeminiStub, last_user_text, text_content
+
+    asked = []
+
+    def reply(body, model):
+        asked.append((model, last_user_text(body)))
+        return text_content("technical_support\n")
+
+    with GeminiStub(reply) as stub:
+        monkeypatch.setenv("COORDINATOR_MODE", "auto")
+        monkeypatch.setenv("GOOGLE_API_KEY", "test-key-not-real")
+        monkeypatch.setenv("COORDINATOR_GEMINI_BASE_URL", stub.base_url)
+        monkeypatch.setenv("COORDINATOR_MODEL_ROUTER", "gemini-router-test")
+        reset_settings()
+        d = build_router(routes, method="llm").route("the screen goes black after login")
+    assert (d.route, d.method, d.confident) == ("technical_support", "llm", True)
+    assert asked == [("gemini-router-test", "the screen goes black after login")]
