@@ -9,6 +9,8 @@ sets the threshold so that a target share of in-scope utterances is still accept
 
 from __future__ import annotations
 
+import copy
+import functools
 import time
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
@@ -254,5 +256,16 @@ def build_router(
         return ClassifierRouter.load(model_dir, routes, threshold=threshold)
     enough = min(len(r.utterances) for r in routes.scored) >= AUTO_MIN_UTTERANCES
     if method == "classifier" or (enough and len(routes.scored) >= 2):
-        return ClassifierRouter(routes, threshold=threshold, target_retention=target_retention)
+        router = copy.copy(_trained_classifier(routes, target_retention))
+        if threshold is not None:
+            router.threshold = float(threshold)
+        return router
     return EmbeddingRouter(routes, threshold=threshold, target_retention=target_retention)
+
+
+@functools.lru_cache(maxsize=8)
+def _trained_classifier(routes: RouteSet, target_retention: float):
+    """One in-memory training per route definition (apps build many coordinators)."""
+    from coordinator.classifier import ClassifierRouter
+
+    return ClassifierRouter(routes, target_retention=target_retention)
