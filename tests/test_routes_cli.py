@@ -371,3 +371,33 @@ def test_retune_never_overwrites_the_builtin_routes(capsys, tmp_path):
     copy = tmp_path / "data" / "routes.yaml"
     assert "my package is lost" in copy.read_text()
     assert "COORDINATOR_ROUTER_THRESHOLD=" in out
+
+
+def test_outcome_command_then_train_from_log(capsys, files):
+    ids = _log_traffic(files["routes"])
+    code, out, _ = _run(
+        capsys, "routes", "outcome", str(ids[0]), "resolved", "--correct-route", "billing"
+    )
+    assert code == 0 and "resolved" in out
+    log = DecisionLog()
+    assert (log.get(ids[0]).outcome, log.get(ids[0]).correct_route) == ("resolved", "billing")
+    log.close()
+    code, _, err = _run(capsys, "routes", "outcome", "999", "resolved")
+    assert code == 2 and "no decision with id 999" in err
+    model = files["dir"] / "m"
+    code, out, _ = _run(
+        capsys,
+        "routes",
+        "train",
+        "--routes",
+        str(files["routes"]),
+        "--out",
+        str(model),
+        "--from-log",
+        "--json",
+    )
+    assert code == 0
+    manifest = json.loads(out)
+    # 12 utterances + 3 labelled in-scope texts from the log (the OOS one is not trained on)
+    assert manifest["n_train"] == 15
+    assert manifest["metrics"]["oos_examples"] == 1

@@ -39,8 +39,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=0.95,
         help="share of in-scope requests the threshold keeps (default 0.95)",
     )
+    p.add_argument(
+        "--from-log",
+        action="store_true",
+        help="also train on logged decisions labelled with a correct route (record_outcome)",
+    )
+    p.add_argument("--db", type=Path, help="decision log for --from-log (default: settings)")
     p.add_argument("--json", action="store_true", help="print the manifest as JSON")
     p.set_defaults(func=_train)
+
+    p = inner.add_parser("outcome", help="record feedback for a logged decision")
+    p.add_argument("decision_id", type=int, help="id from the decision log")
+    p.add_argument("outcome", help="e.g. resolved, wrong_route, escalated")
+    p.add_argument("--correct-route", help="the route the request should have gone to")
+    p.add_argument("--db", type=Path, help="decision log (default: settings)")
+    p.set_defaults(func=_outcome)
 
     p = inner.add_parser("eval", help="accuracy / OOS recall / confusion on a labelled CSV")
     _add_routes_arg(p)
@@ -123,6 +136,11 @@ def _train(args) -> int:
     examples = []
     if args.data:
         examples = [(r.text, r.route) for r in read_labelled_csv(args.data, routes)]
+    if args.from_log:
+        with _log(args) as log:
+            logged = [(r.text, r.correct_route) for r in log.rows(labelled_only=True) if r.text]
+        known = set(routes.names)
+        examples += [(t, c) for t, c in logged if c in known]
     router = ClassifierRouter(routes, examples=examples, target_retention=args.target_retention)
     out = router.save(args.out)
     manifest = router.manifest()
@@ -216,6 +234,16 @@ def _log(args):
 
         raise UsageError(f"{args.db}: no decision log there")
     return DecisionLog(args.db)
+
+
+def _outcome(args) -> int:
+    with _log(args) as log:
+        log.record_outcome(args.decision_id, args.outcome, correct_route=args.correct_route)
+    print(
+        f"decision {args.decision_id}: {args.outcome}"
+        + (f" (correct route {args.correct_route})" if args.correct_route else "")
+    )
+    return 0
 
 
 def _report(args) -> int:
