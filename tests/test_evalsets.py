@@ -71,7 +71,8 @@ def test_support_evalset_covers_every_route() -> None:
         for call in inv["intermediate_data"]["tool_uses"]
         if call["name"] == "transfer_to_agent"
     }
-    assert {agent.name for agent in root_agent.sub_agents} <= routed
+    missing = {agent.name for agent in root_agent.sub_agents} - routed
+    assert not missing, f"add an eval case routed to {sorted(missing)} to {path}"
 
 
 @pytest.mark.anyio
