@@ -44,7 +44,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=__doc__.split("\n\n")[0],
     )
     p.add_argument("--per-route", type=int, default=20, help="few-shot utterances per route")
-    p.add_argument("--oos", type=int, default=3, help="categories held out as out of scope")
+    p.add_argument(
+        "--level",
+        choices=["category", "intent"],
+        default="category",
+        help="routes are Bitext categories (11) or intents (27)",
+    )
+    p.add_argument("--oos", type=int, default=3, help="routes held out as out of scope")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--target-retention",
@@ -62,11 +68,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_main)
 
 
-def _load(path: Path) -> dict[str, list[str]]:
+def _load(path: Path, level: str = "category") -> dict[str, list[str]]:
     by_cat: dict[str, list[str]] = {}
     with path.open(encoding="utf-8", newline="") as f:
         for row in csv.DictReader(f):
-            by_cat.setdefault(row["category"].lower(), []).append(row["text"].strip())
+            by_cat.setdefault(row[level].lower(), []).append(row["text"].strip())
     return {c: list(dict.fromkeys(t)) for c, t in sorted(by_cat.items())}
 
 
@@ -228,7 +234,9 @@ def run(args: argparse.Namespace) -> dict:
     from coordinator.router import EmbeddingRouter
 
     retentions = _retentions(args.target_retention)
-    data = split(_load(args.data), oos=args.oos, per_route=args.per_route, seed=args.seed)
+    data = split(
+        _load(args.data, args.level), oos=args.oos, per_route=args.per_route, seed=args.seed
+    )
     test = data["test"]
     few_routes = _routeset(data["few"])
     results = []
@@ -264,6 +272,7 @@ def run(args: argparse.Namespace) -> dict:
     return {
         "data": str(args.data),
         "seed": args.seed,
+        "level": args.level,
         "routes": sorted(data["few"]),
         "held_out_as_oos": data["held_out"],
         "n_train": len(data["train"]) + len(data["val"]),
@@ -295,7 +304,7 @@ def _main(args: argparse.Namespace) -> int:
     if not console.is_terminal:
         console = Console(width=150)  # piped: do not wrap the table at 80 columns
     console.print(
-        f"Bitext: {len(result['routes'])} routes, held out as out of scope: "
+        f"Bitext: {len(result['routes'])} routes ({result['level']}), held out as out of scope: "
         f"{', '.join(result['held_out_as_oos'])}; test {result['n_test']} rows "
         f"({result['n_test_oos']} OOS); {result['semantic_router']}"
     )
