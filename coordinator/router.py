@@ -4,7 +4,13 @@ Every router returns a `Decision`. `confident` is False when the best score is u
 router's threshold; the cascade then asks the LLM (if a real one is configured) or sends
 the request to the fallback route. Thresholds are *calibrated from data*, never a magic
 constant: `EmbeddingRouter` holds out each route utterance in turn (leave-one-out) and
-sets the threshold so that a target share of in-scope utterances is still accepted.
+sets the threshold so that a target share of in-scope utterances is still accepted;
+`ClassifierRouter` (coordinator.classifier) does the same with cross-validated scores.
+
+Methods: `embedding` (nearest examples), `classifier` (trained, calibrated, saved with
+`coordinator routes train`), `llm` (Gemini names the route; not available offline) and
+`auto` (a trained model dir if given, else a classifier when the routes have enough
+utterances, else embedding). See `build_router`.
 """
 
 from __future__ import annotations

@@ -169,3 +169,22 @@ def test_llm_router_on_gemini_over_http(monkeypatch, routes):
         d = build_router(routes, method="llm").route("the screen goes black after login")
     assert (d.route, d.method, d.confident) == ("technical_support", "llm", True)
     assert asked == [("gemini-router-test", "the screen goes black after login")]
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "coordinator.router",
+        "coordinator.classifier",
+        "coordinator.calibration",
+        "coordinator.decision_log",
+        "coordinator.routing_eval",
+        "coordinator.tiers",
+        "coordinator.language",
+    ],
+)
+def test_public_names_exist(module):
+    import importlib
+
+    mod = importlib.import_module(module)
+    assert mod.__all__ and all(hasattr(mod, name) for name in mod.__all__)
