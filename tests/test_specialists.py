@@ -116,6 +116,22 @@ async def test_billing_shows_the_last_invoice_and_not_another_users():
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("question", "article"),
+    [
+        ("Which payment methods do you accept?", "Payment methods"),
+        ("how much is the early termination fee", "Cancel or change your subscription"),
+    ],
+)
+async def test_billing_general_questions_answer_from_help_articles(question, article):
+    chat = Chat(billing.build_agent())
+    text = await chat.say(question)
+    assert chat.calls[0][0] == "search_knowledge_base"
+    assert article in text
+    assert "INV-" not in text  # not a dump of the user's invoices
+
+
+@pytest.mark.anyio
 async def test_billing_without_duplicates_says_so():
     chat = Chat(billing.build_agent(), user="bob")
     text = await chat.say("was I billed twice?")
@@ -240,6 +256,19 @@ async def test_general_answers_from_the_kb_when_relevant():
     text = await chat.say("how do I clear my browser cache")
     assert chat.calls[0][0] == "search_knowledge_base"
     assert '"How to clear the cache and cookies"' in text
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("text", "opening"),
+    [("hi there", "Hello!"), ("Thanks, that is all for today", "You're welcome!")],
+)
+async def test_general_answers_small_talk_kindly(text, opening):
+    chat = Chat(general.build_agent())
+    answer = await chat.say(text)
+    assert answer.startswith(opening)
+    assert "don't have an answer" not in answer
+    assert chat.calls == []
 
 
 @pytest.mark.anyio

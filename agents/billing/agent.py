@@ -7,6 +7,7 @@ from google.adk.agents import LlmAgent
 from agents._specialist import build_specialist
 from coordinator.settings import Settings
 from tools.billing import BILLING_TOOLS
+from tools.kb import search_knowledge_base
 
 from .policy import policy
 from .prompt import PROMPT
@@ -18,5 +19,9 @@ NAME = "billing"
 
 def build_agent(settings: Settings | None = None) -> LlmAgent:
     return build_specialist(
-        NAME, prompt=PROMPT, policy=policy, tools=BILLING_TOOLS, settings=settings
+        NAME,
+        prompt=PROMPT,
+        policy=policy,
+        tools=[*BILLING_TOOLS, search_knowledge_base],
+        settings=settings,
     )

@@ -10,6 +10,7 @@ from google.adk.models.llm_request import LlmRequest
 from google.adk.models.llm_response import LlmResponse
 
 from agents._specialist import bullets, find
+from agents.technical_support.policy import answer_from_articles
 from coordinator.models.offline import (
     function_call,
     function_responses,
@@ -20,8 +21,15 @@ from tools.kb import search_kb
 
 __all__ = ["policy"]
 
+KB_MIN_SCORE = 0.35
+
 _DUPLICATE = r"\b(twice|double|duplicate|two charges|charged again|extra charge|billed two)"
-_ACCOUNT = r"\b(plan|account|payment method|card|email|e-mail|currency)\b"
+_ACCOUNT = r"\b(my (plan|account|card|email|e-mail|currency|payment methods?))\b"
+# Questions about how billing works in general (not about this user's data) -> help articles.
+_GENERAL = (
+    r"\b(accept|available|which payment|what payment|payment (options?|modalit\w*|methods?)|"
+    r"how (can|do) i pay|cancellation fee|early (exit|termination)|termination (fee|charge|penalt))"
+)
 _SINGLE = r"\b(last|latest|most recent|newest)\s+(invoice|bill|charge|receipt)\b"
 _INVOICE_ID = re.compile(r"\bINV[-\s#]?(\d{3,})\b", re.IGNORECASE)
 
@@ -44,6 +52,8 @@ def _choose_tool(text: str) -> LlmResponse:
         return function_call("list_invoices", {"limit": 1})
     if find(_ACCOUNT, text) and not find(r"\b(invoice|bill)", text):
         return function_call("get_account")
+    if find(_GENERAL, text):
+        return function_call("search_knowledge_base", {"query": text, "max_results": 3})
     return function_call("list_invoices", {"limit": 5})
 
 
@@ -89,6 +99,12 @@ def _compose(results: dict[str, dict[str, Any]]) -> str:
             return f"I couldn't complete that: {result.get('message', 'unknown error')}"
         if name == "find_duplicate_charges":
             return _duplicates(result)
+        if name == "search_knowledge_base":
+            answer = answer_from_articles(result.get("articles") or [], min_score=KB_MIN_SCORE)
+            return answer or (
+                "I couldn't find a help article for that billing question; ask me about "
+                "your invoices, charges or account and I'll look them up."
+            )
         if name == "get_invoice":
             inv = result["invoice"]
             text = (

@@ -4,6 +4,8 @@ specialists from the routes file). It never fails to answer."""
 
 from __future__ import annotations
 
+import re
+
 from google.adk.models.llm_request import LlmRequest
 from google.adk.models.llm_response import LlmResponse
 
@@ -27,12 +29,32 @@ def _capabilities(routes: RouteSet) -> str:
     return bullets(" ".join(r.description.split()) for r in routes.scored)
 
 
+_GREETING = re.compile(
+    r"^\W*(hi|hello|hey|hiya|good (morning|afternoon|evening)|greetings)\b", re.I
+)
+_THANKS = re.compile(r"\b(thanks|thank you|that'?s all|bye|goodbye|cheers)\b", re.I)
+
+
+def _small_talk(text: str) -> str | None:
+    """A greeting or a goodbye gets a friendly reply, not a knowledge-base miss."""
+    if len(text) > 80:
+        return None
+    if _THANKS.search(text):
+        return "You're welcome! If anything else comes up, I can help with:"
+    if _GREETING.search(text):
+        return "Hello! I'm the support assistant. I can help with:"
+    return None
+
+
 def make_policy(routes: RouteSet) -> Policy:
     """The policy, closed over the routes it advertises."""
     capabilities = _capabilities(routes)
 
     def policy(req: LlmRequest) -> LlmResponse:
         text = last_user_text(req)
+        small_talk = _small_talk(text)
+        if small_talk is not None:
+            return text_response(small_talk + "\n" + capabilities)
         found = function_responses(req).get("search_knowledge_base")
         if found is None and text:
             return function_call("search_knowledge_base", {"query": text, "max_results": 3})
