@@ -1,0 +1,1 @@
+"""contract_review: sectioning + voting (split -> clause checks -> votes -> merge)."""

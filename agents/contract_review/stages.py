@@ -1,0 +1,429 @@
+"""The four stages of the contract review: split, clause checks, risk vote, aggregate.
+
+State written (branch keys are distinct by construction: one per section / finding):
+
+- ``temp:contract_review:sections``  the split (in-invocation only: never persisted)
+- ``contract_review:clause:s<i>``     checked findings of section i (one key per branch)
+- ``contract_review:clause:_meta``    order, failed branches, usage of the clause fan-out
+- ``contract_review:vote:s<i>-f<k>``  the vote on high-risk finding k of section i
+- ``contract_review:vote:_meta``      same for the vote fan-out
+- ``contract_review:report``          the `ReviewReport`
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncGenerator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+from google.adk.agents.base_agent import BaseAgent
+from google.adk.agents.invocation_context import InvocationContext
+from google.adk.events import Event, EventActions
+from google.adk.models.base_llm import BaseLlm
+from google.genai import types
+from pydantic import Field
+
+from coordinator.aggregate import from_state
+from coordinator.errors import ModelError
+from coordinator.fanout import Branch, FailedBranch, Metered, branch_request, response_text
+from coordinator.progress import PROGRESS_KEY
+from coordinator.review import split_request
+from coordinator.usage import Usage
+from coordinator.vote import Judge, Vote, VoteAggregator, VoteConfig, vote_all
+from tools.clauses import SimilarityJudge
+from tools.rulebook import Rulebook
+from tools.splitter import DEFAULT_MAX_CHARS, Section, split_document
+
+from .contradictions import find_contradictions
+from .judges import JudgePanel
+from .prompt import CLAUSE_CHECK_PROMPT
+from .protocol import (
+    CheckedFinding,
+    judge_message,
+    parse_findings,
+    parse_judge_reply,
+    section_message,
+)
+from .report import (
+    FindingVote,
+    ReviewFailure,
+    ReviewFinding,
+    ReviewReport,
+    ReviewUsage,
+)
+
+__all__ = [
+    "CLAUSE_PREFIX",
+    "REPORT_KEY",
+    "SECTIONS_KEY",
+    "TIMING_KEY",
+    "VOTE_PREFIX",
+    "AggregateAgent",
+    "JudgeModel",
+    "SplitAgent",
+    "clause_planner",
+    "vote_planner",
+]
+
+SECTIONS_KEY = "temp:contract_review:sections"
+TIMING_KEY = "temp:contract_review:timing"
+CLAUSE_PREFIX = "contract_review:clause"
+VOTE_PREFIX = "contract_review:vote"
+REPORT_KEY = "contract_review:report"
+
+VOTE_CONFIG = VoteConfig(strategy="unanimity", risk_order=["present", "absent"])
+"""High-risk findings must be judged unanimously; any disagreement (or a judge failing)
+keeps the flag (`present` is the safer label: a human looks at it).
+
+All three judges are asked (`vote_all`), not lazily: with `present` as the safer label the
+LABEL is settled by the first `present` vote, but whether the flag is *confirmed* (3/3) or
+*escalated* (split) needs every vote, and the split is what the reviewer reads."""
+
+ProgressFn = Callable[[str, int, int], Any]
+
+
+def _event(ctx: InvocationContext, author: str, delta: dict[str, Any], text: str | None = None):
+    content = types.Content(role="model", parts=[types.Part(text=text)]) if text else None
+    return Event(
+        author=author,
+        invocation_id=ctx.invocation_id,
+        branch=ctx.branch,
+        content=content,
+        actions=EventActions(state_delta=delta),
+    )
+
+
+def _user_text(ctx: InvocationContext) -> str:
+    parts = ctx.user_content.parts if ctx.user_content else None
+    return "".join(p.text for p in parts or [] if p.text)
+
+
+class SplitAgent(BaseAgent):
+    """Splits the document (the user's message minus a short request line) into sections."""
+
+    max_chars: int = Field(DEFAULT_MAX_CHARS, ge=50, description="Longest section.")
+
+    async def _run_async_impl(self, ctx: InvocationContext) -> AsyncGenerator[Event, None]:
+        t0 = time.perf_counter()
+        _, document = split_request(_user_text(ctx))
+        sections = split_document(document, max_chars=self.max_chars) if document.strip() else []
+        split_ms = (time.perf_counter() - t0) * 1000
+        yield _event(
+            ctx,
+            self.name,
+            {
+                SECTIONS_KEY: [s.model_dump() for s in sections],
+                TIMING_KEY: {
+                    "t0": time.time() - split_ms / 1000,
+                    "split_ms": split_ms,
+                    "chars": len(document),
+                },
+                PROGRESS_KEY: {"done": 0, "total": len(sections), "stage": "clause_checks"},
+            },
+        )
+
+
+def _sections(ctx: InvocationContext) -> list[Section]:
+    return [Section.model_validate(s) for s in ctx.session.state.get(SECTIONS_KEY, [])]
+
+
+async def _call(model: BaseLlm, request) -> tuple[Any, float]:
+    """The final response of one model call and its latency in ms."""
+    t0 = time.perf_counter()
+    final = None
+    async for resp in model.generate_content_async(request, stream=False):
+        if resp.error_code:
+            raise ModelError(f"{resp.error_code}: {resp.error_message or 'model error'}")
+        if not resp.partial:
+            final = resp
+    if final is None:
+        raise ModelError(f"{model.model}: no response")
+    return final, (time.perf_counter() - t0) * 1000
+
+
+def _rulebook_text(rulebook: Rulebook) -> str:
+    return "\n".join(f"- {r.name} ({r.risk} risk): {r.description}" for r in rulebook.categories)
+
+
+def clause_planner(model: BaseLlm, rulebook: Rulebook) -> Callable[[InvocationContext], list]:
+    """One branch per section: the model checks it against the rulebook; replies are parsed
+    and verified inside the branch, so an unusable reply is that branch's failure."""
+    system = CLAUSE_CHECK_PROMPT.format(rulebook=_rulebook_text(rulebook))
+    config = types.GenerateContentConfig(temperature=0.0, response_mime_type="application/json")
+
+    def plan(ctx: InvocationContext) -> list[Branch]:
+        branches = []
+        for section in _sections(ctx):
+
+            async def check(section: Section = section) -> Metered:
+                request = branch_request(
+                    section_message(section), system_instruction=system, config=config
+                )
+                response, ms = await _call(model, request)
+                findings = parse_findings(response_text(response), section, rulebook)
+                return Metered(
+                    value=[f.model_dump() for f in findings],
+                    usage=Usage.from_response(response, latency_ms=ms, model=model.model),
+                )
+
+            branches.append(Branch(id=f"s{section.index}", call=check))
+        return branches
+
+    return plan
+
+
+@dataclass(frozen=True)
+class JudgeModel:
+    """One of the three judges: a model plus its own prompt and temperature."""
+
+    name: str
+    model: BaseLlm
+    system: str
+    temperature: float
+
+
+@dataclass
+class _Question:
+    finding: CheckedFinding
+    definition: str
+    usage: list[Usage] = field(default_factory=list)
+
+
+def _vote_judge(jm: JudgeModel) -> Judge:
+    config = types.GenerateContentConfig(
+        temperature=jm.temperature, response_mime_type="application/json"
+    )
+
+    async def ask(q: _Question) -> Vote:
+        request = branch_request(
+            judge_message(q.finding.category, q.definition, q.finding.text),
+            system_instruction=jm.system,
+            config=config,
+        )
+        response, ms = await _call(jm.model, request)
+        q.usage.append(Usage.from_response(response, latency_ms=ms, model=jm.model.model))
+        reply = parse_judge_reply(response_text(response))
+        return Vote(label=reply.label, confidence=reply.confidence, reason=reply.reason)
+
+    return Judge(name=jm.name, ask=ask)
+
+
+def vote_planner(
+    judges: Sequence[JudgeModel], rulebook: Rulebook, panel: JudgePanel | None
+) -> Callable[[InvocationContext], Any]:
+    """One branch per high-risk finding: 3 judges vote, unanimity or the safer label."""
+    vote_judges = [_vote_judge(j) for j in judges]
+    aggregator = VoteAggregator(VOTE_CONFIG)
+
+    async def plan(ctx: InvocationContext) -> list[Branch]:
+        outputs, _ = from_state(ctx.session.state, CLAUSE_PREFIX)
+        high = [
+            CheckedFinding.model_validate(f)
+            for _, found in outputs
+            for f in found or []
+            if f.get("risk") == "high"
+        ]
+        panel_error: BaseException | None = None
+        if panel is not None and high:  # offline judges: wait for the background build
+            try:
+                built = await anyio.to_thread.run_sync(panel.get)
+                for judge in built:
+                    if isinstance(judge, SimilarityJudge):
+                        judge.prime(f.text for f in high)  # one embedding batch
+            except Exception as exc:  # every vote fails with this reason; review goes on
+                panel_error = exc
+        branches = []
+        per_section: dict[int, int] = {}
+        for f in high:
+            k = per_section[f.section] = per_section.get(f.section, -1) + 1
+
+            async def vote(f: CheckedFinding = f) -> Metered:
+                if panel_error is not None:
+                    raise ModelError(f"judges unavailable: {panel_error}")
+                q = _Question(finding=f, definition=rulebook.get(f.category).description)
+                outcome = await vote_all(vote_judges, q, aggregator)
+                usage = Usage.merge(q.usage)  # the judges are asked concurrently
+                return Metered(value=outcome.model_dump(mode="json"), usage=usage)
+
+            branches.append(Branch(id=f"s{f.section}-f{k}", call=vote, metadata={"finding": f}))
+        return branches
+
+    return plan
+
+
+def _decision(outcome: dict[str, Any] | None) -> str:
+    if outcome is None:
+        return "unvoted"
+    how = outcome.get("decided_by")
+    if how == "winner":
+        return "confirmed" if outcome.get("label") == "present" else "dismissed"
+    if how == "no-votes->safer":
+        return "unvoted"
+    return "escalated"
+
+
+_FOUND = ("present", "confirmed", "escalated")
+
+
+def _usage(state: dict[str, Any], prefix: str) -> Usage:
+    meta = state.get(f"{prefix}:_meta") or {}
+    return Usage.model_validate(meta.get("usage") or {})
+
+
+class AggregateAgent(BaseAgent):
+    """Merges findings and votes, finds contradictions, lists what is missing, answers."""
+
+    offline: bool = Field(True, description="True when the offline models answered.")
+
+    async def _run_async_impl(self, ctx: InvocationContext) -> AsyncGenerator[Event, None]:
+        t0 = time.perf_counter()
+        state = ctx.session.state
+        timing = state.get(TIMING_KEY) or {}
+        sections = {s.index: s for s in _sections(ctx)}
+        failures: list[ReviewFailure] = []
+        clause_out: list[tuple[str, Any]] = []
+        if sections:
+            clause_out, failed = from_state(state, CLAUSE_PREFIX)
+            failures += [_failure(f, CLAUSE_PREFIX, "clause_checks") for f in failed]
+        votes: dict[str, dict[str, Any]] = {}
+        if f"{VOTE_PREFIX}:_meta" in state:
+            vote_out, vfailed = from_state(state, VOTE_PREFIX)
+            votes = dict(vote_out)
+            failures += [_failure(f, VOTE_PREFIX, "risk_vote") for f in vfailed]
+
+        findings: list[ReviewFinding] = []
+        for _, found in clause_out:
+            per_section = -1
+            for raw in found or []:
+                f = CheckedFinding.model_validate(raw)
+                outcome: dict[str, Any] | None = None
+                if f.risk == "high":
+                    per_section += 1
+                    outcome = votes.get(f"s{f.section}-f{per_section}")
+                decision = _decision(outcome) if f.risk == "high" else "present"
+                fvotes = [
+                    FindingVote(
+                        judge=v["judge"],
+                        label=v["label"],
+                        confidence=v["confidence"],
+                        reason=v.get("reason", ""),
+                    )
+                    for v in (outcome or {}).get("votes", [])
+                ]
+                split: dict[str, int] = {}
+                for v in fvotes:
+                    split[v.label] = split.get(v.label, 0) + 1
+                sec = sections.get(f.section)
+                findings.append(
+                    ReviewFinding(
+                        category=f.category,
+                        section=f.section,
+                        section_title=sec.title if sec else None,
+                        text=f.text,
+                        start=f.start,
+                        end=f.end,
+                        risk=f.risk,
+                        reason=f.reason,
+                        votes=fvotes,
+                        decision=decision,  # type: ignore[arg-type]
+                        vote_split=split,
+                    )
+                )
+        findings.sort(key=lambda f: (f.start, f.category))
+
+        clause_usage = _usage(state, CLAUSE_PREFIX)
+        vote_usage = _usage(state, VOTE_PREFIX)
+        total = clause_usage + vote_usage
+        agg_ms = (time.perf_counter() - t0) * 1000
+        split_ms = float(timing.get("split_ms", 0.0))
+        clause_wall = float((state.get(f"{CLAUSE_PREFIX}:_meta") or {}).get("wall_ms", 0.0))
+        vote_wall = float((state.get(f"{VOTE_PREFIX}:_meta") or {}).get("wall_ms", 0.0))
+        found = sorted({f.category for f in findings if f.decision in _FOUND})
+        report = ReviewReport(
+            sections=len(sections),
+            chars=int(timing.get("chars", 0)),
+            findings=findings,
+            categories_found=found,
+            high_risk=sorted(
+                {f.category for f in findings if f.risk == "high" and f.decision != "dismissed"}
+            ),
+            contradictions=find_contradictions(findings),
+            failed_branches=failures,
+            usage=ReviewUsage(
+                llm_calls=total.llm_calls,
+                tokens=total.tokens,
+                prompt_tokens=total.prompt_tokens,
+                completion_tokens=total.completion_tokens,
+                offline=self.offline,
+            ),
+            latency_ms=round((time.time() - float(timing.get("t0", time.time()))) * 1000, 2),
+            critical_path_ms=round(
+                split_ms + clause_usage.critical_path_ms + vote_usage.critical_path_ms + agg_ms,
+                2,
+            ),
+            stages_ms={
+                "split": round(split_ms, 2),
+                "clause_checks": round(clause_wall, 2),
+                "risk_vote": round(vote_wall, 2),
+                "aggregate": round(agg_ms, 2),
+            },
+        )
+        yield _event(
+            ctx,
+            self.name,
+            {
+                REPORT_KEY: report.to_state(),
+                PROGRESS_KEY: {"done": 1, "total": 1, "stage": "aggregate"},
+            },
+            text=render(report),
+        )
+
+
+def _failure(f: FailedBranch, prefix: str, stage: str) -> ReviewFailure:
+    return ReviewFailure(branch=f"{prefix}:{f.branch_id}", stage=stage, reason=f.reason)  # type: ignore[arg-type]
+
+
+def _clip(text: str, n: int = 160) -> str:
+    return text if len(text) <= n else text[: n - 3].rstrip() + "..."
+
+
+def render(report: ReviewReport) -> str:
+    """The human-readable answer (the structured report is in state)."""
+    mode = "offline models" if report.usage.offline else "Gemini"
+    lines = [
+        f"Contract review ({mode}): {report.sections} sections, "
+        f"{len(report.categories_found)} clause categories found."
+    ]
+    if not report.sections:
+        lines[0] = "Contract review: there is no document text to review."
+    high = [f for f in report.findings if f.risk == "high"]
+    if high:
+        lines.append("\nHigh-risk clauses (3 judges, must agree):")
+        for f in high:
+            split = ", ".join(f"{n} {label}" for label, n in sorted(f.vote_split.items()))
+            lines.append(
+                f"- {f.category} [section {f.section}] {f.decision.upper()}"
+                f'{f" ({split})" if split else ""}: "{_clip(f.text)}"'
+            )
+    other = [f for f in report.findings if f.risk != "high"]
+    if other:
+        lines.append("\nOther clauses:")
+        seen: set[str] = set()
+        for f in other:
+            if f.category in seen:
+                continue
+            seen.add(f.category)
+            lines.append(f'- {f.category} ({f.risk}) [section {f.section}]: "{_clip(f.text)}"')
+    if report.contradictions:
+        lines.append("\nContradictions:")
+        lines += [f"- {c.topic}: {c.detail}" for c in report.contradictions]
+    if report.failed_branches:
+        lines.append("\nNOT REVIEWED (failed branches):")
+        lines += [f"- {f.branch}: {f.reason}" for f in report.failed_branches]
+    lines.append(
+        f"\n{report.usage.llm_calls} model calls, {report.usage.tokens} tokens, "
+        f"{report.latency_ms:.0f} ms."
+    )
+    return "\n".join(lines)
