@@ -32,7 +32,9 @@ def routes() -> RouteSet:
 
 @pytest.fixture(scope="module")
 def classifier(routes) -> ClassifierRouter:
-    return ClassifierRouter(routes)
+    router = build_router(routes, method="classifier")  # cached: `auto` below reuses it
+    assert isinstance(router, ClassifierRouter)
+    return router
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +98,7 @@ def test_train_save_load_same_predictions(tmp_path, routes):
     assert read_manifest(out).target_retention == 0.9
 
 
-def test_loading_a_model_for_other_routes_fails_clearly(tmp_path, routes):
+def test_loading_a_model_for_other_routes_fails_clearly(tmp_path, routes, classifier):
     other = RouteSet.model_validate(
         {
             "routes": [
@@ -105,7 +107,7 @@ def test_loading_a_model_for_other_routes_fails_clearly(tmp_path, routes):
             ]
         }
     )
-    ClassifierRouter(routes).save(tmp_path / "m")
+    classifier.save(tmp_path / "m")
     with pytest.raises(ConfigError, match=r"manifest\.json"):
         build_router(other, model_dir=tmp_path / "m")
     with pytest.raises(ConfigError, match="not a trained router dir"):
