@@ -55,9 +55,11 @@ def propose_retune(
 
     labelled = [r for r in rows if r.correct_route]
     if router is None:
-        router = build_router(
-            routes, method="classifier" if model_dir else "auto", model_dir=model_dir
-        )
+        from coordinator.settings import get_settings
+
+        configured = get_settings().router_method
+        method = "classifier" if model_dir else ("auto" if configured == "llm" else configured)
+        router = build_router(routes, method=method, model_dir=model_dir)
     scored = {r.name for r in routes.scored}
     with_text = [r for r in labelled if r.text]
     in_scope = [r for r in with_text if r.correct_route in scored]
