@@ -111,16 +111,20 @@ class EmbeddingRouter:
                 out[i] = float(np.partition(s, s.size - k)[-k:].mean())
         return out
 
-    def _calibrate(self, retention: float) -> float:
-        """Leave-one-out: the score quantile that keeps `retention` of in-scope examples."""
+    @functools.cached_property
+    def cv_scores(self) -> np.ndarray:
+        """Leave-one-out top scores of the utterances (each held out from its own route)."""
         sims_all = self._matrix @ self._matrix.T
         tops = []
         for j in range(len(self._labels)):
             sims = sims_all[j].copy()
             sims[j] = -np.inf  # hold the example out
-            scores = self._route_scores(sims)
-            tops.append(scores.max())
-        return float(np.quantile(np.asarray(tops), 1.0 - retention))
+            tops.append(self._route_scores(sims).max())
+        return np.asarray(tops, dtype=np.float64)
+
+    def _calibrate(self, retention: float) -> float:
+        """Leave-one-out: the score quantile that keeps `retention` of in-scope examples."""
+        return float(np.quantile(self.cv_scores, 1.0 - retention))
 
     def in_scope_score(self, text: str) -> tuple[str, float]:
         """Best route and the score the threshold is compared with."""
