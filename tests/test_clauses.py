@@ -6,11 +6,14 @@ import pytest
 
 from tools.clause_eval import CUAD_DIR, detect, judges_from, load_cuad, split_train_test
 from tools.clauses import (
+    ClassifierJudge,
     JudgeQuestion,
     KeywordJudge,
     RuleJudge,
+    Vote,
     check_section,
     majority,
+    weighted_majority,
 )
 from tools.rulebook import load_rulebook
 from tools.splitter import split_document
@@ -55,7 +58,7 @@ def test_full_pipeline_on_a_held_out_contract(cuad, judges, rulebook) -> None:
     found = detect(duos.text, rulebook, judges)
     for category in ("Anti-Assignment", "Cap On Liability", "License Grant"):
         assert duos.labels[category] and found[category].present, category
-        assert found[category].evidence is not None and len(found[category].votes) == 3
+        assert found[category].evidence is not None and len(found[category].votes) == 4
     assert not found["Source Code Escrow"].present and not duos.labels["Source Code Escrow"]
 
 
@@ -73,7 +76,7 @@ def test_judges_disagree_on_crafted_clauses(judges) -> None:
     split_votes = 0
     for category, clause in crafted:
         votes = [j(JudgeQuestion(category=category, clause=clause)) for j in judges]
-        assert {v.judge for v in votes} == {"rules", "similarity", "keywords"}
+        assert {v.judge for v in votes} == {"rules", "similarity", "keywords", "classifier"}
         assert all(v.category == category and 0 <= v.confidence <= 1 and v.reason for v in votes)
         split_votes += len({v.present for v in votes}) > 1
     assert split_votes >= 1
@@ -94,9 +97,38 @@ def test_rule_and_keyword_judges_fail_differently(rulebook) -> None:
     assert not kwic(q2).present
 
 
-def test_majority_is_strict() -> None:
-    from tools.clauses import Vote
+def test_classifier_judge_separates_clause_types_it_never_saw(rulebook) -> None:
+    clf = ClassifierJudge(rulebook)
+    clause = (
+        "Neither party may assign this Agreement without the prior written consent of the "
+        "other party, which consent shall not be unreasonably withheld."
+    )
+    yes = clf(JudgeQuestion(category="Anti-Assignment", clause=clause))
+    no = clf(JudgeQuestion(category="Insurance", clause=clause))
+    boiler = clf(
+        JudgeQuestion(
+            category="Anti-Assignment",
+            clause="This Agreement may be executed in counterparts, each of which is an original.",
+        )
+    )
+    assert yes.present and yes.judge == "classifier"
+    assert not no.present and not boiler.present
+    assert clf(JudgeQuestion(category="Governing Law", clause=clause)).present is False
 
+
+def test_weighted_majority_lets_the_classifier_break_ties() -> None:
+    def v(judge: str, p: bool) -> Vote:
+        return Vote(judge=judge, category="c", present=p, confidence=0.5, reason="r")
+
+    hand = ("rules", "similarity", "keywords")
+    two_two = [v("classifier", True), v("rules", True), *(v(j, False) for j in hand[1:])]
+    assert weighted_majority(two_two) and not majority(two_two)
+    assert not weighted_majority([v("classifier", True), *(v(j, False) for j in hand)])
+    assert weighted_majority([v("classifier", False), *(v(j, True) for j in hand)])
+    assert not weighted_majority([])
+
+
+def test_majority_is_strict() -> None:
     def v(p: bool) -> Vote:
         return Vote(judge="j", category="c", present=p, confidence=0.5, reason="r")
 
@@ -112,7 +144,7 @@ def test_injection_text_is_treated_as_data(cuad, judges, rulebook) -> None:
     assert len(flagged) <= 2  # at most incidental word matches, never "everything"
     for category in sorted(presence):
         votes = [j(JudgeQuestion(category=category, clause=INJECTION)) for j in judges]
-        assert not majority(votes), category
+        assert not majority(votes) and not weighted_majority(votes), category
 
     # Planting the injection in a real contract changes nothing about what is detected.
     hertz = next(c for c in cuad if c.stem.startswith("HERTZ"))
@@ -121,3 +153,29 @@ def test_injection_text_is_treated_as_data(cuad, judges, rulebook) -> None:
     planted = hertz.text[:middle] + "\n\n" + INJECTION + "\n\n" + hertz.text[middle:]
     after = detect(planted, rulebook, judges)
     assert {k: d.present for k, d in before.items()} == {k: d.present for k, d in after.items()}
+
+
+def test_baselines_search_the_category_words(rulebook) -> None:
+    from tools.clause_eval import baseline_presence, natural_baseline_presence
+
+    text = "Upon a change in control of the Company, the Licensor may terminate. Audit fees apply."
+    strict, natural = baseline_presence(text, rulebook), natural_baseline_presence(text, rulebook)
+    assert strict["Change Of Control"] and natural["Change Of Control"]
+    # "Audit Rights": the strict reading needs both words, "most of its words" also both.
+    assert not strict["Audit Rights"] and not natural["Audit Rights"]
+    # "Post-Termination Services": 2 of 3 content words is "most" for the natural reading.
+    text2 = "After termination the supplier provides services for six months."
+    assert natural_baseline_presence(text2, rulebook)["Post-Termination Services"]
+    assert not baseline_presence(text2, rulebook)["Post-Termination Services"]
+
+
+def test_training_corpus_excludes_every_scored_contract(cuad) -> None:
+    from tools.cuad_corpus import load_corpus
+
+    corpus = load_corpus()
+    assert {c.stem for c in cuad} <= set(corpus.excluded)
+    texts = [" ".join(c.text.split()).lower() for c in cuad]
+    pieces = [x for xs in corpus.exemplars.values() for x in xs] + corpus.background
+    for piece in pieces:
+        key = " ".join(piece.split()).lower()[:120]
+        assert len(key) < 60 or not any(key in t for t in texts), key

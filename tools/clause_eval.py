@@ -35,8 +35,8 @@ from tools.clauses import (
     _norm,
     check_section,
     default_judges,
-    majority,
     sentence_spans,
+    weighted_majority,
 )
 from tools.rulebook import Rulebook, load_rulebook
 from tools.splitter import split_document
@@ -174,8 +174,9 @@ def detect(text: str, rulebook: Rulebook, judges: Sequence[Judge]) -> dict[str, 
     for section in split_document(text):
         findings.extend(check_section(section, rulebook))
     for judge in judges:
-        if isinstance(judge, SimilarityJudge):
-            judge.prime(f.text for f in findings)
+        prime = getattr(judge, "prime", None)
+        if prime is not None:
+            prime([f.text for f in findings])
     result = {r.name: Detection(category=r.name, present=False) for r in rulebook.presence}
     for f in findings:
         det = result.get(f.category)
@@ -185,7 +186,7 @@ def detect(text: str, rulebook: Rulebook, judges: Sequence[Judge]) -> dict[str, 
         if det.present:
             continue
         votes = [j(JudgeQuestion(category=f.category, clause=f.text)) for j in judges]
-        if majority(votes):
+        if weighted_majority(votes):
             det.present, det.evidence, det.votes = True, f, votes
     return result
 

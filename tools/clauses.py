@@ -10,6 +10,12 @@ judges, who answer the same `JudgeQuestion` with a `Vote` and fail in different 
                      (robust to wording, blind to negation).
 * `KeywordJudge`     the category's anchor words within a few tokens of obligation/modal words
                      in an operative (not definitional, not heading) sentence.
+* `ClassifierJudge`  logistic regression on WordLlama embeddings, trained on ~3,800 labelled
+                     clauses and ~5,600 unlabelled sentences of 491 CUAD contracts that are
+                     never scored (`tools.cuad_corpus`): learned, not hand-written.
+
+`weighted_majority` combines them: the learned judge counts 1.5, the others 1, so it wins with
+any one hand-written judge and loses against all three.
 
 All three are plain callables ``judge(question) -> Vote``, easy to wrap as an OfflineLlm policy.
 Contract text is only ever data: it is matched and embedded, never interpreted as instructions.
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,6 +34,8 @@ from tools.rulebook import Risk, Rulebook, load_rulebook
 from tools.splitter import Section
 
 __all__ = [
+    "DEFAULT_WEIGHTS",
+    "ClassifierJudge",
     "Finding",
     "Judge",
     "JudgeQuestion",
@@ -38,6 +47,7 @@ __all__ = [
     "default_judges",
     "majority",
     "sentence_spans",
+    "weighted_majority",
 ]
 
 _WS = re.compile(r"\s+")
@@ -342,6 +352,98 @@ class SimilarityJudge:
         )
 
 
+class ClassifierJudge:
+    """Learned judge: softmax over CUAD categories + "none" on the clause's embedding.
+
+    The weights are shipped (``tools/data/cuad_corpus/classifier.npz``, refit with
+    ``python -m tools.cuad_corpus``), so a vote costs one embedding and one small matrix
+    product. A category the model has no class for gets an abstaining "absent" vote.
+    ``threshold`` 0.2 (a softmax over 34 classes) was chosen on the TRAINING contracts only
+    (each judged with exemplars from the other four; 0.1-0.4 tried).
+    """
+
+    name = "classifier"
+
+    def __init__(
+        self,
+        rulebook: Rulebook | None = None,
+        path: str | Path | None = None,
+        threshold: float = 0.2,
+    ) -> None:
+        from coordinator.encoder import get_encoder
+        from tools.cuad_corpus import CLASSIFIER_FILE
+
+        self.rulebook = rulebook or load_rulebook()
+        self.encoder = get_encoder()
+        self.threshold = threshold
+        with np.load(Path(path) if path is not None else CLASSIFIER_FILE) as npz:
+            classes = [str(c) for c in npz["classes"]]
+            self._coef, self._bias = npz["coef"], npz["intercept"]
+        self._index = {c.casefold(): i for i, c in enumerate(classes)}
+        self._cache: dict[str, np.ndarray] = {}
+
+    def _key(self, text: str) -> str:
+        from tools.cuad_corpus import EMBED_CHARS
+
+        return _norm(text)[:EMBED_CHARS]
+
+    def prime(self, texts: Iterable[str]) -> None:
+        """Score many clauses in one embedding batch."""
+        if len(self._cache) > 50_000:
+            self._cache.clear()
+        todo = list(dict.fromkeys(k for k in map(self._key, texts) if k not in self._cache))
+        if todo:
+            for t, p in zip(todo, self._probs(self.encoder.embed(todo)), strict=True):
+                self._cache[t] = p
+
+    def _probs(self, emb: np.ndarray) -> np.ndarray:
+        logits = np.atleast_2d(emb) @ self._coef.T + self._bias
+        logits -= logits.max(axis=1, keepdims=True)
+        expd = np.exp(logits)
+        return expd / expd.sum(axis=1, keepdims=True)
+
+    def __call__(self, question: JudgeQuestion) -> Vote:
+        rule = self.rulebook.get(question.category)
+        i = self._index.get(rule.name.casefold())
+        if i is None:
+            return Vote(
+                judge=self.name,
+                category=rule.name,
+                present=False,
+                confidence=0.5,
+                reason="no trained class for this category (abstains)",
+            )
+        key = self._key(question.clause)
+        if key not in self._cache:
+            self.prime([key])
+        probs = self._cache[key]
+        p = float(probs[i])
+        top = int(probs.argmax())
+        present = p >= self.threshold
+        return Vote(
+            judge=self.name,
+            category=rule.name,
+            present=present,
+            confidence=float(min(0.95, max(p, 1 - p))),
+            reason=f"P(category)={p:.2f}; most likely class #{top} ({probs[top]:.2f})",
+        )
+
+
+DEFAULT_WEIGHTS: Mapping[str, float] = {
+    "rules": 1.0,
+    "similarity": 1.0,
+    "keywords": 1.0,
+    "classifier": 1.5,
+}
+
+
+def weighted_majority(votes: Sequence[Vote], weights: Mapping[str, float] | None = None) -> bool:
+    """Weighted vote: present if the present side outweighs the absent side (tie: absent)."""
+    weights = DEFAULT_WEIGHTS if weights is None else weights
+    score = sum(weights.get(v.judge, 1.0) * (1 if v.present else -1) for v in votes)
+    return score > 0
+
+
 def majority(votes: Sequence[Vote]) -> bool:
     """Strict majority of present votes; a tie is 'absent' (the reviewer is not bothered)."""
     yes = sum(v.present for v in votes)
@@ -352,11 +454,19 @@ def default_judges(
     rulebook: Rulebook | None = None,
     exemplars: Mapping[str, Sequence[str]] | None = None,
     background: Sequence[str] = (),
+    classifier: bool = True,
 ) -> list[Judge]:
-    """The three offline judges over one rulebook (exemplars: CUAD clauses by category)."""
+    """The offline judges over one rulebook (exemplars: CUAD clauses by category).
+
+    Combine their votes with `weighted_majority`; ``classifier=False`` gives the original
+    three hand-written/similarity judges (then plain `majority` is the same rule).
+    """
     rulebook = rulebook or load_rulebook()
-    return [
+    judges: list[Judge] = [
         RuleJudge(rulebook),
         SimilarityJudge(rulebook, exemplars=exemplars, background=background),
         KeywordJudge(rulebook),
     ]
+    if classifier:
+        judges.append(ClassifierJudge(rulebook))
+    return judges

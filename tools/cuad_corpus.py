@@ -27,11 +27,21 @@ from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 from pydantic import BaseModel, Field
 
-__all__ = ["CORPUS_FILE", "CuadCorpus", "build_corpus", "load_corpus"]
+__all__ = [
+    "CLASSIFIER_FILE",
+    "CORPUS_FILE",
+    "CuadCorpus",
+    "build_corpus",
+    "load_corpus",
+    "train_classifier",
+]
 
 CORPUS_FILE = Path(__file__).resolve().parent / "data" / "cuad_corpus" / "exemplars.json.gz"
+CLASSIFIER_FILE = CORPUS_FILE.with_name("classifier.npz")
+EMBED_CHARS = 400  # clauses are embedded from their first 400 characters, in training and use
 _LOCAL_CONTRACTS = Path(__file__).resolve().parent / "data" / "cuad" / "contracts"
 _WS = re.compile(r"\s+")
 
@@ -151,6 +161,28 @@ def load_corpus(path: str | Path = CORPUS_FILE) -> CuadCorpus:
         return CuadCorpus.model_validate(json.load(fh))
 
 
+def train_classifier(corpus: CuadCorpus, c: float = 10.0) -> dict[str, np.ndarray]:
+    """Multinomial logistic regression on WordLlama embeddings: categories + "none".
+
+    Shipped as weights (a few KB) so using it costs one matrix product per clause; refit with
+    ``python -m tools.cuad_corpus`` (takes ~20 s on 2 cores).
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    from coordinator.encoder import get_encoder
+
+    texts = [x for xs in corpus.exemplars.values() for x in xs] + corpus.background
+    labels = [k for k, xs in corpus.exemplars.items() for _ in xs]
+    labels += ["none"] * len(corpus.background)
+    emb = get_encoder().embed([t[:EMBED_CHARS] for t in texts])
+    model = LogisticRegression(C=c, max_iter=400).fit(emb, labels)
+    return {
+        "classes": np.array(model.classes_, dtype=str),
+        "coef": model.coef_.astype(np.float32),
+        "intercept": model.intercept_.astype(np.float32),
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.cuad_corpus", description=__doc__)
     parser.add_argument("cuad_dir", help="CUAD v1 dir (master_clauses.csv, full_contract_txt/)")
@@ -163,6 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     with gzip.open(out, "wt", encoding="utf-8") as fh:
         json.dump(corpus.model_dump(), fh, ensure_ascii=False)
+    np.savez_compressed(out.with_name(CLASSIFIER_FILE.name), **train_classifier(corpus))
     n = sum(len(v) for v in corpus.exemplars.values())
     print(f"{corpus.contracts} contracts, {n} exemplars, {len(corpus.background)} background")
     print(f"excluded {len(corpus.excluded)} (evaluated + siblings) -> {out}", file=sys.stderr)
