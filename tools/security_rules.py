@@ -1,0 +1,138 @@
+"""The security rulebook: pattern rules, taint sources/sinks and labelled examples (YAML).
+
+One file feeds all three offline security voters (pattern, taint, similarity), so what
+counts as a sink or a weak hash is written once.
+
+    >>> rb = load_security_rules()
+    >>> rb.get("sql-injection").severity
+    'high'
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from coordinator.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_SECURITY_RULES_FILE",
+    "Example",
+    "SecurityRule",
+    "SecurityRules",
+    "Sink",
+    "Taint",
+    "load_security_rules",
+]
+
+DEFAULT_SECURITY_RULES_FILE = Path(__file__).resolve().parent / "data" / "security_rules.yaml"
+
+Severity = Literal["low", "medium", "high"]
+
+
+def _check_regexes(v: tuple[str, ...]) -> tuple[str, ...]:
+    for i, pattern in enumerate(v):
+        try:
+            re.compile(pattern, re.M)
+        except re.error as exc:
+            raise ValueError(f"item {i}: invalid regex {pattern!r}: {exc}") from None
+    return v
+
+
+class SecurityRule(BaseModel):
+    """A pattern rule: any pattern hit on a line (and no `unless` on it) is a finding."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1, description="Stable rule id, e.g. 'sql-injection'.")
+    title: str = Field(description="What is wrong, in a few words.")
+    severity: Severity = Field(description="How bad a hit is.")
+    cwe: str = Field("", description="CWE id, e.g. 'CWE-89'.")
+    patterns: tuple[str, ...] = Field(min_length=1, description="Regexes matched per line.")
+    unless: tuple[str, ...] = Field((), description="Regexes that cancel a hit on the line.")
+    fix: str = Field("", description="How to fix it.")
+
+    _v = field_validator("patterns", "unless")(_check_regexes)
+
+    @cached_property
+    def pattern_res(self) -> tuple[re.Pattern[str], ...]:
+        return tuple(re.compile(p) for p in self.patterns)
+
+    @cached_property
+    def unless_res(self) -> tuple[re.Pattern[str], ...]:
+        return tuple(re.compile(p) for p in self.unless)
+
+
+class Sink(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(description="What the sink does, e.g. 'shell'.")
+    pattern: str = Field(description="Regex of the sink call.")
+
+    _v = field_validator("pattern")(lambda v: _check_regexes((v,))[0])
+
+
+class Taint(BaseModel):
+    """Where user input comes from, where it must not go, and what cleans it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sources: tuple[str, ...] = Field(min_length=1, description="Regexes of user input.")
+    sinks: tuple[Sink, ...] = Field(min_length=1, description="Dangerous calls.")
+    sanitizers: tuple[str, ...] = Field((), description="Regexes of calls that make input safe.")
+
+    _v = field_validator("sources", "sanitizers")(_check_regexes)
+
+
+class Example(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    label: Literal["vulnerable", "safe"]
+    text: str = Field(min_length=1)
+
+
+class SecurityRules(BaseModel):
+    """The whole security rulebook."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: int = 1
+    rules: tuple[SecurityRule, ...] = Field(min_length=1)
+    taint: Taint
+    examples: tuple[Example, ...] = Field(min_length=2)
+
+    def get(self, rule_id: str) -> SecurityRule:
+        for rule in self.rules:
+            if rule.id == rule_id:
+                return rule
+        raise KeyError(f"unknown security rule {rule_id!r}")
+
+
+def load_security_rules(path: str | Path | None = None) -> SecurityRules:
+    """Load and validate the rulebook; `ConfigError` names the file and the field."""
+    path = Path(path) if path is not None else DEFAULT_SECURITY_RULES_FILE
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError("file not found", path=str(path)) from None
+    except UnicodeDecodeError:
+        raise ConfigError("not UTF-8 text", path=str(path)) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"malformed YAML: {problem}", path=str(path), where=where) from None
+    if not isinstance(data, dict):
+        raise ConfigError("expected a mapping with `rules:`", path=str(path))
+    try:
+        return SecurityRules.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{field}: {msg}", path=str(path)) from None
