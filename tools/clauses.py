@@ -396,6 +396,16 @@ class ClassifierJudge:
             for t, p in zip(todo, self._probs(self.encoder.embed(todo)), strict=True):
                 self._cache[t] = p
 
+    def probability(self, category: str, clause: str) -> float:
+        """P(category | clause) under the model; 0 for a category it has no class for."""
+        i = self._index.get(self.rulebook.get(category).name.casefold())
+        if i is None:
+            return 0.0
+        key = self._key(clause)
+        if key not in self._cache:
+            self.prime([key])
+        return float(self._cache[key][i])
+
     def _probs(self, emb: np.ndarray) -> np.ndarray:
         logits = np.atleast_2d(emb) @ self._coef.T + self._bias
         logits -= logits.max(axis=1, keepdims=True)
