@@ -52,7 +52,7 @@ def find_contradictions(findings: Sequence[ReviewFinding]) -> list[ReviewContrad
             continue
         place = jurisdiction(f.text)
         if place is not None:
-            places.setdefault(f"section {f.section}", place)
+            places.setdefault(f"section {f.section} (chars {f.start}-{f.end})", place)
     if len({p.casefold() for p in places.values()}) > 1:
         out.append(
             ReviewContradiction(
