@@ -15,8 +15,9 @@ retention keeps about 95% of in-scope traffic and rejects what is less typical t
 
 Training data = the routes' utterances plus optional labelled rows `(text, route)`; rows
 labelled with the fallback route are out-of-scope examples: never trained on, used to
-report the expected OOS recall. A saved model is `router.joblib` (numpy arrays, pickle:
-load only model dirs you trust) + `manifest.json` (routes fingerprint, threshold, metrics).
+report the expected OOS recall. A saved model is `router.npz` (plain numpy arrays, no
+pickle, so loading needs neither scikit-learn nor trust) + `manifest.json` (routes
+fingerprint, threshold, metrics).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
-WEIGHTS = "router.joblib"
+WEIGHTS = "router.npz"
 _FORMAT = 1
 
 
@@ -319,9 +320,7 @@ class ClassifierRouter:
         )
 
     def save(self, model_dir: str | Path) -> Path:
-        """Write `router.joblib` + `manifest.json` into `model_dir` (created)."""
-        import joblib
-
+        """Write `router.npz` + `manifest.json` into `model_dir` (created)."""
         out = Path(model_dir)
         out.mkdir(parents=True, exist_ok=True)
         state = {
@@ -332,7 +331,7 @@ class ClassifierRouter:
             "cv_scores": self.cv_scores,
             "oos_scores": self.oos_scores,
         }
-        joblib.dump(state, out / WEIGHTS)
+        np.savez(out / WEIGHTS, **state)
         (out / MANIFEST).write_text(self.manifest().model_dump_json(indent=2) + "\n")
         return out
 
@@ -346,8 +345,6 @@ class ClassifierRouter:
         threshold: float | None = None,
     ) -> ClassifierRouter:
         """Load a model dir written by `save()`; its routes must exist in `routes`."""
-        import joblib
-
         d = Path(model_dir)
         manifest = read_manifest(d)
         if not (d / WEIGHTS).is_file():
@@ -361,7 +358,8 @@ class ClassifierRouter:
             )
         if manifest.routes_fingerprint != routes.fingerprint():
             log.info("router model %s was trained on a different revision of the routes", d)
-        state = joblib.load(d / WEIGHTS)
+        with np.load(d / WEIGHTS, allow_pickle=False) as arrays:
+            state: dict[str, Any] = {name: arrays[name] for name in arrays.files}
         state["manifest"] = manifest
         return cls(routes, encoder=encoder, threshold=threshold, _state=state)
 

@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import copy
 import functools
+import logging
+import os
+import shutil
 import time
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
@@ -25,6 +28,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from coordinator.routes import RouteSet
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "METHODS",
@@ -275,7 +280,29 @@ def build_router(
 
 @functools.lru_cache(maxsize=8)
 def _trained_classifier(routes: RouteSet, target_retention: float):
-    """One in-memory training per route definition (apps build many coordinators)."""
-    from coordinator.classifier import ClassifierRouter
+    """One training per route definition, cached in memory and in the data dir.
 
-    return ClassifierRouter(routes, target_retention=target_retention)
+    Training costs seconds (scikit-learn import + cross-validation); loading the cached
+    arrays costs milliseconds, so every later process (adk web, api_server replicas, the
+    CLI) starts fast. The cache key is the routes' fingerprint: editing the routes retrains.
+    """
+    from coordinator.classifier import ClassifierRouter
+    from coordinator.settings import get_settings
+
+    key = f"{routes.fingerprint()}-r{target_retention:g}"
+    cache = get_settings().data_dir / "router-cache" / key
+    if cache.is_dir():
+        try:
+            return ClassifierRouter.load(cache, routes)
+        except Exception:  # a damaged cache is rebuilt, never fatal
+            log.warning("router cache %s unreadable; retraining", cache)
+    router = ClassifierRouter(routes, target_retention=target_retention)
+    try:
+        tmp = cache.with_name(f"{key}.tmp-{os.getpid()}")
+        router.save(tmp)
+        os.replace(tmp, cache)  # atomic: concurrent processes never see half a model
+    except OSError as exc:
+        if not cache.is_dir():
+            log.warning("could not cache the trained router in %s: %s", cache, exc)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return router

@@ -16,13 +16,13 @@ and the LLM's view of the agents cannot drift apart.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from coordinator.errors import ConfigError
+from coordinator.config_file import load_yaml_model
 
 __all__ = ["DEFAULT_ROUTES_FILE", "Route", "RouteSet", "load_routes"]
 
@@ -106,57 +106,21 @@ class RouteSet(BaseModel):
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
 
 
-def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
-    """1-based line of the YAML node at a pydantic error location, best effort."""
-    node = root
-    line = node.start_mark.line + 1 if node is not None else None
-    for key in loc:
-        if isinstance(node, yaml.MappingNode):
-            nxt = next((v for k, v in node.value if getattr(k, "value", None) == key), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-            nxt = node.value[key]
-        else:
-            nxt = None
-        if nxt is None:
-            break
-        node = nxt
-        line = node.start_mark.line + 1
-    return line
+@functools.lru_cache(maxsize=16)
+def _load_cached(path: Path, mtime_ns: int) -> RouteSet:
+    return load_yaml_model(
+        path, RouteSet, expect="a mapping with `routes:` (and optional `fallback:`)"
+    )
 
 
 def load_routes(path: str | Path | None = None) -> RouteSet:
-    """Load and validate a routes file; `ConfigError` names file, line and field."""
+    """Load and validate a routes file; `ConfigError` names file, line and field.
+
+    Parsed once per file revision (every specialist asks for its description).
+    """
     path = Path(path) if path is not None else DEFAULT_ROUTES_FILE
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("file not found", path=str(path)) from None
-    except UnicodeDecodeError:
-        raise ConfigError("not UTF-8 text", path=str(path)) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror}", path=str(path)) from None
-    try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"malformed YAML: {problem}", path=str(path), where=where) from None
-    if not isinstance(data, dict):
-        raise ConfigError("expected a mapping with `routes:` (and optional `fallback:`)",
-                          path=str(path), where="line 1")
-    try:
-        return RouteSet.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = tuple(err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
-        if not loc and ": " in msg and msg.split(": ", 1)[0].startswith("routes"):
-            field, msg = msg.split(": ", 1)
-            loc = tuple(int(p) if p.isdigit() else p
-                        for p in field.replace("[", ".").replace("]", "").split("."))
-        field = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in loc).replace(".[", "[")
-        line = _line_of(root, loc)
-        where = f"line {line}" if line else None
-        raise ConfigError(f"{field or 'routes'}: {msg}", path=str(path), where=where) from None
+        mtime = path.stat().st_mtime_ns
+    except OSError:
+        mtime = -1  # let the loader report the problem
+    return _load_cached(path.resolve() if mtime != -1 else path, mtime)

@@ -15,12 +15,11 @@ from __future__ import annotations
 import re
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from coordinator.errors import ConfigError
+from coordinator.config_file import load_yaml_model
 
 __all__ = ["DEFAULT_RULEBOOK_FILE", "Risk", "Rule", "Rulebook", "load_rulebook"]
 
@@ -139,62 +138,7 @@ class Rulebook(BaseModel):
         raise KeyError(f"unknown clause category {name!r}")
 
 
-def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
-    """1-based line of the YAML node at a pydantic error location, best effort."""
-    node = root
-    line = node.start_mark.line + 1 if node is not None else None
-    for key in loc:
-        if isinstance(node, yaml.MappingNode):
-            nxt = next((v for k, v in node.value if getattr(k, "value", None) == key), None)
-            if nxt is None:  # an unknown field: point at its key
-                nxt = next((k for k, _ in node.value if getattr(k, "value", None) == key), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-            nxt = node.value[key]
-        else:
-            nxt = None
-        if nxt is None:
-            break
-        node = nxt
-        line = node.start_mark.line + 1
-    return line
-
-
 def load_rulebook(path: str | Path | None = None) -> Rulebook:
     """Load and validate a rulebook; `ConfigError` names the file, line and field."""
     path = Path(path) if path is not None else DEFAULT_RULEBOOK_FILE
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("file not found", path=str(path)) from None
-    except UnicodeDecodeError:
-        raise ConfigError("not UTF-8 text", path=str(path)) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror}", path=str(path)) from None
-    try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"malformed YAML: {problem}", path=str(path), where=where) from None
-    if not isinstance(data, dict):
-        raise ConfigError("expected a mapping with `categories:`", path=str(path), where="line 1")
-    try:
-        return Rulebook.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = tuple(err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
-        if not loc and ": " in msg and msg.split(": ", 1)[0].startswith("categories"):
-            field, msg = msg.split(": ", 1)
-            loc = tuple(
-                int(p) if p.isdigit() else p
-                for p in field.replace("[", ".").replace("]", "").split(".")
-            )
-        if err["type"] == "extra_forbidden":
-            msg = f"unknown field {loc[-1]!r}"
-        field = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in loc).replace(".[", "[")
-        line = _line_of(root, loc)
-        where = f"line {line}" if line else None
-        raise ConfigError(f"{field or 'rulebook'}: {msg}", path=str(path), where=where) from None
+    return load_yaml_model(path, Rulebook, expect="a mapping with `categories:`")
