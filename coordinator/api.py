@@ -83,6 +83,13 @@ def _usage_of(event: Event) -> dict[str, int] | None:
     }
 
 
+def _descendants(agent: BaseAgent) -> list[BaseAgent]:
+    out = [agent]
+    for sub in agent.sub_agents:
+        out.extend(_descendants(sub))
+    return out
+
+
 def validate_request(text: Any, max_chars: int) -> str:
     """Reject what cannot be a request; `UsageError` says why in one line."""
     if not isinstance(text, str):
@@ -132,6 +139,11 @@ class Coordinator:
             context_cache_config=ContextCacheConfig(),
         )
         self.runner = Runner(app=self.app, session_service=session_service)
+        # Pipeline specialists (contract_review = split -> ... -> aggregate) answer through
+        # their stages; a reply is attributed to the routed, top-level specialist.
+        self._specialist_of = {
+            d.name: top.name for top in agent.sub_agents for d in _descendants(top)
+        }
         if warm_up:
             self._warm_up()
 
@@ -248,8 +260,8 @@ class Coordinator:
                 decision = ev.data
             elif ev.kind == "final":
                 final.append(ev.text)
-            if ev.author not in ("user", self.agent.name):
-                route = ev.author
+            if ev.author in self._specialist_of:
+                route = self._specialist_of[ev.author]
             if ev.usage is not None:
                 usage.llm_calls += 1
                 usage.prompt_tokens += ev.usage.get("prompt_tokens", 0)

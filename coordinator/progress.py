@@ -3,11 +3,12 @@
 An agent doing long work (e.g. a fan-out over many sections) emits events whose
 `state_delta` carries `PROGRESS_KEY: {"done": int, "total": int, "stage": str}`;
 `Coordinator.stream` surfaces them as partial events and the CLI draws a progress bar.
-The key is `temp:`-scoped so it is never persisted into the session.
+The key is deliberately *not* `temp:`-scoped: ADK strips `temp:` keys from the events it
+yields, so callers would never see them. The session keeps only the latest value.
 """
 
 from __future__ import annotations
 
 __all__ = ["PROGRESS_KEY"]
 
-PROGRESS_KEY = "temp:coordinator:progress"
+PROGRESS_KEY = "coordinator:progress"

@@ -85,7 +85,7 @@ class Settings(BaseSettings):
     max_concurrency: int = Field(64, alias="COORDINATOR_MAX_CONCURRENCY", ge=1)
     branch_timeout_s: float = Field(60.0, alias="COORDINATOR_BRANCH_TIMEOUT", gt=0)
     branch_retries: int = Field(3, alias="COORDINATOR_BRANCH_RETRIES", ge=0)
-    max_request_chars: int = Field(20_000, alias="COORDINATOR_MAX_REQUEST_CHARS", ge=1)
+    max_request_chars: int = Field(60_000, alias="COORDINATOR_MAX_REQUEST_CHARS", ge=1)
     max_llm_calls_cap: int = Field(
         20_000,
         alias="COORDINATOR_MAX_LLM_CALLS_CAP",

@@ -253,3 +253,9 @@ async def test_coordinator_routes_a_contract_to_contract_review(cuad):
     assert report["sections"] > 1 and report["findings"]
     keys = [k for k in session.state if k.startswith(CLAUSE_PREFIX + ":s")]
     assert len(keys) == len(set(keys)) == report["sections"]
+    stages = [ev.data["stage"] for ev in events if ev.kind == "partial" and "stage" in ev.data]
+    assert stages[0] == "clause_checks" and stages[-1] == "aggregate"  # progress reached us
+
+    reply = await c.ask_async(text, user_id="u", session_id=session_id)
+    assert reply.route == "contract_review"  # the routed specialist, not its last stage
+    assert reply.text.startswith("Contract review")
