@@ -181,11 +181,11 @@ async def synthesize(
     from google.adk.models.base_llm import BaseLlm
 
     if isinstance(synthesizer, BaseLlm):
-        from coordinator.fanout import _call_model, branch_request, response_text
+        from coordinator.fanout import branch_request, call_model, response_text
 
         lines = [f"[{b}] {v}" for b, v in outputs]
         lines += [f"[{m.branch_id}] MISSING: {m.reason}" for m in missing]
-        response = await _call_model(
+        response = await call_model(
             synthesizer, branch_request("\n\n".join(lines), system_instruction=instruction)
         )
         value: Any = response_text(response)

@@ -72,6 +72,7 @@ __all__ = [
     "assert_no_side_effects",
     "branch_request",
     "build_parallel_agent",
+    "call_model",
     "check_independent",
     "fan_out",
     "is_retryable",
@@ -80,6 +81,7 @@ __all__ = [
     "retry_after_s",
     "run_config_for",
     "side_effecting",
+    "timed_call",
 ]
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
@@ -405,7 +407,9 @@ def response_text(response: LlmResponse) -> str:
     return "".join(p.text for p in parts or [] if p.text and not p.thought)
 
 
-async def _call_model(model: BaseLlm, request: LlmRequest) -> LlmResponse:
+async def call_model(model: BaseLlm, request: LlmRequest) -> LlmResponse:
+    """The final (non-partial) response of one model call; an error response raises an
+    exception the retry logic understands (429/5xx codes are retryable)."""
     final: LlmResponse | None = None
     async for resp in model.generate_content_async(request, stream=False):
         if resp.error_code:
@@ -415,6 +419,13 @@ async def _call_model(model: BaseLlm, request: LlmRequest) -> LlmResponse:
     if final is None:
         raise ModelError(f"{model.model}: no response")
     return final
+
+
+async def timed_call(model: BaseLlm, request: LlmRequest) -> tuple[LlmResponse, float]:
+    """`call_model` plus its latency in milliseconds (for per-branch accounting)."""
+    t0 = time.perf_counter()
+    response = await call_model(model, request)
+    return response, (time.perf_counter() - t0) * 1000
 
 
 def _reason(exc: BaseException, timeout: float) -> str:
@@ -484,7 +495,7 @@ async def _run_branch(
         try:
             async with _deadline(timeout):
                 if branch.model is not None:
-                    value: Any = await _call_model(branch.model, branch.request)  # type: ignore[arg-type]
+                    value: Any = await call_model(branch.model, branch.request)  # type: ignore[arg-type]
                 else:
                     value = await branch.call()
         except Exception as exc:  # a branch failure is data, not a crash

@@ -234,12 +234,12 @@ def llm_judge(
 
     Refuses (UsageError) requests carrying side-effecting tools: judges only judge.
     """
-    from coordinator.fanout import _call_model, assert_no_side_effects
+    from coordinator.fanout import assert_no_side_effects, call_model
 
     async def ask(question: Any) -> Vote:
         request = build_request(question)
         assert_no_side_effects(request.tools_dict.values(), deny=deny_tools, where=f" ({name})")
-        return parse(await _call_model(model, request))
+        return parse(await call_model(model, request))
 
     return Judge(name=name, weight=weight, ask=ask)
 

@@ -27,7 +27,14 @@ from pydantic import Field
 
 from coordinator.aggregate import from_state
 from coordinator.errors import ModelError
-from coordinator.fanout import Branch, FailedBranch, Metered, branch_request, response_text
+from coordinator.fanout import (
+    Branch,
+    FailedBranch,
+    Metered,
+    branch_request,
+    response_text,
+    timed_call,
+)
 from coordinator.progress import PROGRESS_KEY
 from coordinator.review import split_request
 from coordinator.usage import Usage
@@ -129,20 +136,6 @@ def _sections(ctx: InvocationContext) -> list[Section]:
     return [Section.model_validate(s) for s in ctx.session.state.get(SECTIONS_KEY, [])]
 
 
-async def _call(model: BaseLlm, request) -> tuple[Any, float]:
-    """The final response of one model call and its latency in ms."""
-    t0 = time.perf_counter()
-    final = None
-    async for resp in model.generate_content_async(request, stream=False):
-        if resp.error_code:
-            raise ModelError(f"{resp.error_code}: {resp.error_message or 'model error'}")
-        if not resp.partial:
-            final = resp
-    if final is None:
-        raise ModelError(f"{model.model}: no response")
-    return final, (time.perf_counter() - t0) * 1000
-
-
 def _rulebook_text(rulebook: Rulebook) -> str:
     return "\n".join(f"- {r.name} ({r.risk} risk): {r.description}" for r in rulebook.categories)
 
@@ -161,7 +154,7 @@ def clause_planner(model: BaseLlm, rulebook: Rulebook) -> Callable[[InvocationCo
                 request = branch_request(
                     section_message(section), system_instruction=system, config=config
                 )
-                response, ms = await _call(model, request)
+                response, ms = await timed_call(model, request)
                 findings = parse_findings(response_text(response), section, rulebook)
                 return Metered(
                     value=[f.model_dump() for f in findings],
@@ -202,7 +195,7 @@ def _vote_judge(jm: JudgeModel) -> Judge:
             system_instruction=jm.system,
             config=config,
         )
-        response, ms = await _call(jm.model, request)
+        response, ms = await timed_call(jm.model, request)
         q.usage.append(Usage.from_response(response, latency_ms=ms, model=jm.model.model))
         reply = parse_judge_reply(response_text(response))
         return Vote(label=reply.label, confidence=reply.confidence, reason=reply.reason)

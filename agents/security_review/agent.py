@@ -27,7 +27,14 @@ from pydantic import BaseModel, Field, ValidationError
 
 from coordinator.aggregate import from_state
 from coordinator.errors import ModelError
-from coordinator.fanout import Branch, FanOutAgent, Metered, branch_request, response_text
+from coordinator.fanout import (
+    Branch,
+    FanOutAgent,
+    Metered,
+    branch_request,
+    response_text,
+    timed_call,
+)
 from coordinator.models import resolve_model
 from coordinator.models.offline import OfflineLlm, text_response
 from coordinator.progress import PROGRESS_KEY
@@ -109,19 +116,6 @@ class VoterModel(BaseModel):
     temperature: float = Field(0.0, ge=0)
 
 
-async def _call(model: BaseLlm, request: LlmRequest) -> tuple[LlmResponse, float]:
-    t0 = time.perf_counter()
-    final = None
-    async for resp in model.generate_content_async(request, stream=False):
-        if resp.error_code:
-            raise ModelError(f"{resp.error_code}: {resp.error_message or 'model error'}")
-        if not resp.partial:
-            final = resp
-    if final is None:
-        raise ModelError(f"{model.model}: no response")
-    return final, (time.perf_counter() - t0) * 1000
-
-
 def voter_planner(voters: list[VoterModel]):
     def plan(ctx: InvocationContext) -> list[Branch]:
         _, code = split_request(_user_text(ctx))
@@ -135,7 +129,7 @@ def voter_planner(voters: list[VoterModel]):
                 request = branch_request(
                     code_message(code), system_instruction=v.system, config=config
                 )
-                response, ms = await _call(v.model, request)
+                response, ms = await timed_call(v.model, request)
                 vote = parse_vote(response_text(response))
                 usage = Usage.from_response(response, latency_ms=ms, model=v.model.model)
                 return Metered(value=vote.model_dump(), usage=usage)
