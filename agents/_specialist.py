@@ -15,7 +15,8 @@ from typing import Any
 
 from google.adk.agents import LlmAgent
 
-from coordinator.models import resolve_model
+from coordinator.cascade import LAST_DECISION_KEY
+from coordinator.models import is_offline, resolve_model
 from coordinator.models.offline import Policy
 from coordinator.routes import RouteSet, load_routes
 from coordinator.settings import Settings, get_settings
@@ -45,15 +46,34 @@ def build_specialist(
         description = f"The {name.replace('_', ' ')} specialist."
     route = routes.get(name)
     role = "strong" if route is not None and route.tier == "strong" else "cheap"
+    model = resolve_model(role, name=name, policy=policy, settings=s)
+    tiered = route is not None and route.tier == "auto" and not is_offline(model)
     return LlmAgent(
         name=name,
         description=description,
         instruction=prompt,
-        model=resolve_model(role, name=name, policy=policy, settings=s),
+        model=model,
         tools=list(tools),
+        before_model_callback=_tier_model(s) if tiered else None,
         disallow_transfer_to_parent=True,
         disallow_transfer_to_peers=True,
     )
+
+
+def _tier_model(s: Settings):
+    """Per request, use the strong model when the router judged the request complex.
+
+    Offline there is one local policy per agent, so the tier is only recorded.
+    """
+
+    def choose(callback_context, llm_request):
+        decision = callback_context.state.get(LAST_DECISION_KEY) or {}
+        tier = decision.get("tier")
+        if tier in ("cheap", "strong"):
+            llm_request.model = s.model_strong if tier == "strong" else s.model_fast
+        return None
+
+    return choose
 
 
 def find(pattern: str, text: str) -> bool:

@@ -12,6 +12,11 @@ For every new user turn:
    (its choice is checked in `after_model`: an unknown agent name becomes the fallback);
    offline, the request goes to the fallback route.
 
+Routes that declare `languages` turn on language-aware dispatch (a Spanish request routed
+to `billing` goes to `billing_es` when that variant exists). Each decision also records a
+complexity tier ("cheap"/"strong", `coordinator.tiers`) that specialists use to pick their
+model per request.
+
 Every decision is written to the decision log and to session state
 (`coordinator:last_decision`) so callers can report route/confidence/method.
 """
@@ -29,8 +34,10 @@ from google.adk.models.llm_request import LlmRequest
 from google.adk.models.llm_response import LlmResponse
 from google.genai import types
 
+from coordinator.language import detect_language, prefer_language
 from coordinator.router import Decision, Router
 from coordinator.routes import RouteSet
+from coordinator.tiers import choose_tier
 
 __all__ = [
     "LAST_DECISION_KEY",
@@ -91,6 +98,8 @@ class RoutingCascade:
         self.llm_available = llm_available
         self.decision_log = decision_log
         self.max_chars = max_chars
+        # Language-aware dispatch costs a detection per request: only when a route asks.
+        self.multilingual = any(r.languages for r in routes.routes)
 
     # --- decision ------------------------------------------------------------------------
 
@@ -98,6 +107,10 @@ class RoutingCascade:
         """Route one user turn (pure: no ADK context needed; used by tests and the CLI)."""
         t0 = time.perf_counter()
         decision = self.router.route(text[: self.max_chars])
+        if self.multilingual:
+            preferred = prefer_language(decision, self.routes, detect_language(text))
+            if preferred.route in self.agent_names:
+                decision = preferred
         if decision.route not in self.agent_names:  # a route with no agent in this app
             decision = decision.model_copy(
                 update={"route": self.routes.fallback, "confident": False}
@@ -137,6 +150,7 @@ class RoutingCascade:
             "method": decision.method,
             "candidate": decision.candidate,
             "latency_ms": decision.latency_ms,
+            "tier": choose_tier(text, self.routes.get(decision.route)),
             "decision_id": decision_id,
             "text_sha256": hashlib.sha256(text.encode()).hexdigest()[:16],
             "invocation_id": ctx.invocation_id,

@@ -168,3 +168,56 @@ async def test_pending_specialist_keeps_the_turn_until_topic_changes(router):
         app_name="t", user_id="alice", session_id=sid
     )
     assert session.state.get(PENDING_KEY) is None
+
+
+class _AlwaysBilling:
+    """A router that always says billing, so the language step is what is tested."""
+
+    method = "embedding"
+
+    def __init__(self, routes):
+        self.routes = routes
+
+    def route(self, text):
+        from coordinator.router import Decision
+
+        return Decision(route="billing", confidence=0.9, method="embedding", candidate="billing")
+
+
+def test_language_aware_dispatch_prefers_the_variant_that_speaks_it():
+    from coordinator.routes import Route, RouteSet
+
+    routes = RouteSet(
+        fallback="general",
+        routes=(
+            *ROUTES.routes,
+            Route(
+                name="billing_es",
+                description="Facturación en español",
+                utterances=("me cobraron dos veces",),
+                languages=("es",),
+            ),
+        ),
+    )
+    cascade = RoutingCascade(
+        _AlwaysBilling(routes), routes, agent_names=routes.names, llm_available=False
+    )
+    spanish = "me cobraron dos veces la suscripción este mes y quiero saber por qué"
+    assert cascade.decide(spanish).route == "billing_es"
+    assert cascade.decide("I was charged twice for my subscription this month").route == "billing"
+    # no variant agent deployed -> the decision stands
+    partial = RoutingCascade(
+        _AlwaysBilling(routes), routes, agent_names=ROUTES.names, llm_available=False
+    )
+    assert partial.decide(spanish).route == "billing"
+
+
+@pytest.mark.anyio
+async def test_decision_records_the_complexity_tier(router):
+    runner = InMemoryRunner(agent=_tree(ScriptedLlm(), router), app_name="t")
+    sid = await _session(runner)
+    await _say(runner, sid, "the app crashes every time I log in")
+    session = await runner.session_service.get_session(
+        app_name="t", user_id="alice", session_id=sid
+    )
+    assert session.state[LAST_DECISION_KEY]["tier"] == "cheap"

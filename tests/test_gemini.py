@@ -99,3 +99,29 @@ async def test_gemini_llm_naming_unknown_agent_falls_back(gemini_env):
         r = await Coordinator().ask_async("what is the capital of France", user_id="alice")
     assert r.route == "general"
     assert r.text == "general here"
+
+
+COMPLEX_TECH = (
+    "After upgrading to version 4.2 the desktop client crashes on startup with a segfault in "
+    "libssl; I already reinstalled, cleared the cache and disabled the proxy. Is this related "
+    "to the TLS 1.3 change, and how do I collect a stack trace? Also, why does sync fail with "
+    "error 500 afterwards?"
+)
+
+
+@pytest.mark.anyio
+async def test_complexity_tier_picks_the_model_per_request(gemini_env):
+    """technical_support has tier `auto`: easy requests use the fast model, hard ones strong."""
+    from coordinator.api import Coordinator
+
+    def reply(body, model):
+        return text_content(f"answered by {model}")
+
+    with GeminiStub(reply) as stub:
+        gemini_env(stub.base_url)
+        c = Coordinator()
+        easy = await c.ask_async("the app crashes every time I log in", user_id="alice")
+        hard = await c.ask_async(COMPLEX_TECH, user_id="alice")
+    assert (easy.route, hard.route) == ("technical_support", "technical_support")
+    assert easy.text == "answered by gemini-fast-test"
+    assert hard.text == "answered by gemini-strong-test"
