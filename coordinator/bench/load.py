@@ -45,7 +45,8 @@ class LoadReport(BaseModel):
     routes: dict[str, int] = Field(description="Requests routed to each specialist.")
     history_complete: bool = Field(description="Every session's stored history is complete.")
     incomplete_sessions: list[str] = Field(
-        description="Sessions whose stored history differs from what was sent and yielded."
+        description="Sessions with a duplicated event, or (all requests ok) whose stored "
+        "history differs from one user event per turn plus every yielded event."
     )
     failed_sessions: int = Field(description="Sessions with at least one failed request.")
     events_stored: int = Field(description="Events in all sessions together.")
@@ -114,14 +115,12 @@ async def run_load(sessions: int, concurrency: int, turns: int = 2, seed: int = 
     failed: set[str] = set()
     routes: Counter[str] = Counter()
     yielded: dict[str, list[str]] = {}  # session id -> ids of events the runner yielded
-    sent: dict[str, int] = {}  # session id -> turns actually started
 
     async def one_turn(user: str, session_id: str, text: str) -> None:
         async with limiter:
             t0 = time.perf_counter()
             try:
                 clean, session = await coordinator.open_session(text, user, session_id)
-                sent[session_id] = sent.get(session_id, 0) + 1
                 route = None
                 async for event in coordinator.run_events(clean, session):
                     if not event.partial:
@@ -160,11 +159,14 @@ async def run_load(sessions: int, concurrency: int, turns: int = 2, seed: int = 
         stored_total += len(events)
         ids = [e.id for e in events]
         non_user = [e.id for e in events if e.author != "user"]
-        complete = (
-            len(ids) == len(set(ids))
-            and sum(e.author == "user" for e in events) == sent.get(session_id, 0)
-            and non_user == yielded.get(session_id, [])
-            and (session_id in failed or sent.get(session_id) == turns)
+        # Failed requests may or may not have stored their user turn; their sessions are
+        # checked for duplicates only. Every other session must match exactly.
+        complete = len(ids) == len(set(ids)) and (
+            session_id in failed
+            or (
+                sum(e.author == "user" for e in events) == turns
+                and non_user == yielded.get(session_id, [])
+            )
         )
         if not complete:
             incomplete.append(session_id)
