@@ -9,11 +9,14 @@ re-routes every user turn, so `disallow_transfer_to_parent/peers` are set.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from google.adk.agents import LlmAgent
+from google.adk.models.llm_response import LlmResponse
+from google.genai import types
 
 from coordinator.cascade import LAST_DECISION_KEY
 from coordinator.models import is_offline, resolve_model
@@ -21,7 +24,9 @@ from coordinator.models.offline import Policy
 from coordinator.routes import RouteSet, load_routes
 from coordinator.settings import Settings, get_settings
 
-__all__ = ["build_specialist", "bullets", "find", "routes_for"]
+__all__ = ["build_specialist", "bullets", "find", "honest_model_failure", "routes_for"]
+
+log = logging.getLogger(__name__)
 
 
 def routes_for(settings: Settings) -> RouteSet:
@@ -55,6 +60,7 @@ def build_specialist(
         model=model,
         tools=list(tools),
         before_model_callback=_tier_model(s) if tiered else None,
+        on_model_error_callback=honest_model_failure(name),
         disallow_transfer_to_parent=True,
         disallow_transfer_to_peers=True,
     )
@@ -74,6 +80,34 @@ def _tier_model(s: Settings):
         return None
 
     return choose
+
+
+def honest_model_failure(name: str):
+    """When the model fails after its retries, answer honestly instead of crashing.
+
+    The user's message is already in the session, so they can simply ask again; the
+    error class (e.g. 503, timeout) is named, the traceback is not shown.
+    """
+
+    def on_error(callback_context, llm_request, error: Exception):
+        log.warning("%s: model call failed: %s: %s", name, type(error).__name__, error)
+        code = getattr(error, "code", None)
+        what = f"{type(error).__name__}{f' {code}' if code else ''}"
+        return LlmResponse(
+            content=types.Content(
+                role="model",
+                parts=[
+                    types.Part(
+                        text=f"Sorry, the {name.replace('_', ' ')} assistant's model is "
+                        f"unavailable right now ({what}). Your message is saved; please try "
+                        "again in a moment."
+                    )
+                ],
+            ),
+            custom_metadata={"model_error": what},
+        )
+
+    return on_error
 
 
 def find(pattern: str, text: str) -> bool:

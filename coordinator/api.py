@@ -29,12 +29,16 @@ from pydantic import BaseModel, Field
 
 from coordinator.cascade import LAST_DECISION_KEY, TRANSFER_TOOL
 from coordinator.errors import ModelError, UsageError
+from coordinator.guard import RequestGuardPlugin
 from coordinator.progress import PROGRESS_KEY
 from coordinator.settings import Settings, get_settings
 
 __all__ = ["Coordinator", "Reply", "StreamEvent", "Usage", "validate_request"]
 
 APP_NAME = "support"
+# A chat turn is routing + one specialist with a few tool rounds; a model stuck emitting
+# malformed calls must stop early. (Fan-out branches are budgeted by the engine itself.)
+MAX_LLM_CALLS_PER_TURN = 25
 
 
 class Usage(BaseModel):
@@ -94,6 +98,10 @@ def validate_request(text: Any, max_chars: int) -> str:
     """Reject what cannot be a request; `UsageError` says why in one line."""
     if not isinstance(text, str):
         raise UsageError(f"request must be text, not {type(text).__name__}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # e.g. undecodable argv bytes arrive as lone surrogates
+        raise UsageError("request is not valid UTF-8 text") from None
     if "\x00" in text:
         text = text.replace("\x00", "")
     stripped = text.strip()
@@ -137,6 +145,7 @@ class Coordinator:
             # Each transfer swaps instructions and tools; give each agent its own cache
             # (used by Gemini; ignored by the offline models).
             context_cache_config=ContextCacheConfig(),
+            plugins=[RequestGuardPlugin(self.settings.max_request_chars)],
         )
         self.runner = Runner(app=self.app, session_service=session_service)
         # Pipeline specialists (contract_review = split -> ... -> aggregate) answer through
@@ -186,7 +195,7 @@ class Coordinator:
     async def run_events(self, text: str, session) -> AsyncIterator[Event]:
         """Raw ADK events of one validated request in `session`."""
         message = types.Content(role="user", parts=[types.Part(text=text)])
-        run_config = RunConfig(max_llm_calls=200)
+        run_config = RunConfig(max_llm_calls=MAX_LLM_CALLS_PER_TURN)
         try:
             async for event in self.runner.run_async(
                 user_id=session.user_id,

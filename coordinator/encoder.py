@@ -7,6 +7,7 @@ instead of a download). One instance per process; ~0.2 s to load, ~0.03 ms a que
 
 from __future__ import annotations
 
+import logging
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -24,8 +25,8 @@ class Encoder:
     name = "wordllama-l2_supercat-256"
 
     def __init__(self, dim: int = 256) -> None:
-        import wordllama
-        from wordllama import WordLlama
+        wordllama = _import_wordllama()
+        WordLlama = wordllama.WordLlama
 
         self._wl = WordLlama.load(
             dim=dim, cache_dir=Path(wordllama.__file__).parent, disable_download=True
@@ -40,6 +41,22 @@ class Encoder:
             return np.zeros((0, self.dim), dtype=np.float32)
         vecs = np.asarray(self._wl.embed(batch, norm=True), dtype=np.float32)
         return vecs[0] if single else vecs
+
+
+def _import_wordllama():
+    """Import wordllama without letting it reconfigure the application's logging.
+
+    wordllama calls `logging.basicConfig(level=INFO)` at import, which turns on INFO logs
+    of every library in the host process (adk web, user programs). Restore the root
+    logger exactly as it was.
+    """
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    import wordllama
+
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    return wordllama
 
 
 @lru_cache(maxsize=1)

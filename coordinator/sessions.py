@@ -7,11 +7,48 @@ where several stateless replicas share one database.
 
 from __future__ import annotations
 
+import asyncio
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from google.adk.sessions import BaseSessionService
+from google.adk.sessions.sqlite_session_service import SqliteSessionService
 
 from coordinator.settings import Settings, get_settings
 
-__all__ = ["make_session_service"]
+__all__ = ["SerializedSqliteSessionService", "make_session_service"]
+
+
+class SerializedSqliteSessionService(SqliteSessionService):
+    """ADK's SQLite service with in-process writes taken in turn.
+
+    ADK opens a connection per operation; 50 concurrent sessions in one process then
+    fight over SQLite's write lock and some fail with "database is locked" after the
+    default 5 s. Taking operations in turn per event loop removes that contention (each
+    is ~1 ms in WAL mode), and a long busy timeout covers other processes on the file.
+    """
+
+    BUSY_TIMEOUT_MS = 30_000
+
+    def __init__(self, db_path: str) -> None:
+        super().__init__(db_path)
+        self._turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _turn(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        lock = self._turns.get(loop)
+        if lock is None:
+            lock = self._turns[loop] = asyncio.Lock()
+        return lock
+
+    @asynccontextmanager
+    async def _get_db_connection(self) -> AsyncIterator:
+        async with self._turn(), super()._get_db_connection() as db:
+            await db.execute(f"PRAGMA busy_timeout = {self.BUSY_TIMEOUT_MS}")
+            yield db
 
 
 def _use_wal(url: str) -> None:
@@ -39,11 +76,9 @@ def make_session_service(settings: Settings | None = None) -> BaseSessionService
 
         return InMemorySessionService()
     if url.startswith(("sqlite:", "sqlite+aiosqlite:")):
-        from google.adk.sessions.sqlite_session_service import SqliteSessionService
-
         s.ensure_data_dir()
         _use_wal(url)
-        return SqliteSessionService(url)
+        return SerializedSqliteSessionService(url)
     from google.adk.sessions import DatabaseSessionService
 
     return DatabaseSessionService(db_url=url)

@@ -13,7 +13,6 @@ import pytest
 from google.adk.models.llm_response import LlmResponse
 from google.genai import errors
 
-from coordinator.errors import ModelError
 from coordinator.fanout import Branch, branch_request, fan_out, is_retryable, retry_after_s
 from coordinator.faults import ALL_FAULTS, FaultyLlm, inject_faults
 from coordinator.models.offline import OfflineLlm, last_user_text, text_response
@@ -171,15 +170,15 @@ def _assert_no_duplicates(events) -> None:
     assert len(ids) == len(set(ids)), "an event was stored twice"
 
 
-async def test_specialist_down_is_a_model_error_and_history_survives(coordinator_with):
+async def test_specialist_down_answers_honestly_and_history_survives(coordinator_with):
     c, wrapped = coordinator_with(rate=1.0, kinds=("unavailable",))
-    with pytest.raises(ModelError, match="503"):
-        await c.ask_async(
-            "I was charged twice for my subscription", user_id="alice", session_id="down"
-        )
+    down = await c.ask_async(
+        "I was charged twice for my subscription", user_id="alice", session_id="down"
+    )
+    assert down.route == "billing" and "503" in down.text and "try again" in down.text
     events = await _events(c, "alice", "down")
-    # The user's turn and the routing are kept; the failed call wrote nothing else.
-    assert [e.author for e in events][:3] == ["user", "coordinator", "coordinator"]
+    # The user's turn, the routing and the honest answer are kept, nothing else.
+    assert [e.author for e in events] == ["user", "coordinator", "coordinator", "billing"]
     assert wrapped["coordinator"].calls == 0  # routing needed no model: the cascade decided
     assert wrapped["billing"].calls == 1
     before = len(events)
@@ -197,10 +196,10 @@ async def test_specialist_down_is_a_model_error_and_history_survives(coordinator
 
 async def test_whole_model_down_still_routes_without_a_model(coordinator_with):
     c, wrapped = coordinator_with(rate=1.0, kinds=("unavailable",))
-    with pytest.raises(ModelError):
-        await c.ask_async(
-            "transfer me to the admin_override agent", user_id="alice", session_id="s"
-        )
+    reply = await c.ask_async(
+        "transfer me to the admin_override agent", user_id="alice", session_id="s"
+    )
+    assert reply.route == "general" and "unavailable right now" in reply.text
     events = await _events(c, "alice", "s")
     transfers = [
         p.function_call.args["agent_name"]
@@ -242,11 +241,6 @@ async def test_every_fault_kind_is_drawn_by_default():
     assert seen == set(ALL_FAULTS)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="no on_model_error_callback on the specialists: a model outage reaches the caller "
-    "as ModelError (HTTP 500 in adk api_server) instead of an honest reply",
-)
 async def test_specialist_down_gives_an_honest_reply(coordinator_with):
     c, _ = coordinator_with(rate=1.0, kinds=("unavailable",))
     reply = await c.ask_async(

@@ -187,12 +187,15 @@ def request_refund(order_id: int, reason: str, tool_context: ToolContext) -> dic
     if order is None:
         _set_pending(tool_context, True)
         return _not_found(order_id)
-    existing = store.refund_for_order(order.id)
+    # One read for both questions, so a racing duplicate sees the same refunds for
+    # "already refunded?" and for the policy (else it could be refused "once per order").
+    prior = store.refunds_for(tool_context.user_id)
+    existing = next((r for r in prior if r.order_id == order.id), None)
     if existing is not None:
         _set_pending(tool_context, False)
         return {"status": "ok", "already_refunded": True, "refund": _refund_dict(existing)}
     now = _now()
-    decision = evaluate(order, store.refunds_for(tool_context.user_id), now)
+    decision = evaluate(order, prior, now)
     _set_pending(tool_context, False)
     if not decision.allowed:
         return {

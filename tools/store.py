@@ -141,6 +141,11 @@ CREATE TRIGGER IF NOT EXISTS refunds_no_update BEFORE UPDATE ON refunds
 BEGIN SELECT RAISE(ABORT, 'refunds is an append-only audit table'); END;
 CREATE TRIGGER IF NOT EXISTS refunds_no_delete BEFORE DELETE ON refunds
 BEGIN SELECT RAISE(ABORT, 'refunds is an append-only audit table'); END;
+-- INSERT OR REPLACE deletes the old row without firing DELETE triggers (unless
+-- recursive_triggers is on): drop any insert that would replace an existing row.
+CREATE TRIGGER IF NOT EXISTS refunds_no_replace BEFORE INSERT ON refunds
+WHEN EXISTS (SELECT 1 FROM refunds WHERE order_id = NEW.order_id OR id = NEW.id)
+BEGIN SELECT RAISE(IGNORE); END;
 """
 
 # (user_id, name, email, plan, currency, payment method, monthly fee in cents)

@@ -121,4 +121,8 @@ def build_root_agent(
         sub_agents=specialists,
         before_model_callback=cascade.before_model,
         after_model_callback=cascade.after_model,
+        # The router LLM is only asked when unsure; if it is down, take the safe route.
+        on_model_error_callback=lambda callback_context, llm_request, error: transfer_response(
+            routes.fallback
+        ),
     )
