@@ -102,7 +102,10 @@ async def _evaluate_only(app: str, case: dict, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("evalset", EVALSETS, ids=lambda p: f"{_app_of(p)}/{p.name}")
 def test_evalset_is_well_formed(evalset: Path) -> None:
-    """Schema-valid, judge-free config, and every case starts by routing to a real agent."""
+    """Schema-valid, judge-free config, an expected answer, and the trajectory the app allows.
+
+    Support cases start by routing to a real agent; review pipeline cases expect no calls.
+    """
     eval_set = EvalSet.model_validate_json(evalset.read_text())
     config = EvalConfig.model_validate_json((evalset.parent / "test_config.json").read_text())
     assert set(config.criteria) <= LOCAL_CRITERIA, set(config.criteria) - LOCAL_CRITERIA
@@ -138,14 +141,14 @@ def test_contract_cases_quote_cuad() -> None:
         " ".join(p.read_text(encoding="utf-8").split())
         for p in sorted((REPO_ROOT / "tools" / "data" / "cuad" / "contracts").glob("*.txt"))
     ]
-    sent = [case for case in _cases("contract_review").values()] + [
+    sent = list(_cases("contract_review").values()) + [
         case for eid, case in _cases("support").items() if eid.startswith("contract_review")
     ]
     assert len(sent) >= 3
     for case in sent:
         message = case["conversation"][0]["user_content"]["parts"][0]["text"]
-        _request, document = split_request(message)
-        assert _request, "the first line is the request, the rest the contract"
+        request, document = split_request(message)
+        assert request, "the first line is the request, the rest the contract"
         document = " ".join(document.split())
         assert len(document) < 2_000, "short enough for a chat message"
         assert any(document in contract for contract in contracts), case["eval_id"]
