@@ -124,3 +124,24 @@ def test_format_money():
     assert format_money(2900, "USD") == "$29.00"
     assert format_money(123456, "EUR") == "€1,234.56"
     assert format_money(5, "CHF") == "0.05 CHF"
+
+
+def test_an_older_store_gains_new_seed_rows_and_keeps_its_history(tmp_path):
+    """A store seeded by version 1 (no test_user) is upgraded in place on next open."""
+    old = Store(tmp_path / "s.db", seed_today=TODAY)
+    order = old.order("alice", 1001)
+    old.record_refund(order, amount_cents=order.amount_cents, reason="broken")
+    with sqlite3.connect(old.path) as c:  # make it look like a version-1 store
+        c.execute("DELETE FROM orders WHERE user_id = 'test_user'")
+        c.execute("DELETE FROM invoices WHERE user_id = 'test_user'")
+        c.execute("DELETE FROM customers WHERE user_id = 'test_user'")
+        c.execute("UPDATE meta SET value = '1' WHERE key = 'seeded'")
+    before = _counts(old.path)
+    upgraded = Store(old.path)  # another day, another process: the seed date is kept
+    assert upgraded.customer("test_user") is not None
+    assert [o.id for o in upgraded.orders_for("test_user")] == [1010, 1011]
+    mouse = next(o for o in upgraded.orders_for("test_user") if o.id == 1010)
+    assert str(mouse.ordered)[:10] == "2025-03-28"  # 3 days before the ORIGINAL seed date
+    after = _counts(upgraded.path)
+    assert after[3] == before[3] == 1  # the refund audit is untouched
+    assert after[0] == before[0] + 1

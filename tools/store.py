@@ -41,8 +41,9 @@ __all__ = [
     "get_store",
 ]
 
-SEED_USERS = ("alice", "bob", "carol", "user")  # "user" is `adk web`'s default user id
-_SEED_VERSION = "1"
+# "user" is `adk web`'s default user id, "test_user" is `adk run`'s.
+SEED_USERS = ("alice", "bob", "carol", "user", "test_user")
+_SEED_VERSION = "2"  # 2: adds test_user; older stores get the missing rows
 
 _SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£"}
 
@@ -186,10 +187,19 @@ _CUSTOMERS = [
         "Visa ending 1881",
         2900,
     ),
+    (  # appended last so the invoice numbers of earlier seed versions do not move
+        "test_user",
+        "Terminal User",
+        "test.user@example.com",
+        "Pro (monthly)",
+        "USD",
+        "Visa ending 7070",
+        2900,
+    ),
 ]
 
 # Users whose latest subscription fee was charged twice (the "charged twice" story).
-_DUPLICATE_CHARGE_USERS = ("alice", "user")
+_DUPLICATE_CHARGE_USERS = ("alice", "user", "test_user")
 
 # (order id, user_id, item, cents, days before seeding, status)
 _ORDERS = [
@@ -202,6 +212,8 @@ _ORDERS = [
     (1007, "user", "Noise-cancelling headphones", 19900, 60, "delivered"),
     (1008, "bob", "Phone case", 1999, 20, "cancelled"),
     (1009, "carol", "Webcam stand", 3450, 12, "delivered"),
+    (1010, "test_user", "Wireless mouse", 2499, 3, "delivered"),
+    (1011, "test_user", "Noise-cancelling headphones", 19900, 60, "delivered"),
 ]
 
 
@@ -302,8 +314,8 @@ class Store:
                         if stmt.strip():
                             conn.execute(stmt)
                     seeded = conn.execute("SELECT value FROM meta WHERE key='seeded'").fetchone()
-                    if seeded is None:
-                        self._seed(conn)
+                    if seeded is None or seeded[0] != _SEED_VERSION:
+                        self._seed(conn, upgrade=seeded is not None)
                     conn.execute("COMMIT")
                 except BaseException:
                     conn.execute("ROLLBACK")
@@ -312,14 +324,21 @@ class Store:
                 conn.close()
             self._ready = True
 
-    def _seed(self, conn: sqlite3.Connection) -> None:
+    def _seed(self, conn: sqlite3.Connection, *, upgrade: bool = False) -> None:
+        """Seed a new store, or add what a newer seed version has to an older one
+        (existing rows, and the refunds audit, are never touched)."""
         today = self._seed_today or datetime.now(UTC).date()
+        if upgrade:
+            row = conn.execute("SELECT value FROM meta WHERE key='seed_date'").fetchone()
+            today = date.fromisoformat(row[0]) if row else today
         customers, invoices, orders = _seed_rows(today)
-        conn.executemany("INSERT INTO customers VALUES (?,?,?,?,?,?)", customers)
-        conn.executemany("INSERT INTO invoices VALUES (?,?,?,?,?,?,?,?)", invoices)
-        conn.executemany("INSERT INTO orders VALUES (?,?,?,?,?,?,?)", orders)
+        verb = "INSERT OR IGNORE" if upgrade else "INSERT"
+        conn.executemany(f"{verb} INTO customers VALUES (?,?,?,?,?,?)", customers)
+        conn.executemany(f"{verb} INTO invoices VALUES (?,?,?,?,?,?,?,?)", invoices)
+        conn.executemany(f"{verb} INTO orders VALUES (?,?,?,?,?,?,?)", orders)
+        conn.execute("DELETE FROM meta WHERE key='seeded'")
         conn.executemany(
-            "INSERT INTO meta VALUES (?,?)",
+            "INSERT OR IGNORE INTO meta VALUES (?,?)",
             [("seeded", _SEED_VERSION), ("seed_date", today.isoformat())],
         )
 
