@@ -192,10 +192,9 @@ def evaluate(router, rows: Sequence[LabelledRow], *, fallback: str | None = None
 
 def plot_confusion(report: EvalReport, path: str | Path) -> Path:
     """Draw the confusion matrix (rows: true, columns: predicted) as a PNG."""
-    import matplotlib
+    from coordinator.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     labels = list(report.per_route)
     m = np.asarray([[report.confusion.get(t, {}).get(p, 0) for p in labels] for t in labels])

@@ -57,3 +57,53 @@ def test_help_lists_subcommands(capsys):
 def test_no_command_prints_help_and_exits_2(capsys):
     assert main([]) == 2
     assert "usage:" in capsys.readouterr().out
+
+
+def test_bench_voting_plot_writes_a_png_and_reports_the_sweep(tmp_path, capsys):
+    out = tmp_path / "voting.png"
+    code = main(["bench", "voting", "--questions", "60", "--json", "--plot", str(out)])
+    assert code == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    import json
+
+    record = json.loads(capsys.readouterr().out)
+    sweep = record["plot"]["sweep"]
+    assert [s["judges"] for s in sweep] == [3, 5, 7, 9]
+    assert all(s["lazy"] <= s["all"] and s["identical"] == 1.0 for s in sweep)
+
+
+def test_ask_with_a_model_dir_that_is_not_one_is_a_usage_error(tmp_path, capsys):
+    code = main(["ask", "hello", "--model", str(tmp_path)])
+    assert code == 2
+    assert "not a trained router dir" in capsys.readouterr().err
+
+
+def test_ask_uses_a_trained_router_model(tmp_path, capsys):
+    """A model trained on extra labelled rows routes what the built-in routes cannot."""
+    import csv
+    import json
+
+    rows = [
+        "the telescope mount drifts off target during tracking",
+        "my telescope eyepiece image is blurry at high magnification",
+        "telescope collimation is off after transport",
+        "the star tracker loses alignment with the telescope",
+        "telescope focuser slips under the weight of the camera",
+        "the telescope goto mount slews to the wrong star",
+    ]
+    data = tmp_path / "extra.csv"
+    with data.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "route"])
+        w.writerows([r, "technical_support"] for r in rows * 2)
+    model = tmp_path / "router"
+    assert main(["routes", "train", "--data", str(data), "--out", str(model)]) == 0
+    capsys.readouterr()
+    ask = ["ask", "my telescope mount drifts while tracking a star", "--json", "--user", "alice"]
+
+    assert main(ask) == 0
+    default = json.loads(capsys.readouterr().out)
+    assert main([*ask, "--model", str(model)]) == 0
+    trained = json.loads(capsys.readouterr().out)
+    assert default["route"] == "general"  # the built-in routes know no telescopes
+    assert trained["route"] == "technical_support" and trained["method"] == "classifier"

@@ -228,15 +228,9 @@ def _table(records: list[dict[str, Any]]) -> None:
 
 
 def _plot(path: str, latency: float, concurrency: int | None, repeat: int) -> list[dict[str, Any]]:
-    try:
-        import matplotlib
+    from coordinator.plotting import pyplot
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:  # optional dependency
-        from coordinator.errors import UsageError
-
-        raise UsageError(f"--plot needs matplotlib ({exc})") from None
+    plt = pyplot()
     sizes = [8, 32, 64, 128, 256, 512, 1000]
     records = [asyncio.run(measure(n, latency, concurrency, repeat)) for n in sizes]
     fig, ax = plt.subplots(figsize=(6, 4))

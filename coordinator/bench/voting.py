@@ -39,6 +39,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="also sweep 3..9 judges and plot judge calls, always-N vs lazy",
+    )
     p.set_defaults(func=run)
 
 
@@ -116,6 +121,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError:
         raise UsageError(f"--accuracies must be numbers, got {args.accuracies!r}") from None
     record = asyncio.run(measure(args.questions, accuracies, args.seed))
+    if args.plot:
+        record["plot"] = {"file": args.plot, "sweep": _plot(args.plot, args.questions, args.seed)}
     if args.json:
         print(json.dumps(record, indent=2))
         return 0
@@ -133,4 +140,49 @@ def run(args: argparse.Namespace) -> int:
     t.add_row("ensemble accuracy (binomial)", f"{record['predicted_accuracy']:.3f}")
     t.add_row("best single judge", f"{record['best_single_accuracy']:.3f}")
     Console().print(t)
+    if args.plot:
+        Console(stderr=True).print(f"plot written to {args.plot}")
     return 0
+
+
+def _plot(path: str, questions: int, seed: int) -> list[dict[str, Any]]:
+    """Calls per question, always-N vs lazy, for 3..9 judges (accuracies 0.9 down to 0.7)."""
+    from coordinator.plotting import pyplot
+
+    plt = pyplot()
+    sweep = []
+    for n in (3, 5, 7, 9):
+        accs = [round(0.9 - 0.2 * i / max(n - 1, 1), 3) for i in range(n)]
+        r = asyncio.run(measure(questions, accs, seed))
+        sweep.append(
+            {
+                "judges": n,
+                "all": r["all_calls"],
+                "lazy": r["lazy_calls"],
+                "saved": r["calls_saved_fraction"],
+                "identical": r["identical_fraction"],
+            }
+        )
+    fig, ax = plt.subplots(figsize=(6, 4))
+    xs = [s["judges"] for s in sweep]
+    ax.bar(
+        [x - 0.3 for x in xs],
+        [s["all"] / questions for s in sweep],
+        0.6,
+        alpha=0.5,
+        label="always ask N",
+    )
+    ax.bar(xs, [s["lazy"] / questions for s in sweep], 0.6, label="lazy voting")
+    for s in sweep:
+        ax.annotate(
+            f"-{s['saved']:.0%}", (s["judges"], s["lazy"] / questions), ha="center", va="bottom"
+        )
+    ax.set_xticks(xs)
+    ax.set_xlabel("judges")
+    ax.set_ylabel("judge calls per question")
+    ax.set_title("Lazy voting: calls saved, identical decisions")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return sweep

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from coordinator.errors import UsageError
 
@@ -22,6 +23,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the whole Reply as JSON")
     p.add_argument("--user", default="user", help="acting user id (default: %(default)s)")
     p.add_argument("--session", default=None, help="session id to continue (default: new)")
+    p.add_argument(
+        "--model",
+        metavar="MODEL_DIR",
+        default=None,
+        help="route with a classifier trained by `coordinator routes train` "
+        "(default: COORDINATOR_ROUTER_MODEL, else trained from the routes file)",
+    )
     p.set_defaults(func=run)
 
 
@@ -41,6 +49,11 @@ def run(args: argparse.Namespace) -> int:
     from coordinator.settings import get_settings
 
     settings = get_settings()
+    if args.model:
+        model_dir = Path(args.model)
+        if not (model_dir / "manifest.json").is_file():
+            raise UsageError(f"{model_dir}: not a trained router dir (no manifest.json)")
+        settings = settings.model_copy(update={"router_model_dir": model_dir})
     text = validate_request(read_request(args.text), settings.max_request_chars)
     reply = Coordinator(settings=settings).ask(text, user_id=args.user, session_id=args.session)
     if args.json:
