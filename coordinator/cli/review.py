@@ -30,7 +30,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "report; --json prints it as JSON.",
     )
     p.add_argument("file", metavar="FILE", help="UTF-8 text file, or '-' for stdin")
-    p.add_argument("--kind", choices=["contract", "security", "auto"], default="auto")
+    p.add_argument(
+        "--kind",
+        choices=["contract", "security", "auto"],
+        default="auto",
+        help="what FILE is (default: auto, decided from its content)",
+    )
     p.add_argument("--rulebook", default=None, help="rulebook YAML (contract or security)")
     p.add_argument("--voters", type=int, default=3, help="security voters, 1-6 (default 3)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
