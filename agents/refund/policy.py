@@ -116,8 +116,8 @@ def _next(text: str, results: dict[str, dict[str, Any]]) -> LlmResponse:
                 return function_call("list_orders")
             listing = bullets(_order_line(o) for o in orders.get("orders") or [])
             return text_response(
-                f"{check.get('message', '').split(' Please')[0]}\n"
-                f"Your orders:\n{listing}\nWhich order do you mean?"
+                f"{check.get('message', '').split(' Please')[0]}\n\n"
+                f"Your orders:\n{listing}\n\nWhich order do you mean?"
             )
         order = check["order"]
         if check.get("existing_refund"):
