@@ -72,9 +72,23 @@ class Sink(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(description="What the sink does, e.g. 'shell'.")
-    pattern: str = Field(description="Regex of the sink call.")
+    pattern: str = Field(description="Regex of the sink call (or assignment, `x.innerHTML =`).")
+    requires: tuple[str, ...] = Field(
+        (),
+        description="If set, the call is a sink only when one of these regexes matches the "
+        "statement too (subprocess is a shell only with shell=True or a string command).",
+    )
 
     _v = field_validator("pattern")(lambda v: _check_regexes((v,))[0])
+    _r = field_validator("requires")(_check_regexes)
+
+    @cached_property
+    def pattern_re(self) -> re.Pattern[str]:
+        return re.compile(self.pattern)
+
+    @cached_property
+    def requires_res(self) -> tuple[re.Pattern[str], ...]:
+        return tuple(re.compile(p) for p in self.requires)
 
 
 class Taint(BaseModel):
@@ -90,10 +104,15 @@ class Taint(BaseModel):
 
 
 class Example(BaseModel):
+    """A labelled exemplar line for the similarity voter."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     label: Literal["vulnerable", "safe"]
     text: str = Field(min_length=1)
+    rule: str = Field(
+        "", description="The flaw it illustrates (a rule id, 'ssrf' ...); 'none' = everyday code."
+    )
 
 
 class SecurityRules(BaseModel):
