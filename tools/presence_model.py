@@ -1,0 +1,608 @@
+"""Document-level clause presence: one learned decision per (contract, category).
+
+Why: the sentence pipeline (`tools.clause_eval.detect`) says "present" when one candidate
+sentence wins the judges' vote, so it misses clauses whose wording no cue knows (recall ~0.69).
+Here every sentence of the contract is scored by a sentence classifier, and a small logistic
+regression per category turns document-level evidence into P(category present):
+
+* the sentence classifier's top probabilities and how many sentences pass 0.1 / 0.3,
+* the hand-written first pass (`check_section` cue candidates) and the rule / keyword judges'
+  votes on them, the classifier's best probability on a cue candidate,
+* whether a section heading names the category, and the document's size.
+
+Everything is fitted on the ~490 CUAD v1 contracts we never score (the 10 evaluated contracts
+in ``tools/data/cuad`` and their sibling filings are excluded, as in `tools.cuad_corpus`).
+The sentence features of the training contracts are cross-fitted (each contract scored by a
+sentence classifier that never saw it), so the document model learns how much to trust the
+classifier on unseen text; thresholds are chosen by cross-validation on those contracts only.
+The shipped artefact (``presence_model.npz``) holds only weights: no contract text.
+
+    python -m tools.presence_model build --git /work/.mirror/YiYang02+Legal-Text-Classification/repo
+    python -m tools.presence_model eval            # the 10 untouched contracts
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import re
+import subprocess
+import tarfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from tools.clauses import KeywordJudge, RuleJudge, _norm, check_section, sentence_spans
+from tools.rulebook import Rulebook, load_rulebook
+from tools.splitter import Section, split_document
+
+__all__ = [
+    "FEATURES",
+    "MODEL_FILE",
+    "PresenceModel",
+    "PresenceResult",
+    "build",
+    "featurise",
+    "load_presence_model",
+    "main",
+    "presence",
+]
+
+MODEL_FILE = Path(__file__).resolve().parent / "data" / "cuad_corpus" / "presence_model.npz"
+EMBED_CHARS = 400  # as the clause classifier: sentences are embedded from 400 characters
+_MIN_SENTENCE = 12
+FEATURES: tuple[str, ...] = (
+    "logit_max_p",
+    "logit_top3_p",
+    "n_p_over_0.1",
+    "n_p_over_0.3",
+    "n_cue_candidates",
+    "n_rule_yes",
+    "n_keyword_yes",
+    "best_vote",
+    "logit_max_p_on_candidate",
+    "heading_names_category",
+    "log_sentences",
+)
+
+
+class PresenceResult(BaseModel):
+    """Is a category present in the document, how sure, and the best evidence for it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    category: str = Field(description="Rulebook category name.")
+    present: bool = Field(description="probability >= the category's threshold.")
+    probability: float = Field(ge=0, le=1, description="P(present) from the document model.")
+    threshold: float = Field(ge=0, le=1, description="Cut-off chosen by CV on training docs.")
+    evidence_section: int | None = Field(
+        None, description="Index of the section holding the best evidence sentence."
+    )
+    evidence_text: str | None = Field(
+        None, description="The sentence the sentence classifier rates highest (data only)."
+    )
+
+
+@dataclass(frozen=True)
+class _Sentence:
+    section: int
+    start: int
+    text: str
+
+
+@dataclass(frozen=True)
+class _RawDoc:
+    """What featurising needs besides sentence probabilities (cheap to keep per contract)."""
+
+    sentences: tuple[_Sentence, ...]
+    # per category: (sentence indices of cue candidates, rule-yes flags, keyword-yes flags)
+    candidates: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
+    headings: dict[str, bool]
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-4), 1 - 1e-4)
+    return float(np.log(p / (1 - p)))
+
+
+def _as_sections(text_or_sections: str | Sequence[Section]) -> list[Section]:
+    if isinstance(text_or_sections, str):
+        return split_document(text_or_sections) if text_or_sections.strip() else []
+    return list(text_or_sections)
+
+
+def _raw(sections: Sequence[Section], rulebook: Rulebook, rule_judge, kw_judge) -> _RawDoc:
+    """Sentences, cue candidates with the rule / keyword judges' votes, heading matches."""
+    from tools.clauses import JudgeQuestion
+
+    sentences: list[_Sentence] = []
+    by_start: dict[int, int] = {}
+    for sec in sections:
+        for s, e in sentence_spans(sec.text, sec.start):
+            text = _norm(sec.text[s - sec.start : e - sec.start])
+            if len(text) >= _MIN_SENTENCE:
+                by_start[s] = len(sentences)
+                sentences.append(_Sentence(sec.index, s, text))
+    found: dict[str, list[tuple[int, bool, bool]]] = {r.name: [] for r in rulebook.presence}
+    for sec in sections:
+        for f in check_section(sec, rulebook):
+            if f.category not in found or f.start not in by_start:
+                continue
+            q = JudgeQuestion(category=f.category, clause=f.text)
+            found[f.category].append(
+                (by_start[f.start], rule_judge(q).present, kw_judge(q).present)
+            )
+    candidates = {
+        cat: (
+            np.array([x[0] for x in xs], dtype=np.int32),
+            np.array([x[1] for x in xs], dtype=bool),
+            np.array([x[2] for x in xs], dtype=bool),
+        )
+        for cat, xs in found.items()
+    }
+    headings = {}
+    for rule in rulebook.presence:
+        words = rule.name_words
+        headings[rule.name] = any(
+            sec.title
+            and (
+                rule.cue_union.search(sec.title) is not None
+                or all(w in sec.title.lower() for w in words)
+            )
+            for sec in sections
+        )
+    return _RawDoc(tuple(sentences), candidates, headings)
+
+
+def _features(raw: _RawDoc, probs: np.ndarray, column: int | None, category: str) -> np.ndarray:
+    """The `FEATURES` vector of one category from sentence probabilities (n_sentences,)."""
+    p = probs[:, column] if column is not None and len(probs) else np.zeros(len(raw.sentences))
+    top = np.sort(p)[::-1][:3] if len(p) else np.zeros(1)
+    idx, rule_yes, kw_yes = raw.candidates.get(
+        category, (np.zeros(0, np.int32), np.zeros(0, bool), np.zeros(0, bool))
+    )
+    cand_p = p[idx] if len(idx) else np.zeros(0)
+    vote = rule_yes.astype(float) + kw_yes + 1.5 * (cand_p >= 0.2) if len(idx) else np.zeros(1)
+    return np.array(
+        [
+            _logit(float(top.max())),
+            _logit(float(top.mean())),
+            np.log1p(float((p >= 0.1).sum())),
+            np.log1p(float((p >= 0.3).sum())),
+            np.log1p(len(idx)),
+            np.log1p(float(rule_yes.sum())),
+            np.log1p(float(kw_yes.sum())),
+            float(vote.max()),
+            _logit(float(cand_p.max())) if len(cand_p) else _logit(0.0),
+            float(raw.headings.get(category, False)),
+            np.log1p(len(raw.sentences)),
+        ],
+        dtype=np.float64,
+    )
+
+
+def _softmax(emb: np.ndarray, coef: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    logits = np.atleast_2d(emb) @ coef.T + bias
+    logits -= logits.max(axis=1, keepdims=True)
+    expd = np.exp(logits)
+    return expd / expd.sum(axis=1, keepdims=True)
+
+
+def _embed(sentences: Sequence[_Sentence]) -> np.ndarray:
+    from coordinator.encoder import get_encoder
+
+    enc = get_encoder()
+    if not sentences:
+        return np.zeros((0, enc.dim), np.float32)
+    return enc.embed([s.text[:EMBED_CHARS] for s in sentences])
+
+
+class PresenceModel:
+    """Shipped weights: the sentence classifier + one logistic regression per category."""
+
+    def __init__(self, path: str | Path = MODEL_FILE) -> None:
+        with np.load(Path(path)) as npz:
+            self.sentence_classes = [str(c) for c in npz["sentence_classes"]]
+            self.sentence_coef = npz["sentence_coef"]
+            self.sentence_bias = npz["sentence_bias"]
+            self.categories = [str(c) for c in npz["categories"]]
+            self.mean, self.scale = npz["mean"], npz["scale"]
+            self.coef, self.bias = npz["coef"], npz["bias"]
+            self.thresholds = npz["thresholds"]
+            self.meta = json.loads(str(npz["meta"]))
+        self._col = {c.casefold(): i for i, c in enumerate(self.sentence_classes)}
+        self._row = {c.casefold(): i for i, c in enumerate(self.categories)}
+
+    def sentence_probs(self, emb: np.ndarray) -> np.ndarray:
+        return _softmax(emb, self.sentence_coef, self.sentence_bias)
+
+    def column(self, category: str) -> int | None:
+        return self._col.get(category.casefold())
+
+    def predict(self, category: str, x: np.ndarray) -> tuple[float, float] | None:
+        """(probability, threshold) for one feature vector, or None for an unknown category."""
+        i = self._row.get(category.casefold())
+        if i is None:
+            return None
+        z = float(((x - self.mean[i]) / self.scale[i]) @ self.coef[i] + self.bias[i])
+        return float(1 / (1 + np.exp(-z))), float(self.thresholds[i])
+
+
+@lru_cache(maxsize=2)
+def load_presence_model(path: str | Path = MODEL_FILE) -> PresenceModel:
+    """The shipped model (cached per path)."""
+    return PresenceModel(path)
+
+
+def featurise(
+    text_or_sections: str | Sequence[Section],
+    rulebook: Rulebook | None = None,
+    model: PresenceModel | None = None,
+) -> tuple[dict[str, np.ndarray], _RawDoc, np.ndarray]:
+    """Per-category feature vectors, plus the raw document and sentence probabilities."""
+    rulebook = rulebook or load_rulebook()
+    model = model or load_presence_model()
+    raw = _raw(
+        _as_sections(text_or_sections), rulebook, RuleJudge(rulebook), KeywordJudge(rulebook)
+    )
+    probs = model.sentence_probs(_embed(raw.sentences)) if raw.sentences else np.zeros((0, 1))
+    feats = {r.name: _features(raw, probs, model.column(r.name), r.name) for r in rulebook.presence}
+    return feats, raw, probs
+
+
+def presence(
+    text_or_sections: str | Sequence[Section],
+    rulebook: Rulebook | None = None,
+    model: PresenceModel | None = None,
+) -> dict[str, PresenceResult]:
+    """Presence of every presence category of ``rulebook`` in one document.
+
+    Takes the raw text or the splitter's sections (as the contract_review agent holds them).
+    Offline and fast: one embedding batch for all sentences, regexes, a dot product per
+    category. A category the model was not trained on comes back absent with probability 0.
+    """
+    rulebook = rulebook or load_rulebook()
+    model = model or load_presence_model()
+    feats, raw, probs = featurise(text_or_sections, rulebook, model)
+    out: dict[str, PresenceResult] = {}
+    for rule in rulebook.presence:
+        pred = model.predict(rule.name, feats[rule.name])
+        col = model.column(rule.name)
+        best: _Sentence | None = None
+        if col is not None and len(probs):
+            idx, rule_yes, _ = raw.candidates.get(rule.name, (np.zeros(0, int), None, None))
+            # Prefer a cue candidate the rule judge accepts; else the top-rated sentence.
+            pool = idx[rule_yes] if rule_yes is not None and rule_yes.any() else None
+            pick = (
+                int(pool[np.argmax(probs[pool, col])])
+                if pool is not None
+                else int(np.argmax(probs[:, col]))
+            )
+            best = raw.sentences[pick]
+        prob, thr = pred if pred is not None else (0.0, 1.0)
+        present = pred is not None and prob >= thr
+        out[rule.name] = PresenceResult(
+            category=rule.name,
+            present=present,
+            probability=prob,
+            threshold=thr,
+            evidence_section=best.section if best and present else None,
+            evidence_text=best.text if best and present else None,
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- build
+
+
+_WS = re.compile(r"\s+")
+
+
+def _read_cuad(source: Path) -> tuple[list[dict[str, str]], dict[str, str]]:
+    """master_clauses.csv rows and contract texts by stem, from a dir or a bare git repo."""
+    if (source / "master_clauses.csv").exists():
+        rows = list(csv.DictReader((source / "master_clauses.csv").open(encoding="utf-8")))
+        texts = {
+            p.stem: p.read_text(encoding="utf-8", errors="replace")
+            for p in (source / "full_contract_txt").glob("*.txt")
+        }
+        return rows, texts
+    blob = subprocess.run(
+        [
+            "git",
+            f"--git-dir={source}",
+            "archive",
+            "HEAD",
+            "master_clauses.csv",
+            "full_contract_txt",
+        ],
+        check=True,
+        capture_output=True,
+    ).stdout
+    rows, texts = [], {}
+    with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
+        for m in tar.getmembers():
+            fh = tar.extractfile(m) if m.isfile() else None
+            if fh is None:
+                continue
+            data = fh.read().decode("utf-8", errors="replace")
+            if m.name == "master_clauses.csv":
+                rows = list(csv.DictReader(io.StringIO(data)))
+            elif m.name.endswith(".txt"):
+                texts[Path(m.name).stem] = data
+    return rows, texts
+
+
+def _rulebook_key(key: str, spelling: dict[str, str]) -> str:
+    """A CSV column in the rulebook's spelling ('Cap on Liability-Answer' -> 'Cap On ...')."""
+    base, answer = (key[: -len("-Answer")], "-Answer") if key.endswith("-Answer") else (key, "")
+    return spelling.get(base.casefold(), base) + answer
+
+
+def _sentence_labels(
+    raw: _RawDoc, row: dict[str, str], categories: Sequence[str]
+) -> list[list[str]]:
+    """Categories whose labelled excerpts overlap each sentence (empty: an unlabelled one)."""
+    import ast
+
+    excerpts: list[tuple[str, str]] = []
+    for cat in categories:
+        try:
+            xs = ast.literal_eval(row.get(cat) or "[]")
+        except (ValueError, SyntaxError):
+            continue
+        excerpts += [(cat, _norm(str(x)).lower()) for x in xs if len(str(x)) > 20]
+    other: list[str] = []
+    for key, val in row.items():  # labels of the non-presence categories also mark "labelled"
+        if key in categories or key.endswith("Answer") or key == "Filename" or not val:
+            continue
+        try:
+            other += [_norm(str(x)).lower() for x in ast.literal_eval(val) if len(str(x)) > 20]
+        except (ValueError, SyntaxError):
+            continue
+    out = []
+    for s in raw.sentences:
+        low = s.text.lower()
+        head = low[:60]
+        cats = sorted({c for c, x in excerpts if head in x or x[:60] in low})
+        if not cats and any(head in x or x[:60] in low for x in other):
+            cats = ["_other"]
+        out.append(cats)
+    return out
+
+
+def _fit_sentence_lr(
+    embs: Sequence[np.ndarray], labels: Sequence[list[list[str]]], seed: int, negatives: int = 40
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Multinomial LR, categories + "none", on sentences of the given contracts."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(seed)
+    xs, ys = [], []
+    for emb, labs in zip(embs, labels, strict=True):
+        neg = [i for i, cats in enumerate(labs) if not cats]
+        for i, cats in enumerate(labs):
+            for c in cats:
+                if c != "_other":
+                    xs.append(emb[i])
+                    ys.append(c)
+        for i in rng.permutation(neg)[:negatives]:
+            xs.append(emb[i])
+            ys.append("none")
+    model = LogisticRegression(C=10.0, max_iter=300).fit(np.asarray(xs, np.float32), ys)
+    return (
+        [str(c) for c in model.classes_],
+        model.coef_.astype(np.float32),
+        model.intercept_.astype(np.float32),
+    )
+
+
+def _fit_doc_lr(x: np.ndarray, y: np.ndarray, c: float) -> tuple[np.ndarray, ...]:
+    """Standardised logistic regression for one category (constant model if one class)."""
+    from sklearn.linear_model import LogisticRegression
+
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale[scale < 1e-6] = 1.0
+    if y.min() == y.max():
+        prior = (y.sum() + 0.5) / (len(y) + 1)
+        return mean, scale, np.zeros(x.shape[1]), np.array(np.log(prior / (1 - prior)))
+    lr = LogisticRegression(C=c, max_iter=500).fit((x - mean) / scale, y)
+    return mean, scale, lr.coef_[0], np.array(lr.intercept_[0])
+
+
+def _predict_doc(params: tuple[np.ndarray, ...], x: np.ndarray) -> np.ndarray:
+    mean, scale, coef, bias = params
+    return 1 / (1 + np.exp(-(((x - mean) / scale) @ coef + bias)))
+
+
+def _micro_f1(pred: np.ndarray, gold: np.ndarray) -> tuple[float, float, float]:
+    tp = float((pred & gold).sum())
+    fp = float((pred & ~gold).sum())
+    fn = float((~pred & gold).sum())
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+
+
+def _best_threshold(prob: np.ndarray, gold: np.ndarray, grid: np.ndarray) -> float:
+    f = [_micro_f1(prob >= t, gold)[2] for t in grid]
+    return float(grid[int(np.argmax(f))])
+
+
+def build(
+    source: str | Path,
+    out: str | Path = MODEL_FILE,
+    folds: int = 5,
+    seed: int = 0,
+    cache: str | Path | None = None,
+    log=print,
+) -> dict:
+    """Fit and save the model from CUAD v1 (dir or bare git repo); returns the CV summary."""
+    import pickle
+
+    from tools.cuad_corpus import _LOCAL_CONTRACTS, _keys
+
+    rulebook = load_rulebook()
+    cats = [r.name for r in rulebook.presence]
+    cache_path = Path(cache) if cache else None
+    if cache_path and cache_path.exists():
+        with cache_path.open("rb") as fh:
+            docs = pickle.load(fh)
+        log(f"loaded {len(docs)} featurised contracts from {cache_path}")
+    else:
+        rows, texts = _read_cuad(Path(source))
+        local = {p.stem: p.read_text(encoding="utf-8") for p in _LOCAL_CONTRACTS.glob("*.txt")}
+        held_keys = set().union(*(_keys(t) for t in local.values()))
+        rj, kj = RuleJudge(rulebook), KeywordJudge(rulebook)
+        spelling = {c.casefold(): c for c in cats}
+        docs = []
+        t0 = time.perf_counter()
+        for n, row in enumerate(rows):
+            stem = Path(row["Filename"]).stem
+            text = texts.get(stem)
+            if stem in local or text is None or len(_keys(text) & held_keys) >= 3:
+                continue  # evaluated, sibling filing of an evaluated one, or no text
+            row = {_rulebook_key(k, spelling): v for k, v in row.items()}
+            raw = _raw(split_document(text), rulebook, rj, kj)
+            gold = np.array([row.get(f"{c}-Answer") == "Yes" for c in cats])
+            labels = _sentence_labels(raw, row, cats)
+            emb = _embed(raw.sentences).astype(np.float16)
+            docs.append({"stem": stem, "raw": raw, "gold": gold, "labels": labels, "emb": emb})
+            if n % 50 == 0:
+                log(f"  {n}/{len(rows)} rows, {time.perf_counter() - t0:.0f} s")
+        if cache_path:
+            with cache_path.open("wb") as fh:
+                pickle.dump(docs, fh)
+    return _fit_and_save(docs, rulebook, Path(out), folds, seed, log)
+
+
+def _doc_features(docs: Sequence[dict], classes, coef, bias, cats) -> np.ndarray:
+    index = {c.casefold(): i for i, c in enumerate(classes)}
+    out = np.zeros((len(docs), len(cats), len(FEATURES)))
+    for d, doc in enumerate(docs):
+        raw = doc["raw"]
+        probs = _softmax(doc["emb"].astype(np.float32), coef, bias)
+        for j, cat in enumerate(cats):
+            out[d, j] = _features(raw, probs, index.get(cat.casefold()), cat)
+    return out
+
+
+def _fit_and_save(
+    docs: Sequence[dict], rulebook: Rulebook, out: Path, folds: int, seed: int, log
+) -> dict:
+    cats = [r.name for r in rulebook.presence]
+    rng = np.random.default_rng(seed)
+    fold_of = rng.permutation(len(docs)) % folds
+    gold = np.stack([d["gold"] for d in docs])
+    # 1. cross-fitted sentence probabilities -> document features of every training contract
+    x = np.zeros((len(docs), len(cats), len(FEATURES)))
+    for k in range(folds):
+        tr = [d for d, f in zip(docs, fold_of, strict=True) if f != k]
+        te_idx = np.flatnonzero(fold_of == k)
+        classes, coef, bias = _fit_sentence_lr(
+            [d["emb"].astype(np.float32) for d in tr], [d["labels"] for d in tr], seed + k
+        )
+        x[te_idx] = _doc_features([docs[i] for i in te_idx], classes, coef, bias, cats)
+        log(f"  sentence fold {k}: {len(tr)} train contracts")
+    # 2. per-category document LR: out-of-fold probabilities for C and threshold choice
+    grid = np.round(np.arange(0.1, 0.9, 0.025), 3)
+    best: dict | None = None
+    for c in (0.03, 0.1, 0.3, 1.0):
+        oof = np.zeros(gold.shape)
+        for k in range(folds):
+            tr, te = fold_of != k, fold_of == k
+            for j in range(len(cats)):
+                params = _fit_doc_lr(x[tr, j], gold[tr, j], c)
+                oof[te, j] = _predict_doc(params, x[te, j])
+        # global threshold vs per-category thresholds, each judged on folds it was not set on
+        glob_pred = np.zeros(gold.shape, bool)
+        per_pred = np.zeros(gold.shape, bool)
+        for k in range(folds):
+            tr, te = fold_of != k, fold_of == k
+            t = _best_threshold(oof[tr], gold[tr], grid)
+            glob_pred[te] = oof[te] >= t
+            for j in range(len(cats)):
+                tj = _best_threshold(oof[tr, j], gold[tr, j], grid)
+                per_pred[te, j] = oof[te, j] >= (0.5 * tj + 0.5 * t)  # shrunk to global
+        for mode, pred in (("global", glob_pred), ("per-category", per_pred)):
+            p, r, f = _micro_f1(pred, gold)
+            log(f"  C={c:<5} {mode:<13} CV micro-F1 {f:.3f} (P {p:.3f} R {r:.3f})")
+            if best is None or f > best["f1"]:
+                best = {"c": c, "mode": mode, "f1": f, "p": p, "r": r, "oof": oof}
+    assert best is not None
+    oof = best["oof"]
+    t_glob = _best_threshold(oof, gold, grid)
+    thresholds = np.full(len(cats), t_glob)
+    if best["mode"] == "per-category":
+        thresholds = np.array(
+            [
+                0.5 * _best_threshold(oof[:, j], gold[:, j], grid) + 0.5 * t_glob
+                for j in range(len(cats))
+            ]
+        )
+    # 3. final fit on every training contract
+    classes, s_coef, s_bias = _fit_sentence_lr(
+        [d["emb"].astype(np.float32) for d in docs], [d["labels"] for d in docs], seed
+    )
+    params = [_fit_doc_lr(x[:, j], gold[:, j], best["c"]) for j in range(len(cats))]
+    meta = {
+        "source": "CUAD v1 (The Atticus Project, CC BY 4.0): master_clauses.csv + texts",
+        "contracts": len(docs),
+        "stems": sorted(d["stem"] for d in docs),
+        "features": list(FEATURES),
+        "doc_C": best["c"],
+        "threshold_mode": best["mode"],
+        "cv_micro_f1": round(best["f1"], 4),
+        "cv_precision": round(best["p"], 4),
+        "cv_recall": round(best["r"], 4),
+        "folds": folds,
+        "seed": seed,
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(
+        out,
+        sentence_classes=np.array(classes, dtype=str),
+        sentence_coef=s_coef,
+        sentence_bias=s_bias,
+        categories=np.array(cats, dtype=str),
+        mean=np.stack([p[0] for p in params]).astype(np.float32),
+        scale=np.stack([p[1] for p in params]).astype(np.float32),
+        coef=np.stack([p[2] for p in params]).astype(np.float32),
+        bias=np.array([float(p[3]) for p in params], dtype=np.float32),
+        thresholds=thresholds.astype(np.float32),
+        meta=np.array(json.dumps(meta)),
+    )
+    load_presence_model.cache_clear()
+    log(
+        f"saved {out} ({out.stat().st_size} bytes);",
+        json.dumps({k: v for k, v in meta.items() if k != "stems"}),
+    )
+    return meta
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.presence_model", description=__doc__)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("build", help="fit from CUAD v1 (never the evaluated contracts)")
+    src = b.add_mutually_exclusive_group(required=True)
+    src.add_argument("--git", help="bare git repo holding master_clauses.csv + full_contract_txt/")
+    src.add_argument("--dir", help="CUAD v1 directory (master_clauses.csv, full_contract_txt/)")
+    b.add_argument("--out", default=str(MODEL_FILE))
+    b.add_argument("--cache", help="pickle of the featurised contracts (re-fit without re-reading)")
+    args = parser.parse_args(argv)
+    if args.cmd == "build":
+        from tools.presence_model import build as _build  # pickled classes: not __main__.*
+
+        _build(args.git or args.dir, args.out, cache=args.cache or None)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
