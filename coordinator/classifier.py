@@ -310,7 +310,7 @@ class ClassifierRouter:
             routes=list(self.names),
             fallback=self.routes.fallback,
             encoder=getattr(self.encoder, "name", type(self.encoder).__name__),
-            threshold=round(self.threshold, 6),
+            threshold=float(self.threshold),  # exact: calibrate() must reproduce it
             target_retention=self.target_retention,
             temperature=self.temperature,
             k=self.k,

@@ -73,6 +73,7 @@ __all__ = [
     "branch_request",
     "build_parallel_agent",
     "call_model",
+    "call_with_retries",
     "check_independent",
     "fan_out",
     "is_retryable",
@@ -205,6 +206,12 @@ class Branch(BaseModel):
         None, description="Async callable `() -> value` (alternative to model/request)."
     )
     metadata: dict[str, Any] = Field(default_factory=dict, description="Caller's bookkeeping.")
+    calls_per_attempt: int = Field(
+        0,
+        ge=0,
+        description="Model calls one attempt of `call` makes: failed attempts are counted "
+        "(and billed) too. A model branch always counts 1.",
+    )
 
     @field_validator("id")
     @classmethod
@@ -421,6 +428,39 @@ async def call_model(model: BaseLlm, request: LlmRequest) -> LlmResponse:
     return final
 
 
+async def call_with_retries(
+    model: BaseLlm,
+    request: LlmRequest,
+    *,
+    usage: list[Usage] | None = None,
+    policy: RetryPolicy | None = None,
+    sleep: Callable[[float], Awaitable[Any]] = anyio.sleep,
+) -> LlmResponse:
+    """A model call made *inside* a branch (e.g. one judge of a vote), with the engine's
+    retry rules: 408/429/5xx and timeouts are retried with backoff, honouring retry-after.
+
+    Every attempt, failed ones included, is appended to `usage` (calls are billed either way).
+    """
+    policy = policy or RetryPolicy(retries=get_settings().branch_retries)
+    for attempt in range(policy.retries + 1):
+        started = time.perf_counter()
+        try:
+            response = await call_model(model, request)
+        except Exception as exc:
+            ms = (time.perf_counter() - started) * 1000
+            if usage is not None:
+                usage.append(Usage(llm_calls=1, latency_ms=ms, critical_path_ms=ms))
+            if attempt == policy.retries or not is_retryable(exc):
+                raise
+            await sleep(policy.delay(attempt, exc))
+        else:
+            ms = (time.perf_counter() - started) * 1000
+            if usage is not None:
+                usage.append(Usage.from_response(response, latency_ms=ms, model=model.model))
+            return response
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 async def timed_call(model: BaseLlm, request: LlmRequest) -> tuple[LlmResponse, float]:
     """`call_model` plus its latency in milliseconds (for per-branch accounting)."""
     t0 = time.perf_counter()
@@ -549,8 +589,8 @@ async def _run_branch(
                 ),
                 response=response,
             )
-        if branch.model is not None:  # a failed call still counts (and may be billed)
-            calls += 1
+        # a failed call still counts (and may be billed)
+        calls += 1 if branch.model is not None else branch.calls_per_attempt
         if attempt == policy.retries or not is_retryable(last):
             break
         wait = policy.delay(attempt, last)
@@ -705,7 +745,8 @@ class FanOutAgent(BaseAgent):
     max_llm_calls_cap: int = Field(DEFAULT_LLM_CALLS_CAP, ge=1)
     on_progress: Any = Field(None, description="Progress callback `(done, total, result)`.")
     summary: bool = Field(True, description="Put a one-line outcome in the event's content.")
-    _sleep: Any = PrivateAttr(default=anyio.sleep)
+    # default_factory: a plain function as `default` would be bound as a method by pydantic
+    _sleep: Any = PrivateAttr(default_factory=lambda: anyio.sleep)
 
     @property
     def prefix(self) -> str:

@@ -32,6 +32,7 @@ from coordinator.fanout import (
     FailedBranch,
     Metered,
     branch_request,
+    call_with_retries,
     response_text,
     timed_call,
 )
@@ -161,7 +162,7 @@ def clause_planner(model: BaseLlm, rulebook: Rulebook) -> Callable[[InvocationCo
                     usage=Usage.from_response(response, latency_ms=ms, model=model.model),
                 )
 
-            branches.append(Branch(id=f"s{section.index}", call=check))
+            branches.append(Branch(id=f"s{section.index}", call=check, calls_per_attempt=1))
         return branches
 
     return plan
@@ -195,8 +196,9 @@ def _vote_judge(jm: JudgeModel) -> Judge:
             system_instruction=jm.system,
             config=config,
         )
-        response, ms = await timed_call(jm.model, request)
-        q.usage.append(Usage.from_response(response, latency_ms=ms, model=jm.model.model))
+        # A judge that hits a 429/503 is retried (else it would abstain and turn a
+        # unanimous vote into an escalation); every attempt is counted in q.usage.
+        response = await call_with_retries(jm.model, request, usage=q.usage)
         reply = parse_judge_reply(response_text(response))
         return Vote(label=reply.label, confidence=reply.confidence, reason=reply.reason)
 
@@ -239,6 +241,8 @@ def vote_planner(
                 outcome = await vote_all(vote_judges, q, aggregator)
                 usage = Usage.merge(q.usage)  # the judges are asked concurrently
                 return Metered(value=outcome.model_dump(mode="json"), usage=usage)
+
+            # (failed judges abstain inside vote_all, so the branch itself rarely fails)
 
             branches.append(Branch(id=f"s{f.section}-f{k}", call=vote, metadata={"finding": f}))
         return branches
@@ -385,12 +389,23 @@ def _clip(text: str, n: int = 160) -> str:
 def render(report: ReviewReport) -> str:
     """The human-readable answer (the structured report is in state)."""
     mode = "offline models" if report.usage.offline else "Gemini"
+    unchecked = sum(1 for f in report.failed_branches if f.stage == "clause_checks")
     lines = [
         f"Contract review ({mode}): {report.sections} sections, "
         f"{len(report.categories_found)} clause categories found."
     ]
     if not report.sections:
         lines[0] = "Contract review: there is no document text to review."
+    elif unchecked == report.sections:
+        reason = report.failed_branches[0].reason
+        lines[0] = (
+            f"Contract review ({mode}): NOT REVIEWED - none of the {report.sections} sections "
+            f"could be checked ({reason}). Nothing below means the contract is clean."
+        )
+    elif unchecked:
+        lines[0] += (
+            f" {unchecked} of {report.sections} sections could not be checked (listed below)."
+        )
     high = [f for f in report.findings if f.risk == "high"]
     if high:
         lines.append("\nHigh-risk clauses (3 judges, must agree):")
