@@ -12,6 +12,9 @@ For every new user turn:
    (its choice is checked in `after_model`: an unknown agent name becomes the fallback);
    offline, the request goes to the fallback route.
 
+A long message (a pasted contract or code file) is routed by its request line, else by
+windows of the document among routes that declare `documents: true`.
+
 Routes that declare `languages` turn on language-aware dispatch (a Spanish request routed
 to `billing` goes to `billing_es` when that variant exists). Each decision also records a
 complexity tier ("cheap"/"strong", `coordinator.tiers`) that specialists use to pick their
@@ -35,6 +38,7 @@ from google.adk.models.llm_response import LlmResponse
 from google.genai import types
 
 from coordinator.language import detect_language, prefer_language
+from coordinator.review import split_request
 from coordinator.router import Decision, Router
 from coordinator.routes import RouteSet
 from coordinator.tiers import choose_tier
@@ -52,6 +56,9 @@ log = logging.getLogger(__name__)
 PENDING_KEY = "coordinator:pending"
 LAST_DECISION_KEY = "coordinator:last_decision"
 TRANSFER_TOOL = "transfer_to_agent"
+LONG_MESSAGE = 600  # characters: a message this long is treated as carrying a document
+DOC_WINDOW = 500  # characters per window of a document
+DOC_WINDOWS = 6  # windows spread over the document (router calls: ~0.3 ms each)
 
 
 def transfer_response(agent_name: str) -> LlmResponse:
@@ -100,13 +107,54 @@ class RoutingCascade:
         self.max_chars = max_chars
         # Language-aware dispatch costs a detection per request: only when a route asks.
         self.multilingual = any(r.languages for r in routes.routes)
+        self.document_routes = frozenset(
+            r.name for r in routes.routes if r.documents and r.name in self.agent_names
+        )
 
     # --- decision ------------------------------------------------------------------------
+
+    def _route_document(self, text: str) -> Decision:
+        """Route a long message: by its request line, else by windows of the document.
+
+        A pasted contract or code file embeds far from any short example utterance, so the
+        whole-text score is low even when the intent is obvious. The request line ("please
+        review this contract:") carries the intent; without one, windows of the document
+        vote, and only routes that declare `documents: true` may win that vote.
+        """
+        whole = self.router.route(text)
+        request, document = split_request(text)
+        if request:
+            asked = self.router.route(request)
+            if asked.confident:
+                return asked
+        votes: dict[str, float] = {}
+        step = max(1, (len(document) - DOC_WINDOW) // (DOC_WINDOWS - 1))
+        for i in range(DOC_WINDOWS):
+            window = self.router.route(document[i * step : i * step + DOC_WINDOW])
+            name = window.route if window.confident else window.candidate
+            if name in self.document_routes:
+                weight = window.confidence if window.confident else window.confidence / 2
+                votes[name] = votes.get(name, 0.0) + weight
+        if not votes:
+            return whole
+        best = max(votes, key=votes.__getitem__)
+        return whole.model_copy(
+            update={
+                "route": best,
+                "candidate": best,
+                "confident": True,
+                "confidence": round(min(1.0, votes[best] / DOC_WINDOWS * 2), 4),
+            }
+        )
 
     def decide(self, text: str, pending: str | None = None) -> Decision:
         """Route one user turn (pure: no ADK context needed; used by tests and the CLI)."""
         t0 = time.perf_counter()
-        decision = self.router.route(text[: self.max_chars])
+        text = text[: self.max_chars]
+        if self.document_routes and len(text) >= LONG_MESSAGE:
+            decision = self._route_document(text)
+        else:
+            decision = self.router.route(text)
         if self.multilingual:
             preferred = prefer_language(decision, self.routes, detect_language(text))
             if preferred.route in self.agent_names:

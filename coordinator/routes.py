@@ -9,6 +9,7 @@ A route file (YAML)::
         utterances: ["why was I charged twice", ...]
         languages: [en]        # optional: language-aware dispatch
         tier: auto             # optional: cheap|strong|auto model tier
+        documents: false       # optional: takes pasted documents (long messages)
 
 The same definition feeds the classifier *and* the ADK sub-agent `description`, so routing
 and the LLM's view of the agents cannot drift apart.
@@ -42,6 +43,11 @@ class Route(BaseModel):
     )
     tier: Literal["cheap", "strong", "auto"] = Field(
         "auto", description="Model tier: cheap, strong, or auto (by request complexity)."
+    )
+    documents: bool = Field(
+        False,
+        description="This route reviews pasted documents (contracts, code): a long message "
+        "with no clear request line is routed by windows of its text, among such routes only.",
     )
 
     @field_validator("utterances")

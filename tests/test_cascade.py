@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from google.adk.agents import LlmAgent
 from google.adk.runners import InMemoryRunner
@@ -221,3 +223,37 @@ async def test_decision_records_the_complexity_tier(router):
         app_name="t", user_id="alice", session_id=sid
     )
     assert session.state[LAST_DECISION_KEY]["tier"] == "cheap"
+
+
+CONTRACTS = sorted((Path(__file__).parents[1] / "tools/data/cuad/contracts").glob("*.txt"))
+
+
+@pytest.fixture(scope="module")
+def real_cascade(router):
+    return RoutingCascade(router, ROUTES, agent_names=ROUTES.names, llm_available=False)
+
+
+@pytest.mark.parametrize("size", [1500, 3000, 3600, 7000])
+def test_a_pasted_contract_with_a_request_line_reaches_contract_review(real_cascade, size):
+    routed = [
+        real_cascade.decide("Please review this contract:\n" + c.read_text()[:size]).route
+        for c in CONTRACTS
+    ]
+    assert routed == ["contract_review"] * len(CONTRACTS)
+
+
+def test_a_pasted_contract_alone_is_routed_by_its_windows(real_cascade):
+    routed = [real_cascade.decide(c.read_text()[:3000]).route for c in CONTRACTS]
+    # Only document routes can win the window vote; measured 9/10 (one starts with a table).
+    assert routed.count("contract_review") >= 9
+    assert set(routed) <= {"contract_review", "security_review"}
+
+
+def test_a_long_support_message_is_not_taken_for_a_document(real_cascade):
+    complaint = "My invoice from last month lists the following items and two are wrong: " + (
+        "Pro plan subscription $29, extra seat $10, support add-on $5; " * 15
+    )
+    assert len(complaint) > 600
+    assert real_cascade.decide(complaint).route == "billing"
+    code = Path(__file__).read_text()[:3000]
+    assert real_cascade.decide("is this code vulnerable?\n" + code).route == "security_review"
