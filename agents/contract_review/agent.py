@@ -131,6 +131,6 @@ def build_agent(
                 max_llm_calls_cap=s.max_llm_calls_cap,
                 summary=False,
             ),
-            AggregateAgent(name="aggregate", offline=offline and offline_judges),
+            AggregateAgent(name="aggregate", offline=offline and offline_judges, rulebook=rulebook),
         ],
     )

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 __all__ = [
     "Decision",
     "FindingVote",
+    "PresenceEvidence",
     "ReviewContradiction",
     "ReviewFailure",
     "ReviewFinding",
@@ -73,6 +74,14 @@ class ReviewUsage(BaseModel):
     offline: bool = Field(True, description="True when local offline models answered.")
 
 
+class PresenceEvidence(BaseModel):
+    """Why the presence model judged a category present."""
+
+    probability: float = Field(description="Model probability that the category is present.")
+    section: int | None = Field(None, description="Section of the strongest sentence.")
+    text: str | None = Field(None, description="The strongest sentence.")
+
+
 class ReviewReport(BaseModel):
     """Everything the review found, what is missing, and what it cost."""
 
@@ -82,6 +91,11 @@ class ReviewReport(BaseModel):
     categories_found: list[str] = Field(
         default_factory=list,
         description="CUAD categories judged present (decision present/confirmed/escalated).",
+    )
+    presence: dict[str, PresenceEvidence] = Field(
+        default_factory=dict,
+        description="Categories the document-level presence model judged present, with the "
+        "sentence that weighed most (offline mode).",
     )
     high_risk: list[str] = Field(
         default_factory=list, description="High-risk categories still flagged after the vote."
