@@ -259,3 +259,21 @@ async def test_coordinator_routes_a_contract_to_contract_review(cuad):
     reply = await c.ask_async(text, user_id="u", session_id=session_id)
     assert reply.route == "contract_review"  # the routed specialist, not its last stage
     assert reply.text.startswith("Contract review")
+
+
+@pytest.mark.anyio
+async def test_categories_found_follow_the_expert_labels_with_evidence(cuad):
+    """Offline, presence categories come from the document-level model, with evidence."""
+    contract = cuad[GOVERNING]
+    run = await run_review("contract", contract.text)
+    report = run.report
+    assert report.presence, "the presence model judged nothing present"
+    for category, evidence in report.presence.items():
+        assert category in report.categories_found
+        assert evidence.text and _norm(evidence.text)[:60] in _norm(contract.text)
+    labelled = {c for c, yes in contract.labels.items() if yes}
+    found = set(report.categories_found) & set(contract.labels)
+    hits = len(found & labelled)
+    precision, recall = hits / max(len(found), 1), hits / max(len(labelled), 1)
+    assert precision >= 0.6 and recall >= 0.6, (sorted(found), sorted(labelled))
+    assert "Categories found: " in run.text
