@@ -62,3 +62,19 @@ def _offline_settings(monkeypatch, tmp_path):
     reset_settings()
     yield
     reset_settings()
+
+
+@pytest.fixture(scope="module")
+def _root():
+    """The real coordinator tree, built once per test module (it takes a second)."""
+    from agents.coordinator.agent import build_root_agent
+
+    return build_root_agent()
+
+
+@pytest.fixture
+def coordinator(_root):
+    """A Coordinator over the shared tree, with this test's own sessions and data dir."""
+    from coordinator.api import Coordinator
+
+    return Coordinator(agent=_root, warm_up=False)

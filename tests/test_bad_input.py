@@ -40,20 +40,6 @@ CASES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def _root():
-    from agents.coordinator.agent import build_root_agent
-
-    return build_root_agent()
-
-
-@pytest.fixture
-def coordinator(_root):
-    from coordinator.api import Coordinator
-
-    return Coordinator(agent=_root, warm_up=False)
-
-
 async def _sessions(c, user: str) -> list:
     listed = await c.session_service.list_sessions(app_name=c.app_name, user_id=user)
     return [

@@ -56,20 +56,6 @@ def _tool_results(events) -> dict[str, dict]:
     }
 
 
-@pytest.fixture(scope="module")
-def _root():
-    from agents.coordinator.agent import build_root_agent
-
-    return build_root_agent()
-
-
-@pytest.fixture
-def coordinator(_root):
-    from coordinator.api import Coordinator
-
-    return Coordinator(agent=_root, warm_up=False)
-
-
 # --- identity: from the session, never from arguments or words -------------------------------
 
 

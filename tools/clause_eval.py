@@ -319,6 +319,17 @@ def evaluate(
             nat[0] += natural[cat] and gold
             nat[1] += natural[cat] and not gold
             nat[2] += gold and not natural[cat]
+    return _report(protocol, scored, counts, base, nat)
+
+
+def _report(
+    protocol: str,
+    scored: Sequence[CuadContract],
+    counts: dict[str, list[int]],
+    base: list[int],
+    nat: list[int],
+) -> EvalReport:
+    """Per-category and micro scores from [tp, fp, fn] tallies."""
     per = []
     for cat, (tp, fp, fn) in counts.items():
         p, r, f = _prf(tp, fp, fn)
@@ -359,22 +370,7 @@ def evaluate_presence(
                 tally[0] += p and gold
                 tally[1] += p and not gold
                 tally[2] += gold and not p
-    per = []
-    for cat, (tp, fp, fn) in counts.items():
-        p, r, f = _prf(tp, fp, fn)
-        per.append(CategoryScore(category=cat, tp=tp, fp=fp, fn=fn, precision=p, recall=r, f1=f))
-    tp, fp, fn = (sum(v[i] for v in counts.values()) for i in range(3))
-    p, r, f = _prf(tp, fp, fn)
-    return EvalReport(
-        protocol=protocol,
-        contracts=[c.stem for c in scored],
-        micro_f1=f,
-        micro_precision=p,
-        micro_recall=r,
-        baseline_micro_f1=_prf(*base)[2],
-        natural_baseline_micro_f1=_prf(*nat)[2],
-        per_category=per,
-    )
+    return _report(protocol, scored, counts, base, nat)
 
 
 def _presence_timings(contracts: Sequence[CuadContract], rulebook: Rulebook) -> dict:

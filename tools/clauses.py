@@ -23,6 +23,7 @@ Contract text is only ever data: it is matched and embedded, never interpreted a
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -151,6 +152,12 @@ def check_section(section: Section, rulebook: Rulebook) -> list[Finding]:
     return findings
 
 
+def _vote(judge: str, category: str, present: bool, confidence: float, reason: str) -> Vote:
+    return Vote(
+        judge=judge, category=category, present=present, confidence=confidence, reason=reason
+    )
+
+
 class RuleJudge:
     """Regex judge: a cue, one of the required co-cues, and no veto in the clause."""
 
@@ -163,14 +170,7 @@ class RuleJudge:
         rule = self.rulebook.get(question.category)
         text = _norm(question.clause)
 
-        def vote(present: bool, confidence: float, reason: str) -> Vote:
-            return Vote(
-                judge=self.name,
-                category=rule.name,
-                present=present,
-                confidence=confidence,
-                reason=reason,
-            )
+        vote = functools.partial(_vote, self.name, rule.name)
 
         hits = [c for c, rx in zip(rule.cues, rule.cue_res, strict=True) if rx.search(text)]
         if not hits:
@@ -244,14 +244,7 @@ class KeywordJudge:
         tokens = _TOKEN.findall(text.lower())
         anchors = rule.keywords or rule.name_words
 
-        def vote(present: bool, confidence: float, reason: str) -> Vote:
-            return Vote(
-                judge=self.name,
-                category=rule.name,
-                present=present,
-                confidence=confidence,
-                reason=reason,
-            )
+        vote = functools.partial(_vote, self.name, rule.name)
 
         if len(tokens) < 6:
             return vote(False, 0.7, "too short to be an operative clause (heading or fragment)")

@@ -27,7 +27,7 @@ from typing import Any
 from google.adk.tools import ToolContext
 
 from tools.refund_policy import evaluate, load_policy, policy_text
-from tools.store import Order, Refund, get_store
+from tools.store import Order, Refund, Store, get_store
 
 __all__ = [
     "IN_PARALLEL_KEY",
@@ -141,15 +141,21 @@ def list_orders(tool_context: ToolContext) -> dict[str, Any]:
     return {"status": "ok", "orders": orders}
 
 
+def _own_order(order_id: Any, tool_context: ToolContext) -> tuple[Store, Order | None]:
+    """The store and the session user's order `order_id` (None: no such order *for them*,
+    which is all a caller may learn about other users' orders)."""
+    oid = _order_id(order_id)
+    store = get_store()
+    return store, (store.order(tool_context.user_id, oid) if oid is not None else None)
+
+
 def check_refund_eligibility(order_id: int, tool_context: ToolContext) -> dict[str, Any]:
     """Whether one of the customer's orders can be refunded now, and which rule decides.
 
     Args:
         order_id: the order number, e.g. 1001.
     """
-    oid = _order_id(order_id)
-    store = get_store()
-    order = store.order(tool_context.user_id, oid) if oid is not None else None
+    store, order = _own_order(order_id, tool_context)
     if order is None:
         _set_pending(tool_context, True)
         return _not_found(order_id)
@@ -181,9 +187,7 @@ def request_refund(order_id: int, reason: str, tool_context: ToolContext) -> dic
     refusal = side_effect_refusal(tool_context)
     if refusal:
         return {"status": "error", "message": f"Refused: {refusal}."}
-    oid = _order_id(order_id)
-    store = get_store()
-    order = store.order(tool_context.user_id, oid) if oid is not None else None
+    store, order = _own_order(order_id, tool_context)
     if order is None:
         _set_pending(tool_context, True)
         return _not_found(order_id)
@@ -222,9 +226,7 @@ def refund_status(order_id: int, tool_context: ToolContext) -> dict[str, Any]:
     Args:
         order_id: the order number, e.g. 1001.
     """
-    oid = _order_id(order_id)
-    store = get_store()
-    order = store.order(tool_context.user_id, oid) if oid is not None else None
+    store, order = _own_order(order_id, tool_context)
     if order is None:
         return _not_found(order_id)
     _set_pending(tool_context, False)

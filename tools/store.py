@@ -230,21 +230,11 @@ def _seed_rows(today: date) -> tuple[list[tuple], list[tuple], list[tuple]]:
             desc = f"{plan_name} plan subscription, {period}"
             item = f"{plan_name} plan, 1 month ({period}): {format_money(fee, currency)}"
             status = "open" if (user_id == "carol" and months_ago == 0) else "paid"
-            invoices.append(
-                (
-                    f"INV-{number}",
-                    user_id,
-                    issued.isoformat(),
-                    fee,
-                    currency,
-                    status,
-                    desc,
-                    json.dumps([item]),
-                )
-            )
-            number += 1
+            # A duplicate: the same period charged again a minute later by a payment retry.
+            charges = [status]
             if months_ago == 0 and user_id in _DUPLICATE_CHARGE_USERS:
-                # The same period charged again a minute later by a payment retry.
+                charges.append("paid")
+            for charge_status in charges:
                 invoices.append(
                     (
                         f"INV-{number}",
@@ -252,7 +242,7 @@ def _seed_rows(today: date) -> tuple[list[tuple], list[tuple], list[tuple]]:
                         issued.isoformat(),
                         fee,
                         currency,
-                        "paid",
+                        charge_status,
                         desc,
                         json.dumps([item]),
                     )
