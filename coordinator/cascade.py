@@ -128,6 +128,7 @@ class RoutingCascade:
             if asked.confident:
                 return asked
         votes: dict[str, float] = {}
+        anchored: set[str] = set()  # routes at least one window is confident about
         step = max(1, (len(document) - DOC_WINDOW) // (DOC_WINDOWS - 1))
         for i in range(DOC_WINDOWS):
             window = self.router.route(document[i * step : i * step + DOC_WINDOW])
@@ -135,6 +136,10 @@ class RoutingCascade:
             if name in self.document_routes:
                 weight = window.confidence if window.confident else window.confidence / 2
                 votes[name] = votes.get(name, 0.0) + weight
+                if window.confident:
+                    anchored.add(name)
+        # Unsure windows may add weight, never decide: noise ("xxxx...") stays unrouted.
+        votes = {name: v for name, v in votes.items() if name in anchored}
         if not votes:
             return whole
         best = max(votes, key=votes.__getitem__)
