@@ -19,6 +19,7 @@ from typing import Any, Literal
 import anyio
 from google.adk.agents import BaseAgent
 from google.adk.agents.context_cache_config import ContextCacheConfig
+from google.adk.agents.invocation_context import LlmCallsLimitExceededError
 from google.adk.agents.run_config import RunConfig
 from google.adk.apps import App
 from google.adk.events import Event
@@ -196,6 +197,7 @@ class Coordinator:
         """Raw ADK events of one validated request in `session`."""
         message = types.Content(role="user", parts=[types.Part(text=text)])
         run_config = RunConfig(max_llm_calls=MAX_LLM_CALLS_PER_TURN)
+        last: Event | None = None
         try:
             async for event in self.runner.run_async(
                 user_id=session.user_id,
@@ -203,9 +205,34 @@ class Coordinator:
                 new_message=message,
                 run_config=run_config,
             ):
+                last = event
                 yield event
+        except LlmCallsLimitExceededError:
+            # A model stuck in a loop (e.g. malformed tool calls): answer honestly and
+            # record the answer, so the session reads as a finished turn.
+            yield await self._stopped(session, last)
         except Exception as exc:  # model/backend failure: say so, keep the session intact
             raise ModelError(f"{type(exc).__name__}: {exc}") from exc
+
+    async def _stopped(self, session, last: Event | None) -> Event:
+        fresh = await self.session_service.get_session(
+            app_name=self.app_name, user_id=session.user_id, session_id=session.id
+        )
+        event = Event(
+            author=last.author if last is not None else self.agent.name,
+            invocation_id=last.invocation_id if last is not None else "",
+            content=types.Content(
+                role="model",
+                parts=[
+                    types.Part(
+                        text="Sorry, I stopped working on this request: the model needed more "
+                        f"than {MAX_LLM_CALLS_PER_TURN} calls without reaching an answer. "
+                        "Please rephrase or try again."
+                    )
+                ],
+            ),
+        )
+        return await self.session_service.append_event(fresh, event)
 
     async def stream(
         self, text: str, *, user_id: str = "user", session_id: str | None = None

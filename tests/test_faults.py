@@ -232,6 +232,25 @@ async def test_malformed_function_calls_are_answered_and_the_turn_completes(coor
     assert collections.Counter(e.author for e in events)["user"] == 1
 
 
+async def test_a_model_stuck_in_malformed_calls_is_stopped_with_an_honest_answer(
+    coordinator_with,
+):
+    from coordinator.api import MAX_LLM_CALLS_PER_TURN
+
+    c, wrapped = coordinator_with(rate=1.0, kinds=("unknown_tool",), only={"billing"})
+    reply = await c.ask_async(
+        "I was charged twice for my subscription", user_id="alice", session_id="loop"
+    )
+    assert reply.route == "billing"
+    assert "stopped working on this request" in reply.text
+    assert wrapped["billing"].calls <= MAX_LLM_CALLS_PER_TURN
+    events = await _events(c, "alice", "loop")
+    _assert_no_duplicates(events)
+    assert events[-1].content.parts[0].text == reply.text  # the answer is in the history
+    again = await c.ask_async("hello", user_id="alice", session_id="loop")  # still usable
+    assert again.route == "general"
+
+
 async def test_every_fault_kind_is_drawn_by_default():
     llm = FaultyLlm(inner=_echo(), rate=1.0, seed=1, hang_s=0)
     for i in range(200):
