@@ -127,10 +127,10 @@ class ClassifierRouter:
         folds: int = 5,
         _state: dict[str, Any] | None = None,
     ) -> None:
-        from coordinator.encoder import get_encoder
+        from coordinator.encoder import routing_encoder
 
         self.routes = routes
-        self.encoder = encoder or get_encoder()
+        self.encoder = encoder or routing_encoder()
         if _state is not None:
             self._restore(_state)
         else:

@@ -89,10 +89,10 @@ class EmbeddingRouter:
         threshold: float | None = None,
         target_retention: float = 0.95,
     ) -> None:
-        from coordinator.encoder import get_encoder
+        from coordinator.encoder import routing_encoder
 
         self.routes = routes
-        self.encoder = encoder or get_encoder()
+        self.encoder = encoder or routing_encoder()
         self.k = k
         self._names = [r.name for r in routes.scored]
         texts: list[str] = []
@@ -287,9 +287,11 @@ def _trained_classifier(routes: RouteSet, target_retention: float):
     CLI) starts fast. The cache key is the routes' fingerprint: editing the routes retrains.
     """
     from coordinator.classifier import ClassifierRouter
+    from coordinator.encoder import routing_encoder
     from coordinator.settings import get_settings
 
-    key = f"{routes.fingerprint()}-r{target_retention:g}"
+    encoder = routing_encoder().name.replace("/", "_")
+    key = f"{routes.fingerprint()}-{encoder}-r{target_retention:g}"
     cache = get_settings().data_dir / "router-cache" / key
     if cache.is_dir():
         try:

@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     model_router: str = Field("gemini-2.5-flash", alias="COORDINATOR_MODEL_ROUTER")
 
     # --- routing --------------------------------------------------------------------------
+    encoder: Literal["wordllama", "gemini"] = Field(
+        "wordllama",
+        alias="COORDINATOR_ENCODER",
+        description="Sentence embeddings for routing: wordllama (offline) or gemini.",
+    )
+    embedding_model: str = Field("gemini-embedding-001", alias="COORDINATOR_EMBEDDING_MODEL")
     routes_file: Path | None = Field(
         None, alias="COORDINATOR_ROUTES", description="YAML routes file (default: built-in)."
     )

@@ -27,6 +27,16 @@ def call_content(name: str, args: dict[str, Any]) -> dict[str, Any]:
     return {"role": "model", "parts": [{"functionCall": {"name": name, "args": args}}]}
 
 
+def hashed_embedding(text: str, dim: int = 64) -> list[float]:
+    """A deterministic bag-of-words vector: texts sharing words are similar."""
+    import hashlib
+
+    vec = [0.0] * dim
+    for word in re.findall(r"[a-z]+", text.lower()):
+        vec[int(hashlib.md5(word.encode()).hexdigest(), 16) % dim] += 1.0
+    return vec
+
+
 def last_user_text(body: dict[str, Any]) -> str:
     for content in reversed(body.get("contents", [])):
         texts = [p["text"] for p in content.get("parts", []) if "text" in p]
@@ -56,6 +66,15 @@ class GeminiStub:
                     return
                 model, verb = match["model"], match["verb"]
                 stub.requests.append((model, verb, body))
+                if verb == "batchEmbedContents":
+                    texts = [
+                        "".join(p.get("text", "") for p in r["content"]["parts"])
+                        for r in body.get("requests", [])
+                    ]
+                    self._send(
+                        200, {"embeddings": [{"values": hashed_embedding(t)} for t in texts]}
+                    )
+                    return
                 try:
                     content = stub.reply(body, model)
                 except Exception as exc:  # surface stub bugs as API errors, not hangs

@@ -125,3 +125,25 @@ async def test_complexity_tier_picks_the_model_per_request(gemini_env):
     assert (easy.route, hard.route) == ("technical_support", "technical_support")
     assert easy.text == "answered by gemini-fast-test"
     assert hard.text == "answered by gemini-strong-test"
+
+
+def test_gemini_embeddings_route_when_configured(gemini_env, monkeypatch):
+    """COORDINATOR_ENCODER=gemini: routing embeds through the embedContent API."""
+    from coordinator import encoder as enc
+    from coordinator.router import EmbeddingRouter
+    from coordinator.routes import load_routes
+
+    with GeminiStub(lambda body, model: text_content("unused")) as stub:
+        gemini_env(stub.base_url)
+        monkeypatch.setenv("COORDINATOR_ENCODER", "gemini")
+        monkeypatch.setenv("COORDINATOR_EMBEDDING_MODEL", "embed-test")
+        reset_settings()
+        enc._load_gemini.cache_clear()
+        assert isinstance(enc.routing_encoder(), enc.GeminiEncoder)
+        router = EmbeddingRouter(load_routes())
+        decision = router.route("my invoice amount looks wrong this month")
+        verbs = {(m, v) for m, v, _ in stub.requests}
+    assert ("embed-test", "batchEmbedContents") in verbs
+    assert decision.route == "billing"
+    assert router.encoder.dim == 64  # the stub's vectors, not WordLlama's 256
+    enc._load_gemini.cache_clear()
