@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Literal
 
 import anyio
@@ -280,9 +280,17 @@ class Coordinator:
                 yield StreamEvent(kind="partial", author=event.author, data=dict(progress))
 
     async def ask_async(
-        self, text: str, *, user_id: str = "user", session_id: str | None = None
+        self,
+        text: str,
+        *,
+        user_id: str = "user",
+        session_id: str | None = None,
+        on_event: Callable[[StreamEvent], Any] | None = None,
     ) -> Reply:
-        """Run one request to completion and return the `Reply`."""
+        """Run one request to completion and return the `Reply`.
+
+        `on_event` sees every `StreamEvent` as it happens (the CLI draws progress with it).
+        """
         t0 = time.perf_counter()
         usage = Usage(offline=self.offline)
         final: list[str] = []
@@ -290,6 +298,8 @@ class Coordinator:
         decision: dict[str, Any] = {}
         sid = session_id or ""
         async for ev in self.stream(text, user_id=user_id, session_id=session_id):
+            if on_event is not None:
+                on_event(ev)
             if ev.kind == "session":
                 sid = ev.data["session_id"]
             elif ev.kind == "route":
@@ -315,6 +325,15 @@ class Coordinator:
             offline=self.offline,
         )
 
-    def ask(self, text: str, *, user_id: str = "user", session_id: str | None = None) -> Reply:
+    def ask(
+        self,
+        text: str,
+        *,
+        user_id: str = "user",
+        session_id: str | None = None,
+        on_event: Callable[[StreamEvent], Any] | None = None,
+    ) -> Reply:
         """Synchronous `ask_async` (not for use inside a running event loop)."""
-        return anyio.run(lambda: self.ask_async(text, user_id=user_id, session_id=session_id))
+        return anyio.run(
+            lambda: self.ask_async(text, user_id=user_id, session_id=session_id, on_event=on_event)
+        )

@@ -44,6 +44,27 @@ def read_request(text: str) -> str:
         raise UsageError(f"standard input is not UTF-8 text (byte {exc.start})") from None
 
 
+def _progress_printer():
+    """Show, on a terminal's stderr, what happens while the answer is produced."""
+
+    def show(ev) -> None:
+        if ev.kind == "route":
+            d = ev.data
+            print(
+                f"-> {d.get('route')} ({d.get('method')}, confidence "
+                f"{float(d.get('confidence') or 0):.2f})",
+                file=sys.stderr,
+            )
+        elif ev.kind == "tool_call":
+            print(f"   {ev.author}: {ev.data['name']}(...)", file=sys.stderr)
+        elif ev.kind == "partial" and "stage" in ev.data:
+            print(
+                f"   {ev.author}: {ev.data['stage']} ({ev.data.get('total', '?')})", file=sys.stderr
+            )
+
+    return show
+
+
 def run(args: argparse.Namespace) -> int:
     from coordinator.api import Coordinator, validate_request
     from coordinator.settings import get_settings
@@ -55,7 +76,10 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"{model_dir}: not a trained router dir (no manifest.json)")
         settings = settings.model_copy(update={"router_model_dir": model_dir})
     text = validate_request(read_request(args.text), settings.max_request_chars)
-    reply = Coordinator(settings=settings).ask(text, user_id=args.user, session_id=args.session)
+    progress = _progress_printer() if sys.stderr.isatty() else None
+    reply = Coordinator(settings=settings).ask(
+        text, user_id=args.user, session_id=args.session, on_event=progress
+    )
     if args.json:
         print(reply.model_dump_json(indent=2))
     else:

@@ -1,0 +1,38 @@
+"""The Python API end to end on the real tree: Reply fields, streaming, sessions."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.mark.anyio
+async def test_reply_fields_and_streamed_progress(coordinator):
+    seen = []
+    reply = await coordinator.ask_async(
+        "I was charged twice for my subscription this month",
+        user_id="alice",
+        on_event=seen.append,
+    )
+    assert (reply.route, reply.method) == ("billing", "classifier")
+    assert 0.5 < reply.confidence <= 1.0
+    assert "overcharged" in reply.text and reply.offline and reply.latency_ms > 0
+    assert reply.usage.llm_calls == 2  # billing: tool call, then answer; routing used none
+    kinds = [e.kind for e in seen]
+    assert kinds[0] == "session" and kinds[-1] == "final"
+    assert kinds.index("route") < kinds.index("tool_call") < kinds.index("tool_result")
+    route = next(e for e in seen if e.kind == "route")
+    assert route.data["route"] == "billing" and route.data["method"] == "classifier"
+
+
+@pytest.mark.anyio
+async def test_a_session_continues_and_is_routed_again(coordinator):
+    first = await coordinator.ask_async("show my last invoice", user_id="alice")
+    second = await coordinator.ask_async(
+        "I want my money back for order 1001", user_id="alice", session_id=first.session_id
+    )
+    assert second.session_id == first.session_id
+    assert (first.route, second.route) == ("billing", "refund")
+    session = await coordinator.session_service.get_session(
+        app_name=coordinator.app_name, user_id="alice", session_id=first.session_id
+    )
+    assert [e.author for e in session.events].count("user") == 2
