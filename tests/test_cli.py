@@ -107,3 +107,17 @@ def test_ask_uses_a_trained_router_model(tmp_path, capsys):
     trained = json.loads(capsys.readouterr().out)
     assert default["route"] == "general"  # the built-in routes know no telescopes
     assert trained["route"] == "technical_support" and trained["method"] == "classifier"
+
+
+def test_python_dash_m_coordinator_is_the_cli():
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "coordinator", "ask", "   "],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2 and "empty request" in proc.stderr
+    assert "Traceback" not in proc.stderr
