@@ -16,6 +16,18 @@ from google.adk.models.llm_response import LlmResponse
 from google.genai import types
 from pydantic import Field, PrivateAttr
 
+# The keys issue #4 requires in a review report (JSON and state alike).
+REVIEW_REPORT_KEYS = (
+    "sections",
+    "findings",
+    "categories_found",
+    "contradictions",
+    "failed_branches",
+    "usage",
+    "latency_ms",
+    "critical_path_ms",
+)
+
 
 def transfer_call(agent_name: str) -> types.Part:
     return types.Part(

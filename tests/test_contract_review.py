@@ -16,6 +16,7 @@ from agents.contract_review.protocol import parse_section_message
 from agents.contract_review.stages import CLAUSE_PREFIX, REPORT_KEY, VOTE_PREFIX, JudgeModel
 from coordinator.models.offline import OfflineLlm, last_user_text, text_response
 from coordinator.review import run_review
+from tests.fakes import REVIEW_REPORT_KEYS
 from tools.clause_eval import load_cuad
 
 GOVERNING = "MERITLIFEINSURANCECO_06_19_2020-EX-10.(XIV)-MASTER SERVICES AGREEMENT"
@@ -69,16 +70,7 @@ async def test_cuad_contract_finds_governing_law_and_writes_one_key_per_branch(c
     assert len(vote_keys) == len(set(vote_keys)) == len(high)
     assert REPORT_KEY in run.state_keys
     data = report.model_dump()
-    for key in (
-        "sections",
-        "findings",
-        "categories_found",
-        "contradictions",
-        "failed_branches",
-        "usage",
-        "latency_ms",
-        "critical_path_ms",
-    ):
+    for key in REVIEW_REPORT_KEYS:
         assert key in data
     assert set(data["usage"]) >= {"llm_calls", "tokens"}
     assert report.usage.llm_calls == report.sections + 3 * len(high)

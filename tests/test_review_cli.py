@@ -9,6 +9,7 @@ import pytest
 
 from coordinator.cli import main
 from coordinator.review import detect_kind, split_request
+from tests.fakes import REVIEW_REPORT_KEYS
 from tools.clause_eval import CUAD_DIR
 
 SMALL = next(p for p in (CUAD_DIR / "contracts").glob("SOLUTIONSVENDING*.txt"))
@@ -24,16 +25,7 @@ def test_contract_json_report_keys(capsys):
     code, out, err = _run(capsys, str(SMALL), "--json")
     assert code == 0, err
     report = json.loads(out)
-    for key in (
-        "sections",
-        "findings",
-        "categories_found",
-        "contradictions",
-        "failed_branches",
-        "usage",
-        "latency_ms",
-        "critical_path_ms",
-    ):
+    for key in REVIEW_REPORT_KEYS:
         assert key in report
     assert report["sections"] >= 1 and report["findings"]
     assert {"llm_calls", "tokens"} <= set(report["usage"])
