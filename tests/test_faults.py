@@ -266,3 +266,34 @@ async def test_specialist_down_gives_an_honest_reply(coordinator_with):
         "I was charged twice for my subscription", user_id="alice", session_id="honest"
     )
     assert "unavailable" in reply.text.lower() and "try again" in reply.text.lower()
+
+
+@pytest.mark.parametrize("seed", range(12))
+async def test_malformed_calls_never_replace_real_tool_results(coordinator_with, seed):
+    """The answer comes from the real tool result whatever the fault draw (the draw hashes the
+    request, which holds today's invoice dates, so a fixed seed alone cannot pin it)."""
+    c, _ = coordinator_with(rate=0.5, seed=seed, kinds=("unknown_tool",), only={"billing"})
+    reply = await c.ask_async(
+        "I was charged twice for my subscription", user_id="alice", session_id=f"s{seed}"
+    )
+    assert "INV-" in reply.text and "couldn't complete" not in reply.text
+
+
+def test_a_response_to_a_tool_the_agent_was_not_offered_is_not_a_result():
+    from google.adk.models.llm_request import LlmRequest
+    from google.genai import types
+
+    from coordinator.models.offline import function_responses
+
+    def response(name: str, payload: dict) -> types.Part:
+        return types.Part(function_response=types.FunctionResponse(name=name, response=payload))
+
+    req = LlmRequest(
+        contents=[
+            types.Content(role="user", parts=[types.Part(text="charged twice")]),
+            types.Content(role="user", parts=[response("list_invoices", {"status": "ok"})]),
+            types.Content(role="user", parts=[response("admin_override", {"error": "no tool"})]),
+        ]
+    )
+    req.tools_dict["list_invoices"] = object()  # offered this turn
+    assert function_responses(req) == {"list_invoices": {"status": "ok"}}

@@ -128,15 +128,25 @@ def last_user_text(req: LlmRequest) -> str:
 
 
 def function_responses(req: LlmRequest) -> dict[str, dict[str, Any]]:
-    """Tool results since the latest user text message, by tool name (latest wins)."""
+    """Tool results since the latest user text message, by tool name (latest wins).
+
+    A response named after a tool the agent was not offered is not a result: it is ADK's
+    error for a malformed call (e.g. a model that invented a tool name). Policies never
+    made such a call, so it is left out and the policy carries on from its real results
+    (or makes its first call again), as a model recovering from its own mistake would.
+    """
+    offered = set(req.tools_dict)
     found: dict[str, dict[str, Any]] = {}
     for content in reversed(req.contents):
         if _is_user_text(content):
             break
         for part in content.parts or []:
             fr = part.function_response
-            if fr is not None and fr.name and fr.name not in found:
-                found[fr.name] = dict(fr.response or {})
+            if fr is None or not fr.name or fr.name in found:
+                continue
+            if offered and fr.name not in offered:
+                continue
+            found[fr.name] = dict(fr.response or {})
     return found
 
 
