@@ -15,6 +15,7 @@ from google.adk.models.llm_response import LlmResponse
 
 from coordinator.cascade import RoutingCascade, transfer_response
 from coordinator.models import resolve_model
+from coordinator.multi_intent import MultiIntentAgent
 from coordinator.router import Router, build_router
 from coordinator.routes import RouteSet, load_routes
 from coordinator.settings import Settings, get_settings
@@ -31,7 +32,10 @@ SPECIALISTS: dict[str, str] = {
     "contract_review": "agents.contract_review.agent",
     "security_review": "agents.security_review.agent",
     "general": "agents.general.agent",
+    "escalation": "agents.escalation.agent",
 }
+ESCALATION_ROUTE = "escalation"
+MULTI_INTENT_AGENT = "multi_intent"
 
 
 def build_specialists(routes: RouteSet, settings: Settings) -> list[BaseAgent]:
@@ -101,7 +105,13 @@ def build_root_agent(
 
         decision_log = DecisionLog(s.decision_log_path)
     specialists = build_specialists(routes, s)
-    names = [a.name for a in specialists]
+    # Several asks in one message: the specialists' answers, merged (see coordinator.multi_intent).
+    multi = MultiIntentAgent(
+        name=MULTI_INTENT_AGENT,
+        description="Answers a message with several independent asks, one section per ask.",
+        specialists={a.name: a for a in specialists},
+    )
+    names = [a.name for a in specialists] + [multi.name]
     policy = _offline_root_policy(routes.fallback)
     model = resolve_model("router", name="coordinator", policy=policy, settings=s)
     cascade = RoutingCascade(
@@ -111,6 +121,12 @@ def build_root_agent(
         llm_available=s.use_gemini,
         decision_log=decision_log,
         max_chars=s.max_request_chars,
+        escalation_route=ESCALATION_ROUTE,
+        multi_intent_agent=MULTI_INTENT_AGENT,
+        clarify=s.clarify,
+        # The margin is in calibrated-probability units: only for the classifier router.
+        clarify_margin=s.clarify_margin if getattr(router, "method", "") == "classifier" else None,
+        root_name="coordinator",
     )
     listing = "\n".join(f"- {a.name}: {a.description}" for a in specialists)
     return LlmAgent(
@@ -118,7 +134,7 @@ def build_root_agent(
         description="Routes each request to the specialist that fits.",
         model=model,
         instruction=ROOT_INSTRUCTION.format(agents=listing, fallback=routes.fallback),
-        sub_agents=specialists,
+        sub_agents=[*specialists, multi],
         before_model_callback=cascade.before_model,
         after_model_callback=cascade.after_model,
         # The router LLM is only asked when unsure; if it is down, take the safe route.
