@@ -16,14 +16,24 @@ Pure text functions the routing cascade uses before and after the router:
 
 from __future__ import annotations
 
+import functools
+import json
+import logging
+import random
 import re
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 from coordinator.router import Decision
 from coordinator.routes import RouteSet
 
+log = logging.getLogger(__name__)
+
 __all__ = [
+    "CLARIFY_RATE",
     "asks_for_person",
+    "calibrated_margin",
+    "choose_margin",
     "clarifying_question",
     "is_affirmative",
     "is_courtesy",
@@ -31,6 +41,7 @@ __all__ = [
     "is_vague",
     "margin",
     "split_parts",
+    "write_margin",
 ]
 
 _PEOPLE = {
@@ -134,6 +145,7 @@ _JOINS = re.compile(
 )
 _LEADING_JOIN = re.compile(r"^\W*(and also|also|and|plus|additionally|in addition)\b[,\s]*", re.I)
 MIN_PART_WORDS = 3  # "and refund" is not a request of its own
+CLARIFY_RATE = 0.01  # share of clear held-out training requests the margin may question
 
 
 def asks_for_person(text: str) -> bool:
@@ -217,3 +229,96 @@ def clarifying_question(routes: RouteSet, names: Sequence[str] | Iterable[str]) 
         return "Could you tell me a little more about what you need?"
     listed = options[0] if len(options) == 1 else ", ".join(options[:-1]) + ", or " + options[-1]
     return f"To get you to the right specialist: is this about {listed}?"
+
+
+def choose_margin(routed: Iterable[tuple[Decision, str]], rate: float = CLARIFY_RATE) -> float:
+    """The margin below which only `rate` of correctly routed held-out examples fall.
+
+    `routed` is (decision on a held-out example, its true route). Asking whenever the
+    margin is below this value questions about `rate` of clear requests like these.
+    """
+    import numpy as np
+
+    margins = [margin(d) for d, label in routed if d.confident and d.route == label]
+    if not margins:
+        return 0.0
+    return float(np.quantile(np.asarray(margins), rate))
+
+
+def _cv_margin(routes: RouteSet, rate: float, folds: int, seed: int) -> float:
+    from coordinator.classifier import ClassifierRouter
+
+    rng = random.Random(seed)
+    assigned: list[tuple[str, str, int]] = []
+    for r in routes.scored:
+        texts = list(r.utterances)
+        rng.shuffle(texts)
+        assigned.extend((t, r.name, i % folds) for i, t in enumerate(texts))
+    routed: list[tuple[Decision, str]] = []
+    for fold in range(folds):
+        keep = {
+            r.name: [t for t, n, f in assigned if n == r.name and f != fold] for r in routes.scored
+        }
+        train = routes.model_copy(
+            update={
+                "routes": tuple(
+                    r.model_copy(update={"utterances": tuple(keep.get(r.name, r.utterances))})
+                    for r in routes.routes
+                )
+            }
+        )
+        router = ClassifierRouter(train, seed=seed)
+        routed.extend((router.route(t), n) for t, n, f in assigned if f == fold)
+    return choose_margin(routed, rate)
+
+
+def _margin_key(routes: RouteSet, rate: float, folds: int) -> str:
+    from coordinator.encoder import routing_encoder
+
+    encoder = routing_encoder().name.replace("/", "_")
+    return f"{routes.fingerprint()}-{encoder}-r{rate:g}-k{folds}"
+
+
+def write_margin(routes: RouteSet, path: Path, rate: float = CLARIFY_RATE, folds: int = 5):
+    """Compute the margin now and store it in `path` (shipped next to a routes file)."""
+    value = _cv_margin(routes, rate, folds, seed=0)
+    record = {"key": _margin_key(routes, rate, folds), "margin": value, "rate": rate}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    tmp.replace(path)
+    return value
+
+
+@functools.lru_cache(maxsize=8)
+def calibrated_margin(
+    routes: RouteSet, rate: float = CLARIFY_RATE, folds: int = 5, shipped: Path | None = None
+) -> float:
+    """The clarify margin for a classifier router of `routes`, chosen on its utterances only.
+
+    k-fold: a classifier trained without each fold routes that fold; the margin is the
+    `rate` quantile of the correct held-out margins. Training k classifiers costs seconds,
+    so the value is looked up first in `shipped` (written by `write_margin`, valid only for
+    exactly these routes and encoder), then in the data dir's cache, else computed once.
+    """
+    from coordinator.settings import get_settings
+
+    key = _margin_key(routes, rate, folds)
+    cache = get_settings().data_dir / "router-cache" / f"clarify-{key}.json"
+    for path in (shipped, cache):
+        if path is None:
+            continue
+        try:
+            record = json.loads(path.read_text())
+            if record.get("key", key) == key:
+                return float(record["margin"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            pass
+    value = _cv_margin(routes, rate, folds, seed=0)
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".tmp{id(value)}")
+        tmp.write_text(json.dumps({"key": key, "margin": value, "rate": rate}))
+        tmp.replace(cache)  # atomic: concurrent processes never read half a file
+    except OSError as exc:
+        log.warning("could not cache the clarify margin in %s: %s", cache, exc)
+    return value

@@ -103,13 +103,13 @@ class Settings(BaseSettings):
         alias="COORDINATOR_CLARIFY",
         description="Ask one clarifying question for vague or too-close requests.",
     )
-    clarify_margin: float = Field(
-        0.05,
+    clarify_margin: float | None = Field(
+        None,
         alias="COORDINATOR_CLARIFY_MARGIN",
         ge=0,
         le=1,
         description="Ask when the top two routes' probabilities are closer than this "
-        "(chosen on training data: `coordinator bench intents`).",
+        "(default: chosen on the routes' utterances by k-fold, see coordinator.intents).",
     )
     side_effect_tools: list[str] = Field(
         default_factory=lambda: ["request_refund"],

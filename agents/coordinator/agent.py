@@ -14,10 +14,11 @@ from google.adk.models.llm_request import LlmRequest
 from google.adk.models.llm_response import LlmResponse
 
 from coordinator.cascade import RoutingCascade, transfer_response
+from coordinator.intents import calibrated_margin
 from coordinator.models import resolve_model
 from coordinator.multi_intent import MultiIntentAgent
 from coordinator.router import Router, build_router
-from coordinator.routes import RouteSet, load_routes
+from coordinator.routes import DEFAULT_ROUTES_FILE, RouteSet, load_routes
 from coordinator.settings import Settings, get_settings
 
 from .prompt import ROOT_INSTRUCTION
@@ -86,6 +87,23 @@ def _offline_root_policy(fallback: str):
     return policy
 
 
+# The product's clarify margin, chosen by `coordinator bench intents --write-margin`.
+CLARIFY_MARGIN_FILE = DEFAULT_ROUTES_FILE.with_name("clarify_margin.json")
+
+
+def _clarify_margin(s: Settings, routes: RouteSet, router: Router) -> float | None:
+    """Ask when the top two routes are closer than this (None: never on margin alone).
+
+    The margin is in calibrated-probability units, so it applies to the classifier
+    router; it is chosen on the routes' own utterances (k-fold), or set explicitly.
+    """
+    if not s.clarify or getattr(router, "method", "") != "classifier":
+        return None
+    if s.clarify_margin is not None:
+        return s.clarify_margin
+    return calibrated_margin(routes, shipped=CLARIFY_MARGIN_FILE)
+
+
 def build_root_agent(
     settings: Settings | None = None,
     *,
@@ -124,8 +142,7 @@ def build_root_agent(
         escalation_route=ESCALATION_ROUTE,
         multi_intent_agent=MULTI_INTENT_AGENT,
         clarify=s.clarify,
-        # The margin is in calibrated-probability units: only for the classifier router.
-        clarify_margin=s.clarify_margin if getattr(router, "method", "") == "classifier" else None,
+        clarify_margin=_clarify_margin(s, routes, router),
         root_name="coordinator",
     )
     listing = "\n".join(f"- {a.name}: {a.description}" for a in specialists)

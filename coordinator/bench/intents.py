@@ -11,6 +11,12 @@ cascade's turn planner (`RoutingCascade.plan`) and we count:
 * false-split rate: rows split into several asks although they hold one (aim < 1%);
 * and, as the positive check, pairs of test rows from different categories joined with
   "and also" / ". ": the share that IS split, into the right two routes.
+
+Second, the PRODUCT cascade (agents/routes.yaml, its classifier, the margin chosen by
+k-fold on those utterances) on the same held-out test rows whose Bitext intent is one of
+our routes (invoice/payment/fee -> billing, refunds -> refund, password/sign-up ->
+technical_support, contact_human_agent -> escalation; texts copied into routes.yaml are
+excluded), and on the user turns of adk_web/support/support.evalset.json.
 """
 
 from __future__ import annotations
@@ -26,6 +32,21 @@ from coordinator.bench.routing import DATA, FALLBACK, _load, _routeset, split
 __all__ = ["choose_margin", "register", "run"]
 
 MULTI = "multi_intent"
+# Bitext intents that our product routes serve.
+PRODUCT_INTENTS = {
+    "check_invoice": "billing",
+    "get_invoice": "billing",
+    "check_payment_methods": "billing",
+    "payment_issue": "billing",
+    "check_cancellation_fee": "billing",
+    "get_refund": "refund",
+    "track_refund": "refund",
+    "check_refund_policy": "refund",
+    "recover_password": "technical_support",
+    "registration_problems": "technical_support",
+    "contact_human_agent": "escalation",
+}
+EVALSET = Path(__file__).resolve().parents[2] / "adk_web" / "support" / "support.evalset.json"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,6 +61,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pairs", type=int, default=500, help="two-ask messages to build")
     p.add_argument("--data", type=Path, default=DATA, help="CSV with text,intent,category")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument(
+        "--write-margin",
+        action="store_true",
+        help="recompute the product's clarify margin and ship it (agents/clarify_margin.json)",
+    )
     p.set_defaults(func=_main)
 
 
@@ -103,6 +129,7 @@ def run(args: argparse.Namespace) -> dict:
             pairs_split += 1
             pairs_right += [d.route for _, d in plan.parts] == [ra, rb]
     n = len(in_scope)
+    product = _product(args, {t for t, _ in data["test"]})
     return {
         "data": str(args.data),
         "seed": args.seed,
@@ -120,7 +147,89 @@ def run(args: argparse.Namespace) -> dict:
         "pairs_split_rate": round(pairs_split / args.pairs, 4),
         "pairs_split_right_rate": round(pairs_right / args.pairs, 4),
         "examples": {k: v[:5] for k, v in examples.items()},
+        "product": product,
     }
+
+
+def _evalset_turns() -> list[tuple[str, str]]:
+    import json
+
+    if not EVALSET.is_file():
+        return []
+    data = json.loads(EVALSET.read_text(encoding="utf-8"))
+    out = []
+    for case in data.get("eval_cases", []):
+        for turn in case.get("conversation", []):
+            text = turn["user_content"]["parts"][0].get("text", "")
+            uses = (turn.get("intermediate_data") or {}).get("tool_uses") or []
+            routes = [u["args"]["agent_name"] for u in uses if u.get("name") == "transfer_to_agent"]
+            if text and routes:
+                out.append((text, routes[0]))
+    return out
+
+
+def _product(args: argparse.Namespace, test_texts: set[str]) -> dict:
+    """The shipped cascade on held-out rows our routes serve (see module doc)."""
+    import csv
+
+    from coordinator.cascade import RoutingCascade
+    from coordinator.intents import calibrated_margin, write_margin
+    from coordinator.router import build_router
+    from coordinator.routes import DEFAULT_ROUTES_FILE, load_routes
+
+    routes = load_routes()
+    shipped = DEFAULT_ROUTES_FILE.with_name("clarify_margin.json")  # what the agent reads
+    if args.write_margin:
+        write_margin(routes, shipped)
+    router = build_router(routes, method="classifier")
+    chosen = calibrated_margin(routes, shipped=shipped)
+    cascade = RoutingCascade(
+        router,
+        routes,
+        agent_names=[*routes.names, MULTI],
+        llm_available=False,
+        escalation_route="escalation",
+        multi_intent_agent=MULTI,
+        clarify=True,
+        clarify_margin=chosen,
+    )
+    trained = {u for r in routes.routes for u in r.utterances}
+    rows: list[tuple[str, str]] = []
+    with args.data.open(encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            text = row["text"].strip()
+            route = PRODUCT_INTENTS.get(row["intent"])
+            if route and text in test_texts and text not in trained:
+                rows.append((text, route))
+    rows = list(dict.fromkeys(rows))
+    out: dict = {"clarify_margin": round(chosen, 4), "margin_rule": "1% quantile, 5-fold CV"}
+    for name, labelled in (("bitext_test", rows), ("support_evalset", _evalset_turns())):
+        counts = {"n": len(labelled), "clarify": 0, "split": 0, "correct": 0}
+        esc_total = esc_hit = other_total = other_esc = 0
+        for text, label in labelled:
+            plan = cascade.plan(text)
+            method, route = plan.decision.method, plan.decision.route
+            counts["clarify"] += method == "clarify"
+            counts["split"] += bool(plan.parts)
+            counts["correct"] += route == label
+            if label == "escalation":
+                esc_total += 1
+                esc_hit += route == "escalation"
+            else:
+                other_total += 1
+                other_esc += route == "escalation"
+        n = max(1, counts["n"])
+        out[name] = {
+            "n": counts["n"],
+            "clarify_rate": round(counts["clarify"] / n, 4),
+            "false_split_rate": round(counts["split"] / n, 4),
+            "routed_right": round(counts["correct"] / n, 4),
+            "escalation_recall": round(esc_hit / esc_total, 4) if esc_total else None,
+            "escalation_false_positive_rate": (
+                round(other_esc / other_total, 4) if other_total else None
+            ),
+        }
+    return out
 
 
 def _main(args: argparse.Namespace) -> int:
@@ -152,4 +261,21 @@ def _main(args: argparse.Namespace) -> int:
         f"(into the right two routes: {result['pairs_split_right_rate']:.2%}, "
         f"n={result['pairs']})"
     )
+    p = result["product"]
+    print(
+        f"product cascade (agents/routes.yaml, margin {p['clarify_margin']:.4f}, "
+        f"{p['margin_rule']} on its utterances):"
+    )
+    for name in ("bitext_test", "support_evalset"):
+        r = p[name]
+        line = (
+            f"  {name}: n={r['n']}  clarify {r['clarify_rate']:.2%}  "
+            f"false split {r['false_split_rate']:.2%}  routed right {r['routed_right']:.2%}"
+        )
+        if r["escalation_recall"] is not None:
+            line += (
+                f"  escalation recall {r['escalation_recall']:.2%}, false positives "
+                f"{r['escalation_false_positive_rate']:.2%}"
+            )
+        print(line)
     return 0
