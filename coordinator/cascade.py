@@ -171,6 +171,7 @@ class RoutingCascade:
             for r in routes.scored
             if r.name in self.agent_names and r.name != self.escalation_route
         ]
+        self.chat_routes = [n for n in self.specialist_routes if n not in self.document_routes]
 
     # --- decision ------------------------------------------------------------------------
 
@@ -255,7 +256,8 @@ class RoutingCascade:
         by_route: dict[str, tuple[str, Decision]] = {}
         for piece in pieces:
             d = self.decide(piece)
-            if not d.confident or d.route not in self.specialist_routes:
+            # Document routes review a pasted document as a whole: never a split part.
+            if not d.confident or d.route not in self.chat_routes:
                 return []
             if self.clarify_margin is not None and intents.margin(d) < self.clarify_margin:
                 return []  # a part we would have to ask about is not a confident split
