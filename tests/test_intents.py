@@ -297,6 +297,25 @@ def test_routes_report_counts_clarifications_escalations_and_splits(tmp_path):
     assert report["multi_intent_splits"] == 1
 
 
+def test_concurrent_opens_in_one_session_make_one_ticket(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = TicketStore(tmp_path / "store.sqlite3")
+
+    def open_one(i: int):
+        return store.open(user_id="alice", session_id="s1", reason="requested", summary=f"#{i}")
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(open_one, range(16)))
+    assert len({t.id for t, _ in results}) == 1
+    assert sum(created for _, created in results) == 1
+    closed = store.close(results[0][0].id)
+    assert store.close(closed.id).closed_at == closed.closed_at  # closing twice: no change
+    assert [a["action"] for a in store.audit(closed.id)] == ["open", "close"]
+    reopened, created = store.open(user_id="alice", session_id="s1", reason="requested", summary="")
+    assert created and reopened.id != closed.id  # a closed ticket does not block a new one
+
+
 def test_parse_ticket_id_rejects_junk():
     from coordinator.errors import UsageError
 
