@@ -343,7 +343,10 @@ class RoutingCascade:
                 ask = decision.model_copy(
                     update={"route": self.root_name, "method": "clarify", "confident": False}
                 )
-                return TurnPlan(decision=ask, question=self._question(decision, vague), text=text)
+                question = self._question(decision, vague)
+                if intents.is_greeting(text):
+                    question = "Hello! " + question
+                return TurnPlan(decision=ask, question=question, text=text)
         frustrated = intents.is_frustrated(text)
         failed = frustrated or (
             decision.route == self.routes.fallback

@@ -38,6 +38,7 @@ __all__ = [
     "is_affirmative",
     "is_courtesy",
     "is_frustrated",
+    "is_greeting",
     "is_vague",
     "margin",
     "split_parts",
@@ -166,6 +167,15 @@ def is_affirmative(text: str) -> bool:
 def is_courtesy(text: str) -> bool:
     """Thanks / bye / ok: a fallback answer to these is not a failed turn."""
     return bool(_COURTESY.match(text))
+
+
+_GREETING = re.compile(
+    r"^\W*(hi|hello|hey|hiya|good (morning|afternoon|evening)|greetings)\b", re.I
+)
+
+
+def is_greeting(text: str) -> bool:
+    return bool(_GREETING.match(text))
 
 
 def is_vague(text: str) -> bool:

@@ -58,12 +58,14 @@ async def _answer_alone(agent: BaseAgent, ctx: InvocationContext, text: str, rou
     from google.adk.sessions import InMemorySessionService
 
     runner = Runner(app_name=ctx.app_name, agent=agent, session_service=InMemorySessionService())
+    # The user's state, minus the coordinator's own bookkeeping (pending task, questions,
+    # parts): a part is answered as a fresh, single request.
     state = {
         k: v
         for k, v in ctx.session.state.items()
-        if not k.startswith(("_adk", "temp:")) and k not in (PARTS_KEY, ROUTES_KEY)
+        if not k.startswith(("_adk", "temp:", "coordinator:"))
     }
-    last = dict(state.get(LAST_DECISION_KEY) or {})
+    last = dict(ctx.session.state.get(LAST_DECISION_KEY) or {})
     last.update(route=route, invocation_id=None)
     state[LAST_DECISION_KEY] = last
     session = await runner.session_service.create_session(
