@@ -316,6 +316,30 @@ def test_concurrent_opens_in_one_session_make_one_ticket(tmp_path):
     assert created and reopened.id != closed.id  # a closed ticket does not block a new one
 
 
+def test_a_ticket_committed_before_a_kill_9_is_returned_not_duplicated(coordinator, tmp_path):
+    """The process dies (SIGKILL) right after opening the ticket, before answering: the
+    user's retry in the same session gets the same ticket, not a second one."""
+    from coordinator.settings import get_settings
+
+    session = coordinator.ask("I was charged twice", user_id="alice")
+    script = (
+        "import os, signal, sys\n"
+        "from coordinator.handoff import TicketStore\n"
+        "TicketStore(sys.argv[1]).open(user_id='alice', session_id=sys.argv[2],"
+        " reason='requested', summary='talk to a human')\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(get_settings().store_path), session.session_id],
+        capture_output=True,
+        timeout=120,
+    )
+    assert proc.returncode == -9
+    retry = coordinator.ask("talk to a human", user_id="alice", session_id=session.session_id)
+    [ticket] = TicketStore().list()
+    assert ticket.number in retry.text and "already" in retry.text
+
+
 def test_parse_ticket_id_rejects_junk():
     from coordinator.errors import UsageError
 
