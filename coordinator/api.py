@@ -31,7 +31,7 @@ from pydantic import BaseModel, Field
 from coordinator.cascade import LAST_DECISION_KEY, TRANSFER_TOOL
 from coordinator.errors import ModelError, UsageError
 from coordinator.guard import RequestGuardPlugin
-from coordinator.multi_intent import ROUTES_KEY, MultiIntentAgent
+from coordinator.multi_intent import PARTS_USAGE_KEY, ROUTES_KEY, MultiIntentAgent
 from coordinator.progress import PROGRESS_KEY
 from coordinator.settings import Settings, get_settings
 
@@ -263,7 +263,12 @@ class Coordinator:
                 )
             if delta.get(ROUTES_KEY):
                 yield StreamEvent(
-                    kind="partial", author=event.author, data={"routes": list(delta[ROUTES_KEY])}
+                    kind="partial",
+                    author=event.author,
+                    data={
+                        "routes": list(delta[ROUTES_KEY]),
+                        "parts_usage": dict(delta.get(PARTS_USAGE_KEY) or {}),
+                    },
                 )
             for part in (event.content.parts if event.content else None) or []:
                 if part.function_call is not None:
@@ -330,6 +335,10 @@ class Coordinator:
                 final.append(ev.text)
             if ev.data.get("routes") and ev.kind == "partial":
                 routes.extend(r for r in ev.data["routes"] if r not in routes)
+                spent = ev.data.get("parts_usage") or {}  # model calls made inside the parts
+                usage.llm_calls += int(spent.get("llm_calls", 0))
+                usage.prompt_tokens += int(spent.get("prompt_tokens", 0))
+                usage.completion_tokens += int(spent.get("completion_tokens", 0))
             specialist = self._specialist_of.get(ev.author)
             if specialist is not None and specialist not in self._coordinating:
                 route = specialist

@@ -30,13 +30,15 @@ from pydantic import Field
 
 from coordinator.cascade import LAST_DECISION_KEY, PARTS_KEY
 from coordinator.errors import UsageError
-from coordinator.fanout import Branch, assert_no_side_effects, fan_out
+from coordinator.fanout import Branch, Metered, assert_no_side_effects, fan_out
+from coordinator.usage import Usage
 
-__all__ = ["ROUTES_KEY", "MultiIntentAgent", "has_side_effects"]
+__all__ = ["PARTS_USAGE_KEY", "ROUTES_KEY", "MultiIntentAgent", "has_side_effects"]
 
 log = logging.getLogger(__name__)
 
 ROUTES_KEY = "coordinator:routes"
+PARTS_USAGE_KEY = "coordinator:parts_usage"  # model calls/tokens the parallel parts spent
 
 
 def has_side_effects(agent: BaseAgent) -> bool:
@@ -52,7 +54,7 @@ def _title(route: str) -> str:
     return route.replace("_", " ").capitalize()
 
 
-async def _answer_alone(agent: BaseAgent, ctx: InvocationContext, text: str, route: str) -> str:
+async def _answer_alone(agent: BaseAgent, ctx: InvocationContext, text: str, route: str) -> Metered:
     """Run `agent` on `text` in a private in-memory session of the same user."""
     from google.adk.runners import Runner
     from google.adk.sessions import InMemorySessionService
@@ -73,12 +75,18 @@ async def _answer_alone(agent: BaseAgent, ctx: InvocationContext, text: str, rou
     )
     message = types.Content(role="user", parts=[types.Part(text=text)])
     answer: list[str] = []
+    calls = prompt = completion = 0
     async for event in runner.run_async(
         user_id=session.user_id, session_id=session.id, new_message=message
     ):
+        if event.usage_metadata is not None:  # one model call (offline ones are counted too)
+            calls += 1
+            prompt += event.usage_metadata.prompt_token_count or 0
+            completion += event.usage_metadata.candidates_token_count or 0
         if event.is_final_response() and event.content:
             answer.extend(p.text for p in event.content.parts or [] if p.text and not p.thought)
-    return "\n".join(a.strip() for a in answer if a.strip())
+    usage = Usage(llm_calls=calls, prompt_tokens=prompt, completion_tokens=completion)
+    return Metered(value="\n".join(a.strip() for a in answer if a.strip()), usage=usage)
 
 
 class MultiIntentAgent(BaseAgent):
@@ -99,6 +107,7 @@ class MultiIntentAgent(BaseAgent):
         after = [p for p in parts if has_side_effects(self.specialists[p["route"]])]
         routes = [p["route"] for p in parallel + after]
         sections: list[str] = []
+        spent = Usage()
         if parallel:
             branches = [
                 Branch(
@@ -112,6 +121,7 @@ class MultiIntentAgent(BaseAgent):
             ]
             result = await fan_out(branches, limit=self.max_concurrency, retries=0)
             by_id = {r.branch_id: r for r in result.results}
+            spent = result.usage
             for i, p in enumerate(parallel):
                 r = by_id.get(f"part{i}")
                 body = (
@@ -129,7 +139,17 @@ class MultiIntentAgent(BaseAgent):
             invocation_id=ctx.invocation_id,
             branch=ctx.branch,
             content=types.Content(role="model", parts=[types.Part(text="\n\n".join(sections))]),
-            actions=EventActions(state_delta={ROUTES_KEY: routes, PARTS_KEY: None}),
+            actions=EventActions(
+                state_delta={
+                    ROUTES_KEY: routes,
+                    PARTS_KEY: None,
+                    PARTS_USAGE_KEY: {
+                        "llm_calls": spent.llm_calls,
+                        "prompt_tokens": spent.prompt_tokens,
+                        "completion_tokens": spent.completion_tokens,
+                    },
+                }
+            ),
         )
         for p in after:  # side effects: never in the parallel group, one at a time
             async for event in self.specialists[p["route"]].run_async(ctx):

@@ -247,6 +247,32 @@ def test_a_refund_part_runs_after_the_parallel_group_not_inside_it(coordinator, 
     assert reply.text.index("**Billing**") < reply.text.index("order 1001")
 
 
+@pytest.mark.anyio
+async def test_on_gemini_each_specialist_sees_only_its_part(monkeypatch):
+    """The real Gemini client path (local stub): each part's model call carries its part."""
+    from coordinator.api import Coordinator
+    from coordinator.settings import reset_settings
+    from tests.gemini_stub import GeminiStub, last_user_text, text_content
+
+    def reply(body, model):
+        return text_content(f"[{model}] {last_user_text(body)}")
+
+    with GeminiStub(reply) as stub:
+        monkeypatch.setenv("COORDINATOR_MODE", "auto")
+        monkeypatch.setenv("GOOGLE_API_KEY", "test-key-not-real")
+        monkeypatch.setenv("COORDINATOR_GEMINI_BASE_URL", stub.base_url)
+        reset_settings()
+        c = Coordinator(warm_up=False)
+        r = await c.ask_async(
+            "I was double charged and the app also keeps crashing", user_id="alice"
+        )
+    assert r.routes == ["billing", "technical_support"] and not r.offline
+    assert "] I was double charged\n" in r.text + "\n"
+    assert "] the app also keeps crashing" in r.text
+    assert "double charged and the app" not in r.text.split("**Technical support**")[1]
+    assert r.usage.llm_calls == 2 and r.usage.tokens > 0  # the parts' calls are counted
+
+
 def test_single_intent_table_is_never_split_end_to_end(coordinator):
     for text in SINGLE_INTENT[:3]:
         reply = coordinator.ask(text, user_id="alice")
