@@ -251,10 +251,10 @@ class Coordinator:
         async for event in self.run_events(text, session):
             usage = _usage_of(event)
             delta = event.actions.state_delta if event.actions else {}
-            parts_ = (event.content.parts if event.content else None) or []
+            content_parts = (event.content.parts if event.content else None) or []
             transfers = any(
                 p.function_call is not None and p.function_call.name == TRANSFER_TOOL
-                for p in parts_
+                for p in content_parts
             )
             if delta.get(LAST_DECISION_KEY) and not transfers:
                 # A decision answered by the coordinator itself (a clarifying question).
