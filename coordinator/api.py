@@ -31,6 +31,7 @@ from pydantic import BaseModel, Field
 from coordinator.cascade import LAST_DECISION_KEY, TRANSFER_TOOL
 from coordinator.errors import ModelError, UsageError
 from coordinator.guard import RequestGuardPlugin
+from coordinator.multi_intent import PARTS_USAGE_KEY, ROUTES_KEY, MultiIntentAgent
 from coordinator.progress import PROGRESS_KEY
 from coordinator.settings import Settings, get_settings
 
@@ -56,11 +57,15 @@ class Reply(BaseModel):
     """What one request produced."""
 
     text: str = Field(description="The final answer shown to the user.")
-    route: str = Field(description="The agent that answered.")
-    confidence: float = Field(description="Router confidence for the chosen route.")
-    method: Literal["embedding", "classifier", "llm", "fallback", "pending"] = Field(
-        description="What decided the route."
+    route: str = Field(description="The agent that answered (the first, with several asks).")
+    routes: list[str] = Field(
+        default_factory=list,
+        description="Every route that handled the turn, in order (several for multi-intent).",
     )
+    confidence: float = Field(description="Router confidence for the chosen route.")
+    method: Literal[
+        "embedding", "classifier", "llm", "fallback", "pending", "clarify", "escalation", "multi"
+    ] = Field(description="What decided the route (clarify: the coordinator asked a question).")
     usage: Usage = Field(default_factory=Usage)
     latency_ms: float = Field(description="Wall time of the whole request.")
     session_id: str
@@ -154,6 +159,8 @@ class Coordinator:
         self._specialist_of = {
             d.name: top.name for top in agent.sub_agents for d in _descendants(top)
         }
+        # Agents that hand work on (multi-intent) rather than answer: not a route themselves.
+        self._coordinating = {a.name for a in agent.sub_agents if isinstance(a, MultiIntentAgent)}
         if warm_up:
             self._warm_up()
 
@@ -244,6 +251,25 @@ class Coordinator:
         async for event in self.run_events(text, session):
             usage = _usage_of(event)
             delta = event.actions.state_delta if event.actions else {}
+            content_parts = (event.content.parts if event.content else None) or []
+            transfers = any(
+                p.function_call is not None and p.function_call.name == TRANSFER_TOOL
+                for p in content_parts
+            )
+            if delta.get(LAST_DECISION_KEY) and not transfers:
+                # A decision answered by the coordinator itself (a clarifying question).
+                yield StreamEvent(
+                    kind="route", author=event.author, data=dict(delta[LAST_DECISION_KEY])
+                )
+            if delta.get(ROUTES_KEY):
+                yield StreamEvent(
+                    kind="partial",
+                    author=event.author,
+                    data={
+                        "routes": list(delta[ROUTES_KEY]),
+                        "parts_usage": dict(delta.get(PARTS_USAGE_KEY) or {}),
+                    },
+                )
             for part in (event.content.parts if event.content else None) or []:
                 if part.function_call is not None:
                     call = part.function_call
@@ -295,6 +321,7 @@ class Coordinator:
         usage = Usage(offline=self.offline)
         final: list[str] = []
         route: str | None = None
+        routes: list[str] = []
         decision: dict[str, Any] = {}
         sid = session_id or ""
         async for ev in self.stream(text, user_id=user_id, session_id=session_id):
@@ -306,16 +333,27 @@ class Coordinator:
                 decision = ev.data
             elif ev.kind == "final":
                 final.append(ev.text)
-            if ev.author in self._specialist_of:
-                route = self._specialist_of[ev.author]
+            if ev.data.get("routes") and ev.kind == "partial":
+                routes.extend(r for r in ev.data["routes"] if r not in routes)
+                spent = ev.data.get("parts_usage") or {}  # model calls made inside the parts
+                usage.llm_calls += int(spent.get("llm_calls", 0))
+                usage.prompt_tokens += int(spent.get("prompt_tokens", 0))
+                usage.completion_tokens += int(spent.get("completion_tokens", 0))
+            specialist = self._specialist_of.get(ev.author)
+            if specialist is not None and specialist not in self._coordinating:
+                route = specialist
+                if specialist not in routes:
+                    routes.append(specialist)
             if ev.usage is not None:
                 usage.llm_calls += 1
                 usage.prompt_tokens += ev.usage.get("prompt_tokens", 0)
                 usage.completion_tokens += ev.usage.get("completion_tokens", 0)
         usage.tokens = usage.prompt_tokens + usage.completion_tokens
+        route = routes[0] if routes else route or decision.get("route") or self.agent.name
         return Reply(
             text="\n".join(t.strip() for t in final if t.strip()) or "(no answer)",
-            route=route or decision.get("route") or self.agent.name,
+            route=route,
+            routes=routes or [route],
             confidence=float(decision.get("confidence") or 0.0),
             method=decision.get("method") or "fallback",
             usage=usage,

@@ -20,6 +20,18 @@ to `billing` goes to `billing_es` when that variant exists). Each decision also 
 complexity tier ("cheap"/"strong", `coordinator.tiers`) that specialists use to pick their
 model per request.
 
+Around the router (`coordinator.intents`), when the app wires them:
+
+* **Escalation**: "talk to a human" (six languages) or the `escalation` route goes to the
+  escalation agent; so does a session whose turns fail twice in a row (fallback, low
+  confidence, "this is useless"). `coordinator:escalation` in state says why and whether
+  the user asked explicitly (the hand-off tool opens a ticket only then, or after a "yes").
+* **Clarify**: a vague message ("help", "it doesn't work") or a confident route whose
+  runner-up is within `clarify_margin` gets ONE question naming the options; the next turn
+  is routed on both turns' text.
+* **Multi-intent**: a message whose parts route confidently to different specialists goes
+  to the multi-intent agent with the parts in `coordinator:parts`.
+
 Every decision is written to the decision log and to session state
 (`coordinator:last_decision`) so callers can report route/confidence/method.
 """
@@ -36,7 +48,9 @@ from google.adk.agents.callback_context import CallbackContext
 from google.adk.models.llm_request import LlmRequest
 from google.adk.models.llm_response import LlmResponse
 from google.genai import types
+from pydantic import BaseModel, ConfigDict, Field
 
+from coordinator import intents
 from coordinator.language import detect_language, prefer_language
 from coordinator.review import split_request
 from coordinator.router import Decision, Router
@@ -44,10 +58,15 @@ from coordinator.routes import RouteSet
 from coordinator.tiers import choose_tier
 
 __all__ = [
+    "CLARIFY_KEY",
+    "ESCALATION_KEY",
+    "FAILURES_KEY",
     "LAST_DECISION_KEY",
+    "PARTS_KEY",
     "PENDING_KEY",
     "TRANSFER_TOOL",
     "RoutingCascade",
+    "TurnPlan",
     "transfer_response",
 ]
 
@@ -56,6 +75,10 @@ log = logging.getLogger(__name__)
 PENDING_KEY = "coordinator:pending"
 LAST_DECISION_KEY = "coordinator:last_decision"
 TRANSFER_TOOL = "transfer_to_agent"
+ESCALATION_KEY = "coordinator:escalation"  # {"reason", "explicit"} for the hand-off agent
+CLARIFY_KEY = "coordinator:clarify"  # the text of the turn we asked a question about
+FAILURES_KEY = "coordinator:failures"  # failed turns in a row (fallback, unsure, frustrated)
+PARTS_KEY = "coordinator:parts"  # [{"route", "text"}] for the multi-intent agent
 LONG_MESSAGE = 600  # characters: a message this long is treated as carrying a document
 DOC_WINDOW = 500  # characters per window of a document
 DOC_WINDOWS = 6  # windows spread over the document (router calls: ~0.3 ms each)
@@ -78,6 +101,24 @@ def transfer_response(agent_name: str) -> LlmResponse:
     )
 
 
+class TurnPlan(BaseModel):
+    """What the cascade decided for one turn, beyond the route."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    decision: Decision
+    parts: list[tuple[str, Decision]] = Field(
+        default_factory=list, description="Multi-intent: (part text, its decision) per route."
+    )
+    question: str | None = Field(None, description="Clarify: the question to ask.")
+    escalation: str | None = Field(
+        None, description="Escalation reason: requested, frustration, repeated_failure."
+    )
+    explicit: bool = Field(False, description="The user asked for a person in this session.")
+    failed: bool = Field(False, description="This turn counts as a failure.")
+    text: str = Field("", description="The text that was routed (both turns after a clarify).")
+
+
 def _user_text(content: types.Content | None) -> str:
     if content is None:
         return ""
@@ -96,6 +137,12 @@ class RoutingCascade:
         llm_available: bool,
         decision_log: Any | None = None,
         max_chars: int = 20_000,
+        escalation_route: str | None = None,
+        multi_intent_agent: str | None = None,
+        clarify: bool = False,
+        clarify_margin: float | None = None,
+        max_failures: int = 2,
+        root_name: str = "coordinator",
     ) -> None:
         self.router = router
         self.routes = routes
@@ -110,6 +157,21 @@ class RoutingCascade:
         self.document_routes = frozenset(
             r.name for r in routes.routes if r.documents and r.name in self.agent_names
         )
+        self.escalation_route = escalation_route if escalation_route in self.agent_names else None
+        self.multi_intent_agent = (
+            multi_intent_agent if multi_intent_agent in self.agent_names else None
+        )
+        self.clarify = clarify
+        self.clarify_margin = clarify_margin
+        self.max_failures = max_failures
+        self.root_name = root_name
+        # Routes a clarifying question may offer / a multi-intent part may go to.
+        self.specialist_routes = [
+            r.name
+            for r in routes.scored
+            if r.name in self.agent_names and r.name != self.escalation_route
+        ]
+        self.chat_routes = [n for n in self.specialist_routes if n not in self.document_routes]
 
     # --- decision ------------------------------------------------------------------------
 
@@ -184,19 +246,142 @@ class RoutingCascade:
         latency = (time.perf_counter() - t0) * 1000
         return decision.model_copy(update={"latency_ms": round(latency, 3)})
 
-    def _remember(self, ctx: CallbackContext, decision: Decision, text: str) -> None:
-        decision_id = None
-        if self.decision_log is not None:
-            try:
-                decision_id = self.decision_log.record(
-                    decision,
-                    text=text,
-                    session_id=ctx.session.id,
-                    user_id=ctx.user_id,
-                    invocation_id=ctx.invocation_id,
+    # --- beyond one route: escalation, clarification, several asks ---------------------------
+
+    def _parts(self, text: str) -> list[tuple[str, Decision]]:
+        """Parts that route confidently to different specialists (else [] = no split)."""
+        pieces = intents.split_parts(text)
+        if len(pieces) < 2:
+            return []
+        by_route: dict[str, tuple[str, Decision]] = {}
+        for piece in pieces:
+            d = self.decide(piece)
+            # Document routes review a pasted document as a whole: never a split part.
+            if not d.confident or d.route not in self.chat_routes:
+                return []
+            if self.clarify_margin is not None and intents.margin(d) < self.clarify_margin:
+                return []  # a part we would have to ask about is not a confident split
+            if d.route in by_route:  # same specialist twice: one section with both asks
+                prev_text, prev = by_route[d.route]
+                by_route[d.route] = (f"{prev_text}. {piece}", prev)
+            else:
+                by_route[d.route] = (piece, d)
+        return list(by_route.values()) if len(by_route) >= 2 else []
+
+    def _question(self, decision: Decision, vague: bool) -> str:
+        """Name the close candidates (or, for a vague message, the likeliest chat routes)."""
+        ranked = sorted(
+            (n for n in decision.scores if n in self.specialist_routes),
+            key=lambda n: decision.scores[n],
+            reverse=True,
+        )
+        chat = [n for n in ranked if n not in self.document_routes]
+        options = [] if vague else ranked[:2]
+        options += [n for n in chat if n not in options][: 3 - len(options)]
+        return intents.clarifying_question(self.routes, options)
+
+    def plan(
+        self,
+        text: str,
+        *,
+        pending: str | None = None,
+        clarifying: str | None = None,
+        failures: int = 0,
+        explicit: bool = False,
+    ) -> TurnPlan:
+        """Decide one turn with its session context (pure; the callbacks keep the state).
+
+        `clarifying` is the text of the previous turn when we asked a question about it;
+        `failures` counts failed turns in a row before this one; `explicit` says the user
+        already asked for a person in this session.
+        """
+        text = text[: self.max_chars]
+        esc = self.escalation_route
+        if esc and pending == esc and intents.is_affirmative(text):
+            # "yes" to "shall I hand you to a person?": the user's own confirmation.
+            decision = Decision(route=esc, confidence=1.0, method="escalation")
+            return TurnPlan(decision=decision, escalation="confirmed", explicit=True, text=text)
+        if esc and intents.asks_for_person(text):
+            decision = Decision(route=esc, confidence=1.0, method="escalation", candidate=esc)
+            return TurnPlan(decision=decision, escalation="requested", explicit=True, text=text)
+        routed = text
+        if clarifying:
+            routed = f"{clarifying}\n{text}"
+        decision = self.decide(routed, pending if pending != esc else None)
+        if clarifying:
+            alone = self.decide(text)
+            if not decision.confident and alone.confident:
+                decision, routed = alone, text
+        if esc and decision.route == esc:
+            decision = decision.model_copy(update={"method": "escalation"})
+            return TurnPlan(decision=decision, escalation="requested", explicit=explicit, text=text)
+        if decision.method == "pending":
+            return TurnPlan(decision=decision, text=routed)
+        long = self.document_routes and len(text) >= LONG_MESSAGE
+        if self.multi_intent_agent and not clarifying and not long:
+            parts = self._parts(text)
+            if parts:
+                multi = decision.model_copy(
+                    update={
+                        "route": self.multi_intent_agent,
+                        "method": "multi",
+                        "confident": True,
+                        "candidate": parts[0][1].route,
+                        "confidence": min(d.confidence for _, d in parts),
+                    }
                 )
-            except Exception:  # the log must never break a conversation
-                log.exception("decision log write failed")
+                return TurnPlan(decision=multi, parts=parts, text=text)
+        if self.clarify and not clarifying and not long:
+            close = (
+                self.clarify_margin is not None
+                and decision.confident
+                and decision.route in self.specialist_routes
+                and intents.margin(decision) < self.clarify_margin
+            )
+            vague = intents.is_vague(text)
+            if vague or close:
+                ask = decision.model_copy(
+                    update={"route": self.root_name, "method": "clarify", "confident": False}
+                )
+                question = self._question(decision, vague)
+                if intents.is_greeting(text):
+                    question = "Hello! " + question
+                return TurnPlan(decision=ask, question=question, text=text)
+        frustrated = intents.is_frustrated(text)
+        failed = frustrated or (
+            decision.route == self.routes.fallback
+            and not decision.confident
+            and not intents.is_courtesy(text)
+        )
+        if esc and failed and failures + 1 >= self.max_failures:
+            reason = "frustration" if frustrated else "repeated_failure"
+            decision = decision.model_copy(
+                update={"route": esc, "method": "escalation", "confident": True}
+            )
+            return TurnPlan(
+                decision=decision, escalation=reason, explicit=explicit, failed=True, text=text
+            )
+        return TurnPlan(decision=decision, failed=failed, text=routed)
+
+    def _log(self, ctx: CallbackContext, decision: Decision, text: str) -> int | None:
+        if self.decision_log is None:
+            return None
+        try:
+            return self.decision_log.record(
+                decision,
+                text=text,
+                session_id=ctx.session.id,
+                user_id=ctx.user_id,
+                invocation_id=ctx.invocation_id,
+            )
+        except Exception:  # the log must never break a conversation
+            log.exception("decision log write failed")
+            return None
+
+    def _remember(
+        self, ctx: CallbackContext, decision: Decision, text: str, *, record: bool = True
+    ) -> None:
+        decision_id = self._log(ctx, decision, text) if record else None
         ctx.state[LAST_DECISION_KEY] = {
             "route": decision.route,
             "confidence": decision.confidence,
@@ -225,11 +410,49 @@ class RoutingCascade:
             )
             self._remember(callback_context, decision, text)
             return transfer_response(self.routes.fallback)
-        pending = callback_context.state.get(PENDING_KEY)
-        decision = self.decide(text, pending)
+        state = callback_context.state
+        pending = state.get(PENDING_KEY)
+        previous = state.get(ESCALATION_KEY) or {}
+        plan = self.plan(
+            text,
+            pending=pending,
+            clarifying=(state.get(CLARIFY_KEY) or {}).get("text"),
+            failures=int(state.get(FAILURES_KEY) or 0),
+            explicit=bool(previous.get("explicit")),
+        )
+        decision = plan.decision
         if decision.route != pending and pending:
-            callback_context.state[PENDING_KEY] = None  # the user moved on
-        self._remember(callback_context, decision, text)
+            state[PENDING_KEY] = None  # the user moved on
+        if state.get(CLARIFY_KEY):
+            state[CLARIFY_KEY] = None  # asked once; this turn answered it
+        if plan.failed and not plan.escalation:
+            state[FAILURES_KEY] = int(state.get(FAILURES_KEY) or 0) + 1
+        elif decision.confident and decision.method not in ("pending",):
+            state[FAILURES_KEY] = 0
+        if plan.escalation:
+            state[ESCALATION_KEY] = {
+                "reason": previous.get("reason")
+                if plan.escalation == "confirmed"
+                else plan.escalation,
+                "explicit": plan.explicit,
+                "invocation_id": callback_context.invocation_id,
+            }
+        if plan.parts:
+            state[PARTS_KEY] = [{"route": d.route, "text": t} for t, d in plan.parts]
+            for part_text, part in plan.parts:  # one logged decision per part
+                self._log(callback_context, part.model_copy(update={"method": "multi"}), part_text)
+            self._remember(callback_context, decision, text, record=False)
+            last = dict(state[LAST_DECISION_KEY])
+            last["routes"] = [d.route for _, d in plan.parts]
+            state[LAST_DECISION_KEY] = last
+            return transfer_response(decision.route)
+        self._remember(callback_context, decision, plan.text)
+        if plan.question is not None:
+            state[CLARIFY_KEY] = {"text": text}
+            return LlmResponse(
+                content=types.Content(role="model", parts=[types.Part(text=plan.question)]),
+                custom_metadata={"routed_by": "cascade", "clarify": True},
+            )
         if decision.method == "llm":
             return None  # unsure, and a real model is configured: let it choose
         return transfer_response(decision.route)

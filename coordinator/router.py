@@ -41,7 +41,9 @@ __all__ = [
     "build_router",
 ]
 
-Method = Literal["embedding", "classifier", "llm", "fallback", "pending"]
+Method = Literal[
+    "embedding", "classifier", "llm", "fallback", "pending", "clarify", "escalation", "multi"
+]
 METHODS = ("auto", "embedding", "classifier", "llm")
 # `auto` trains a classifier in memory when every route has at least this many utterances.
 AUTO_MIN_UTTERANCES = 8

@@ -246,6 +246,9 @@ class TrafficReport(BaseModel):
     labelled_accuracy: float | None = Field(description="Routed == correct, on labelled ones.")
     confusion: dict[str, dict[str, int]] = Field(description="correct -> routed -> count.")
     disagreement: Disagreement | None = Field(description="Second-method re-routing check.")
+    clarifications: int = Field(0, description="Turns answered with a clarifying question.")
+    escalations: int = Field(0, description="Turns handed to a person (escalation route).")
+    multi_intent_splits: int = Field(0, description="Turns split into several asks.")
 
 
 def traffic_report(
@@ -307,4 +310,10 @@ def traffic_report(
         labelled_accuracy=_ratio(sum(r.route == r.correct_route for r in labelled), len(labelled)),
         confusion=confusion,
         disagreement=disagreement,
+        clarifications=by_method.get("clarify", 0),
+        escalations=by_method.get("escalation", 0),
+        # One logged row per part: count the turns (invocations), not the parts.
+        multi_intent_splits=len(
+            {r.invocation_id or f"row{r.id}" for r in rows if r.method == "multi"}
+        ),
     )

@@ -98,6 +98,19 @@ class Settings(BaseSettings):
         ge=1,
         description="Hard cap on model calls one fan-out may plan (N x (1 + retries)).",
     )
+    clarify: bool = Field(
+        True,
+        alias="COORDINATOR_CLARIFY",
+        description="Ask one clarifying question for vague or too-close requests.",
+    )
+    clarify_margin: float | None = Field(
+        None,
+        alias="COORDINATOR_CLARIFY_MARGIN",
+        ge=0,
+        le=1,
+        description="Ask when the top two routes' probabilities are closer than this "
+        "(default: chosen on the routes' utterances by k-fold, see coordinator.intents).",
+    )
     side_effect_tools: list[str] = Field(
         default_factory=lambda: ["request_refund"],
         alias="COORDINATOR_SIDE_EFFECT_TOOLS",

@@ -247,7 +247,8 @@ async def test_a_model_stuck_in_malformed_calls_is_stopped_with_an_honest_answer
     events = await _events(c, "alice", "loop")
     _assert_no_duplicates(events)
     assert events[-1].content.parts[0].text == reply.text  # the answer is in the history
-    again = await c.ask_async("hello", user_id="alice", session_id="loop")  # still usable
+    # Still usable ("hello" would now get a clarifying question from the coordinator).
+    again = await c.ask_async("do you ship to Canada?", user_id="alice", session_id="loop")
     assert again.route == "general"
 
 

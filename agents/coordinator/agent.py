@@ -14,9 +14,11 @@ from google.adk.models.llm_request import LlmRequest
 from google.adk.models.llm_response import LlmResponse
 
 from coordinator.cascade import RoutingCascade, transfer_response
+from coordinator.intents import calibrated_margin
 from coordinator.models import resolve_model
+from coordinator.multi_intent import MultiIntentAgent
 from coordinator.router import Router, build_router
-from coordinator.routes import RouteSet, load_routes
+from coordinator.routes import DEFAULT_ROUTES_FILE, RouteSet, load_routes
 from coordinator.settings import Settings, get_settings
 
 from .prompt import ROOT_INSTRUCTION
@@ -31,7 +33,10 @@ SPECIALISTS: dict[str, str] = {
     "contract_review": "agents.contract_review.agent",
     "security_review": "agents.security_review.agent",
     "general": "agents.general.agent",
+    "escalation": "agents.escalation.agent",
 }
+ESCALATION_ROUTE = "escalation"
+MULTI_INTENT_AGENT = "multi_intent"
 
 
 def build_specialists(routes: RouteSet, settings: Settings) -> list[BaseAgent]:
@@ -82,6 +87,23 @@ def _offline_root_policy(fallback: str):
     return policy
 
 
+# The product's clarify margin, chosen by `coordinator bench intents --write-margin`.
+CLARIFY_MARGIN_FILE = DEFAULT_ROUTES_FILE.with_name("clarify_margin.json")
+
+
+def _clarify_margin(s: Settings, routes: RouteSet, router: Router) -> float | None:
+    """Ask when the top two routes are closer than this (None: never on margin alone).
+
+    The margin is in calibrated-probability units, so it applies to the classifier
+    router; it is chosen on the routes' own utterances (k-fold), or set explicitly.
+    """
+    if not s.clarify or getattr(router, "method", "") != "classifier":
+        return None
+    if s.clarify_margin is not None:
+        return s.clarify_margin
+    return calibrated_margin(routes, shipped=CLARIFY_MARGIN_FILE)
+
+
 def build_root_agent(
     settings: Settings | None = None,
     *,
@@ -101,7 +123,13 @@ def build_root_agent(
 
         decision_log = DecisionLog(s.decision_log_path)
     specialists = build_specialists(routes, s)
-    names = [a.name for a in specialists]
+    # Several asks in one message: the specialists' answers, merged (see coordinator.multi_intent).
+    multi = MultiIntentAgent(
+        name=MULTI_INTENT_AGENT,
+        description="Answers a message with several independent asks, one section per ask.",
+        specialists={a.name: a for a in specialists},
+    )
+    names = [a.name for a in specialists] + [multi.name]
     policy = _offline_root_policy(routes.fallback)
     model = resolve_model("router", name="coordinator", policy=policy, settings=s)
     cascade = RoutingCascade(
@@ -111,6 +139,11 @@ def build_root_agent(
         llm_available=s.use_gemini,
         decision_log=decision_log,
         max_chars=s.max_request_chars,
+        escalation_route=ESCALATION_ROUTE,
+        multi_intent_agent=MULTI_INTENT_AGENT,
+        clarify=s.clarify,
+        clarify_margin=_clarify_margin(s, routes, router),
+        root_name="coordinator",
     )
     listing = "\n".join(f"- {a.name}: {a.description}" for a in specialists)
     return LlmAgent(
@@ -118,7 +151,7 @@ def build_root_agent(
         description="Routes each request to the specialist that fits.",
         model=model,
         instruction=ROOT_INSTRUCTION.format(agents=listing, fallback=routes.fallback),
-        sub_agents=specialists,
+        sub_agents=[*specialists, multi],
         before_model_callback=cascade.before_model,
         after_model_callback=cascade.after_model,
         # The router LLM is only asked when unsure; if it is down, take the safe route.

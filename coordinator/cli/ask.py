@@ -84,8 +84,9 @@ def run(args: argparse.Namespace) -> int:
         print(reply.model_dump_json(indent=2))
     else:
         print(reply.text)
+        routes = " + ".join(reply.routes) if len(reply.routes) > 1 else reply.route
         print(
-            f"-- {reply.route} via {reply.method} (confidence {reply.confidence:.2f}, "
+            f"-- {routes} via {reply.method} (confidence {reply.confidence:.2f}, "
             f"{reply.latency_ms:.0f} ms, session {reply.session_id})",
             file=sys.stderr,
         )

@@ -6,13 +6,13 @@ import argparse
 import importlib
 
 # Each name is a module in coordinator.bench exposing register(subparsers).
-_BENCHES = ("routing", "fanout", "voting", "load")
+_BENCHES = ("routing", "fanout", "voting", "load", "intents")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "bench",
-        help="benchmarks: routing, fanout, voting, load",
+        help="benchmarks: routing, fanout, voting, load, intents",
         description="Benchmarks that compare two implementations side by side in one run "
         "and print the measured ratios. Add --json for machine-readable output.",
     )

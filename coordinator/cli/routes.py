@@ -273,6 +273,9 @@ def _print_report(report) -> None:
     t.add_row("low-confidence share", f"{report.low_confidence_share:.1%}")
     t.add_row("fallback share", f"{report.fallback_share:.1%}")
     t.add_row("latency p50 ms", f"{report.latency_p50_ms:.3f}")
+    t.add_row("clarifying questions", str(report.clarifications))
+    t.add_row("escalations to a person", str(report.escalations))
+    t.add_row("multi-intent splits", str(report.multi_intent_splits))
     if report.disagreement is not None:
         d = report.disagreement
         t.add_row(

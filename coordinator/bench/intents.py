@@ -1,0 +1,281 @@
+"""`coordinator bench intents`: how often clarify and multi-intent splitting fire wrongly.
+
+Same Bitext data and seeded split as `coordinator bench routing`. A classifier router is
+trained on the TRAINING rows only; the clarify margin is chosen on the validation slice of
+the training split (the `--rate` quantile of the top-1 minus top-2 probability margins of
+validation rows the router gets right), never on the test rows. Then, on the held-out
+TEST split, every in-scope row (one clear request each) goes through the routing
+cascade's turn planner (`RoutingCascade.plan`) and we count:
+
+* clarify rate: rows answered with a clarifying question instead of a route (aim < 2%);
+* false-split rate: rows split into several asks although they hold one (aim < 1%);
+* and, as the positive check, pairs of test rows from different categories joined with
+  "and also" / ". ": the share that IS split, into the right two routes.
+
+Second, the PRODUCT cascade (agents/routes.yaml, its classifier, the margin chosen by
+k-fold on those utterances) on the same held-out test rows whose Bitext intent is one of
+our routes (invoice/payment/fee -> billing, refunds -> refund, password/sign-up ->
+technical_support, contact_human_agent -> escalation; texts copied into routes.yaml are
+excluded), and on the user turns of adk_web/support/support.evalset.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+from pathlib import Path
+
+import numpy as np
+
+from coordinator.bench.routing import DATA, FALLBACK, _load, _routeset, split
+
+__all__ = ["choose_margin", "register", "run"]
+
+MULTI = "multi_intent"
+# Bitext intents that our product routes serve.
+PRODUCT_INTENTS = {
+    "check_invoice": "billing",
+    "get_invoice": "billing",
+    "check_payment_methods": "billing",
+    "payment_issue": "billing",
+    "check_cancellation_fee": "billing",
+    "get_refund": "refund",
+    "track_refund": "refund",
+    "check_refund_policy": "refund",
+    "recover_password": "technical_support",
+    "registration_problems": "technical_support",
+    "contact_human_agent": "escalation",
+}
+EVALSET = Path(__file__).resolve().parents[2] / "adk_web" / "support" / "support.evalset.json"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "intents",
+        help="clarify rate and false multi-intent splits on held-out Bitext rows",
+        description=__doc__.split("\n\n")[0],
+    )
+    p.add_argument("--rate", type=float, default=0.01, help="clarify budget on validation rows")
+    p.add_argument("--oos", type=int, default=3, help="categories held out as out of scope")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--pairs", type=int, default=500, help="two-ask messages to build")
+    p.add_argument("--data", type=Path, default=DATA, help="CSV with text,intent,category")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument(
+        "--write-margin",
+        action="store_true",
+        help="recompute the product's clarify margin and ship it (agents/clarify_margin.json)",
+    )
+    p.set_defaults(func=_main)
+
+
+def choose_margin(router, rows: list[tuple[str, str]], rate: float) -> float:
+    """The margin below which only `rate` of correctly routed held-out rows fall."""
+    from coordinator.intents import margin
+
+    margins = []
+    for text, label in rows:
+        d = router.route(text)
+        if d.confident and d.route == label:
+            margins.append(margin(d))
+    if not margins:
+        return 0.0
+    return float(np.quantile(np.asarray(margins), rate))
+
+
+def run(args: argparse.Namespace) -> dict:
+    from coordinator.cascade import RoutingCascade
+    from coordinator.classifier import ClassifierRouter
+
+    data = split(_load(args.data), oos=args.oos, per_route=20, seed=args.seed)
+    routes = _routeset(data["few"])
+    router = ClassifierRouter(routes, examples=data["train"], seed=args.seed)
+    chosen = choose_margin(router, data["val"], args.rate)
+    cascade = RoutingCascade(
+        router,
+        routes,
+        agent_names=[*routes.names, MULTI],
+        llm_available=False,
+        multi_intent_agent=MULTI,
+        clarify=True,
+        clarify_margin=chosen,
+    )
+    in_scope = [(t, r) for t, r in data["test"] if r != FALLBACK]
+    oos = [t for t, r in data["test"] if r == FALLBACK]
+    clarified, split_wrongly, examples = 0, 0, {"clarify": [], "split": []}
+    for text, _ in in_scope:
+        plan = cascade.plan(text)
+        if plan.decision.method == "clarify":
+            clarified += 1
+            examples["clarify"].append(text)
+        elif plan.parts:
+            split_wrongly += 1
+            examples["split"].append(text)
+    oos_methods: dict[str, int] = {}
+    for text in oos:
+        m = cascade.plan(text).decision.method
+        oos_methods[m] = oos_methods.get(m, 0) + 1
+    # Positive check: two held-out asks from different categories in one message.
+    rng = random.Random(args.seed)
+    joins = [" and also ", ". Also, ", ". "]
+    pairs_split = pairs_right = 0
+    for i in range(args.pairs):
+        (a, ra), (b, rb) = rng.sample(in_scope, 2)
+        while rb == ra:
+            b, rb = rng.choice(in_scope)
+        text = a.rstrip(" ?.!") + joins[i % len(joins)] + b
+        plan = cascade.plan(text)
+        if plan.parts:
+            pairs_split += 1
+            pairs_right += [d.route for _, d in plan.parts] == [ra, rb]
+    n = len(in_scope)
+    product = _product(args, {t for t, _ in data["test"]})
+    return {
+        "data": str(args.data),
+        "seed": args.seed,
+        "held_out_as_oos": data["held_out"],
+        "n_train": len(data["train"]),
+        "n_val": len(data["val"]),
+        "n_test_in_scope": n,
+        "n_test_oos": len(oos),
+        "clarify_margin": round(chosen, 4),
+        "margin_rule": f"{args.rate:.0%} quantile of correct validation margins",
+        "clarify_rate": round(clarified / n, 4),
+        "false_split_rate": round(split_wrongly / n, 4),
+        "oos_methods": oos_methods,
+        "pairs": args.pairs,
+        "pairs_split_rate": round(pairs_split / args.pairs, 4),
+        "pairs_split_right_rate": round(pairs_right / args.pairs, 4),
+        "examples": {k: v[:5] for k, v in examples.items()},
+        "product": product,
+    }
+
+
+def _evalset_turns() -> list[tuple[str, str]]:
+    import json
+
+    if not EVALSET.is_file():
+        return []
+    data = json.loads(EVALSET.read_text(encoding="utf-8"))
+    out = []
+    for case in data.get("eval_cases", []):
+        for turn in case.get("conversation", []):
+            text = turn["user_content"]["parts"][0].get("text", "")
+            uses = (turn.get("intermediate_data") or {}).get("tool_uses") or []
+            routes = [u["args"]["agent_name"] for u in uses if u.get("name") == "transfer_to_agent"]
+            if text and routes:
+                out.append((text, routes[0]))
+    return out
+
+
+def _product(args: argparse.Namespace, test_texts: set[str]) -> dict:
+    """The shipped cascade on held-out rows our routes serve (see module doc)."""
+    import csv
+
+    from coordinator.cascade import RoutingCascade
+    from coordinator.intents import calibrated_margin, write_margin
+    from coordinator.router import build_router
+    from coordinator.routes import DEFAULT_ROUTES_FILE, load_routes
+
+    routes = load_routes()
+    shipped = DEFAULT_ROUTES_FILE.with_name("clarify_margin.json")  # what the agent reads
+    if args.write_margin:
+        write_margin(routes, shipped)
+    router = build_router(routes, method="classifier")
+    chosen = calibrated_margin(routes, shipped=shipped)
+    cascade = RoutingCascade(
+        router,
+        routes,
+        agent_names=[*routes.names, MULTI],
+        llm_available=False,
+        escalation_route="escalation",
+        multi_intent_agent=MULTI,
+        clarify=True,
+        clarify_margin=chosen,
+    )
+    trained = {u for r in routes.routes for u in r.utterances}
+    rows: list[tuple[str, str]] = []
+    with args.data.open(encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            text = row["text"].strip()
+            route = PRODUCT_INTENTS.get(row["intent"])
+            if route and text in test_texts and text not in trained:
+                rows.append((text, route))
+    rows = list(dict.fromkeys(rows))
+    out: dict = {"clarify_margin": round(chosen, 4), "margin_rule": "1% quantile, 5-fold CV"}
+    for name, labelled in (("bitext_test", rows), ("support_evalset", _evalset_turns())):
+        counts = {"n": len(labelled), "clarify": 0, "split": 0, "correct": 0}
+        esc_total = esc_hit = other_total = other_esc = 0
+        for text, label in labelled:
+            plan = cascade.plan(text)
+            method, route = plan.decision.method, plan.decision.route
+            counts["clarify"] += method == "clarify"
+            counts["split"] += bool(plan.parts)
+            counts["correct"] += route == label
+            if label == "escalation":
+                esc_total += 1
+                esc_hit += route == "escalation"
+            else:
+                other_total += 1
+                other_esc += route == "escalation"
+        n = max(1, counts["n"])
+        out[name] = {
+            "n": counts["n"],
+            "clarify_rate": round(counts["clarify"] / n, 4),
+            "false_split_rate": round(counts["split"] / n, 4),
+            "routed_right": round(counts["correct"] / n, 4),
+            "escalation_recall": round(esc_hit / esc_total, 4) if esc_total else None,
+            "escalation_false_positive_rate": (
+                round(other_esc / other_total, 4) if other_total else None
+            ),
+        }
+    return out
+
+
+def _main(args: argparse.Namespace) -> int:
+    import json
+
+    from coordinator.errors import UsageError
+
+    if not args.data.is_file():
+        raise UsageError(f"{args.data}: bench data not found")
+    if not 0.0 <= args.rate < 0.5:
+        raise UsageError("--rate must be in [0, 0.5)")
+    if args.pairs < 1:
+        raise UsageError("--pairs must be at least 1")
+    result = run(args)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(
+        f"Bitext, seed {result['seed']}: trained on {result['n_train']} rows; margin chosen on "
+        f"{result['n_val']} validation rows ({result['margin_rule']}) = "
+        f"{result['clarify_margin']:.4f}"
+    )
+    print(f"held-out test: {result['n_test_in_scope']} in-scope rows, {result['n_test_oos']} OOS")
+    print(f"  clarify rate on clear requests:  {result['clarify_rate']:.2%}")
+    print(f"  false multi-intent split rate:   {result['false_split_rate']:.2%}")
+    print(f"  OOS rows by method:              {result['oos_methods']}")
+    print(
+        f"  two-ask messages split:          {result['pairs_split_rate']:.2%} "
+        f"(into the right two routes: {result['pairs_split_right_rate']:.2%}, "
+        f"n={result['pairs']})"
+    )
+    p = result["product"]
+    print(
+        f"product cascade (agents/routes.yaml, margin {p['clarify_margin']:.4f}, "
+        f"{p['margin_rule']} on its utterances):"
+    )
+    for name in ("bitext_test", "support_evalset"):
+        r = p[name]
+        line = (
+            f"  {name}: n={r['n']}  clarify {r['clarify_rate']:.2%}  "
+            f"false split {r['false_split_rate']:.2%}  routed right {r['routed_right']:.2%}"
+        )
+        if r["escalation_recall"] is not None:
+            line += (
+                f"  escalation recall {r['escalation_recall']:.2%}, false positives "
+                f"{r['escalation_false_positive_rate']:.2%}"
+            )
+        print(line)
+    return 0
