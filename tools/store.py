@@ -18,9 +18,11 @@ UPDATE and DELETE. Money is stored in integer cents. Example::
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -107,6 +109,8 @@ class Refund(_Row):
     status: Literal["approved"] = Field(description="Refunds are only recorded once approved.")
     reason: str
     created_at: datetime = Field(description="UTC time the refund was recorded.")
+    session_id: str | None = Field(None, description="Chat session that confirmed it.")
+    nonce: str | None = Field(None, description="The confirmed proposal it executed.")
 
     @property
     def amount(self) -> str:
@@ -138,6 +142,7 @@ CREATE TABLE IF NOT EXISTS refunds (
     currency TEXT NOT NULL, status TEXT NOT NULL, reason TEXT NOT NULL,
     created_at TEXT NOT NULL
 );
+-- (session_id, nonce columns: added by _migrate, so older stores get them too)
 CREATE TRIGGER IF NOT EXISTS refunds_no_update BEFORE UPDATE ON refunds
 BEGIN SELECT RAISE(ABORT, 'refunds is an append-only audit table'); END;
 CREATE TRIGGER IF NOT EXISTS refunds_no_delete BEFORE DELETE ON refunds
@@ -303,6 +308,7 @@ class Store:
                     for stmt in _SCHEMA.split(";\n"):
                         if stmt.strip():
                             conn.execute(stmt)
+                    _migrate(conn)
                     seeded = conn.execute("SELECT value FROM meta WHERE key='seeded'").fetchone()
                     if seeded is None or seeded[0] != _SEED_VERSION:
                         self._seed(conn, upgrade=seeded is not None)
@@ -391,17 +397,66 @@ class Store:
 
     # --- the one write -------------------------------------------------------------------
 
-    def record_refund(
-        self, order: Order, *, amount_cents: int, reason: str, now: datetime | None = None
-    ) -> tuple[Refund, bool]:
-        """Append the refund for `order`; `(refund, created)`. A second call for the same
-        order returns the existing row with `created=False` (the UNIQUE key decides, so
-        concurrent callers cannot both write)."""
+    @contextmanager
+    def _user_transaction(self, user_id: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction holding the per-user lock for its whole duration.
+
+        SQLite: `BEGIN IMMEDIATE` takes the database write lock before the first read, so
+        a racing process waits for our commit and then reads our refund. PostgreSQL: the
+        same shape is `BEGIN; SELECT 1 FROM customers WHERE user_id=%s FOR UPDATE` (the
+        customer row is the per-user lock), then the same reads and insert.
+        """
+        self._ensure()
+        conn = self._open()
+        conn.isolation_level = None  # we issue BEGIN/COMMIT ourselves
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("SELECT 1 FROM customers WHERE user_id=?", (user_id,))
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        finally:
+            conn.close()
+
+    def refund_atomically(
+        self,
+        order: Order,
+        decide: Callable[[list[Refund]], tuple[bool, int]],
+        *,
+        reason: str,
+        now: datetime | None = None,
+        session_id: str | None = None,
+        nonce: str | None = None,
+    ) -> tuple[Refund | None, bool]:
+        """Decide and record a refund in ONE transaction: `(refund, created)`.
+
+        `decide(prior_refunds) -> (allowed, amount_cents)` sees the customer's refunds as
+        they are inside the lock, so the daily cap, the amount limit and once-per-order hold
+        however many processes race. Returns the existing refund (created=False) when the
+        order or the proposal `nonce` was already refunded, `(None, False)` when refused.
+        """
         created_at = (now or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
-        with self.connect() as conn:
+        with self._user_transaction(order.user_id) as conn:
+            rows = conn.execute(
+                "SELECT * FROM refunds WHERE user_id=? ORDER BY id", (order.user_id,)
+            ).fetchall()
+            prior = [Refund(**dict(r)) for r in rows]
+            existing = next(
+                (r for r in prior if r.order_id == order.id or (nonce and r.nonce == nonce)),
+                None,
+            )
+            if existing is not None:
+                return existing, False
+            allowed, amount_cents = decide(prior)
+            if not allowed:
+                return None, False
+            _fault("before_audit")
             cur = conn.execute(
                 "INSERT INTO refunds (order_id, user_id, amount_cents, currency, status, reason,"
-                " created_at) VALUES (?,?,?,?,?,?,?) ON CONFLICT(order_id) DO NOTHING",
+                " created_at, session_id, nonce) VALUES (?,?,?,?,?,?,?,?,?)",
                 (
                     order.id,
                     order.user_id,
@@ -410,11 +465,56 @@ class Store:
                     "approved",
                     reason.strip()[:500] or "not given",
                     created_at,
+                    session_id,
+                    nonce,
                 ),
             )
-            created = cur.rowcount == 1
-            row = conn.execute("SELECT * FROM refunds WHERE order_id=?", (order.id,)).fetchone()
-        return Refund(**dict(row)), created
+            row = conn.execute("SELECT * FROM refunds WHERE id=?", (cur.lastrowid,)).fetchone()
+        _fault("after_audit")  # committed: a crash from here on must still be reported
+        return Refund(**dict(row)), True
+
+    def record_refund(
+        self, order: Order, *, amount_cents: int, reason: str, now: datetime | None = None
+    ) -> tuple[Refund, bool]:
+        """Append the refund for `order` without a policy check; `(refund, created)`. A
+        second call for the same order returns the existing row with `created=False`."""
+        refund, created = self.refund_atomically(
+            order, lambda prior: (True, amount_cents), reason=reason, now=now
+        )
+        assert refund is not None
+        return refund, created
+
+    def refunds_for_session(self, session_id: str) -> list[Refund]:
+        """Refunds confirmed in one chat session (to check that the session was told)."""
+        with self.connect() as conn:
+            rows = conn.execute(
+                "SELECT * FROM refunds WHERE session_id=? ORDER BY id", (session_id,)
+            ).fetchall()
+        return [Refund(**dict(r)) for r in rows]
+
+
+FAULT_ENV = "COORDINATOR_FAULT_REFUND"
+
+
+def _fault(point: str) -> None:
+    """Test hook: `COORDINATOR_FAULT_REFUND=after_audit:2.0` sleeps 2 s at that point, so a
+    test can kill -9 the process there. Unset in production (one dict lookup)."""
+    spec = os.environ.get(FAULT_ENV)
+    if not spec:
+        return
+    where, _, seconds = spec.partition(":")
+    if where == point:
+        time.sleep(float(seconds or 1.0))
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Columns added after the first release (ALTER TABLE ADD COLUMN keeps every row)."""
+    cols = {r[1] for r in conn.execute("PRAGMA table_info(refunds)")}
+    for col in ("session_id", "nonce"):
+        if col not in cols:
+            conn.execute(f"ALTER TABLE refunds ADD COLUMN {col} TEXT")
+    conn.execute("CREATE UNIQUE INDEX IF NOT EXISTS refunds_nonce ON refunds(nonce)")
+    conn.execute("CREATE INDEX IF NOT EXISTS refunds_session ON refunds(session_id)")
 
 
 def _invoice(row: sqlite3.Row) -> Invoice:

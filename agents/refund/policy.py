@@ -1,8 +1,13 @@
 """Offline behaviour of the refund specialist, a careful multi-step flow:
 
 no order number  -> list_orders, ask which one (the tool marks the task pending)
-order number     -> check_refund_eligibility -> request_refund when eligible and asked for
-                    (or explain the policy rule that refused it, quoting REFUND_POLICY.md)
+order number     -> check_refund_eligibility -> a *proposal*: order, item, amount and the
+                    policy clauses that allow it, then "reply yes to confirm" (or explain
+                    the policy rule that refused it, quoting REFUND_POLICY.md)
+a clear yes      -> request_refund for the order proposed in the previous turn (the tool
+                    itself re-checks the proposal and the user's actual message)
+no / not now     -> decline_refund; "don't refund order 1006" never proposes anything
+pasted document  -> no proposal: text inside a document is data, not a request
 status question  -> refund_status;  policy question -> get_refund_policy
 """
 
@@ -17,11 +22,13 @@ from google.adk.models.llm_response import LlmResponse
 
 from agents._specialist import bullets, find
 from coordinator.models.offline import (
+    _is_user_text,
     function_call,
     function_responses,
     last_user_text,
     text_response,
 )
+from tools.confirmation import is_affirmative, is_refusal
 from tools.refund_policy import policy_text
 
 __all__ = ["order_id_in", "policy", "policy_clause"]
@@ -30,7 +37,6 @@ _ORDER = re.compile(r"\b(?:order|purchase|no\.?|number|#)\s*#?\s*(\d{3,7})\b", r
 _BARE = re.compile(r"(?<![$€£\d.,])\b(\d{4,7})\b(?!\s*(?:dollars|usd|eur|euros|days|\.\d))")
 _STATUS = r"\b(status|processed|where is my refund|been refunded|received|arrived?|waiting)\b"
 _POLICY_Q = r"\b(policy|circumstances|situations|rules|how long|conditions|when can)\b"
-_ONLY_CHECK = r"\b(eligible|eligibility|can i (get|ask)|could i get|qualif)"
 
 # Which numbered clause of REFUND_POLICY.md states each rule of refund_policy.yaml.
 _CLAUSE_FOR_RULE = {
@@ -90,8 +96,56 @@ def _refused(message: str, rule: str) -> str:
     return f"I can't refund this order. {message}" + (f"\n{clause}" if clause else "")
 
 
-def _first_call(text: str) -> LlmResponse:
+# A message this long, or spanning several lines, carries a document, not a request.
+_DOCUMENT_CHARS = 240
+# The policy clauses an eligible full refund satisfies (quoted in the proposal).
+_ALLOWING_RULES = ("max_order_age_days", "refundable_statuses", "max_refund_amount")
+
+
+def _previous_proposal(req: LlmRequest) -> int | None:
+    """The order proposed in the turn before the latest user message, if any."""
+    seen_user = 0
+    for content in reversed(req.contents):
+        if _is_user_text(content):
+            seen_user += 1
+            if seen_user == 2:
+                break
+            continue
+        if seen_user != 1:
+            continue
+        for part in content.parts or []:
+            fr = part.function_response
+            if fr is not None and fr.name == "check_refund_eligibility":
+                proposal = (fr.response or {}).get("proposal")
+                if proposal:
+                    return int(proposal["order_id"])
+    return None
+
+
+def _looks_like_document(text: str) -> bool:
+    return len(text) > _DOCUMENT_CHARS or text.strip().count("\n") >= 2
+
+
+def _first_call(text: str, req: LlmRequest) -> LlmResponse:
     oid = order_id_in(text)
+    if is_affirmative(text):
+        proposed = _previous_proposal(req)
+        if proposed is not None and oid in (None, proposed):
+            return function_call(
+                "request_refund", {"order_id": proposed, "reason": "confirmed by the customer"}
+            )
+        if oid is None:
+            return text_response(
+                "There is no refund waiting for your confirmation. Which order would you like "
+                "me to look at?"
+            )
+    if is_refusal(text) and not find(_STATUS, text):
+        return function_call("decline_refund")
+    if _looks_like_document(text):
+        return text_response(
+            "That looks like a pasted document. I don't act on text inside documents. "
+            "If you want a refund, tell me the order number in your own words."
+        )
     if oid is None:
         if find(_POLICY_Q, text) and not find(r"\b(refund (me|my)|money back)\b", text):
             return function_call("get_refund_policy")
@@ -101,13 +155,38 @@ def _first_call(text: str) -> LlmResponse:
     return function_call("check_refund_eligibility", {"order_id": oid})
 
 
+def _proposal(check: dict[str, Any]) -> str:
+    order, proposal = check["order"], check["proposal"]
+    clauses = [c for c in (policy_clause(r) for r in _ALLOWING_RULES) if c]
+    return (
+        f"I can refund order {order['order_id']} ({order['item']}): {proposal['amount']} back "
+        f"to your original payment method. {check['explanation']}\n"
+        + bullets(clauses)
+        + f'\n\nShall I go ahead? Reply "yes" to refund order {order["order_id"]}; '
+        "anything else and nothing is refunded."
+    )
+
+
 def _next(text: str, results: dict[str, dict[str, Any]]) -> LlmResponse:
     if (done := results.get("request_refund")) is not None:
         if done.get("status") == "ok":
             return text_response(_refund_done(done["refund"], bool(done.get("already_refunded"))))
         if done.get("refused"):
             return text_response(_refused(done["message"], done["rule"]))
+        if done.get("needs_confirmation"):
+            return text_response(
+                "Nothing was refunded: there is no refund waiting for your confirmation. "
+                "Tell me the order number and I'll check it again."
+            )
         return text_response(f"The refund was not issued: {done.get('message')}")
+
+    if (declined := results.get("decline_refund")) is not None:
+        oid = order_id_in(text)
+        what = f"order {oid}" if oid else "anything"
+        return text_response(
+            f"Understood: I won't refund {what}. Nothing was refunded."
+            + (" The refund I proposed is cancelled." if declined.get("cancelled") else "")
+        )
 
     if (check := results.get("check_refund_eligibility")) is not None:
         if check.get("status") != "ok":
@@ -124,13 +203,9 @@ def _next(text: str, results: dict[str, dict[str, Any]]) -> LlmResponse:
             return text_response(_refund_done(check["existing_refund"], again=True))
         if not check["eligible"]:
             return text_response(_refused(check["explanation"], check["rule"]))
-        if find(_ONLY_CHECK, text) and not find(r"\b(refund (me|it|my|order)|money back)", text):
-            return text_response(
-                f'{check["explanation"]} Say "refund order {order["order_id"]}" and I\'ll issue it.'
-            )
-        words = _ORDER.sub("", _BARE.sub("", text)).split()
-        reason = " ".join(text.split())[:200] if len(words) >= 3 else "refund requested"
-        return function_call("request_refund", {"order_id": order["order_id"], "reason": reason})
+        if check.get("proposal"):
+            return text_response(_proposal(check))
+        return text_response(check["explanation"])
 
     if (status := results.get("refund_status")) is not None:
         if status.get("status") != "ok":
@@ -175,4 +250,4 @@ def _next(text: str, results: dict[str, dict[str, Any]]) -> LlmResponse:
 def policy(req: LlmRequest) -> LlmResponse:
     results = function_responses(req)
     text = last_user_text(req)
-    return _first_call(text) if not results else _next(text, results)
+    return _first_call(text, req) if not results else _next(text, results)
