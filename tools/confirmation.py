@@ -52,10 +52,10 @@ _YES = (
     r"yes i confirm|yes go ahead|yes do it|yes please do"
 )
 _RESTATE = (
-    r"(?:(?:please|and|then)\s+)?(?:refund|proceed|go|do|cancel|it|that|this|the|my|order|"
+    r"(?:(?:please|and|then)\s+)?(?:refund|proceed|go|do|it|that|this|the|my|order|"
     r"refund it|reembolsa|rembourse|erstatten|#?\d{3,7}|now|thanks|thank you|gracias|merci|danke)"
 )
-_AFFIRMATIVE = re.compile(rf"^(?:{_YES})(?:\s+{_RESTATE})*$")
+_AFFIRMATIVE = re.compile(rf"^(?:{_YES})(?:\s+(?:{_YES}))*(?:\s+{_RESTATE})*$")
 
 # Declining or postponing ("no", "don't", "wait", "not yet", "no quiero", "nein").
 _NEGATION = re.compile(

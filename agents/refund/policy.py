@@ -122,8 +122,17 @@ def _previous_proposal(req: LlmRequest) -> int | None:
     return None
 
 
+# Contract or legal wording: someone pasted terms, they are not asking us to act.
+_LEGALESE = (
+    r"\b(shall|hereby|herein\w*|thereof|whereas|pursuant|section \d|clause \d|"
+    r"the (supplier|vendor|customer|licensee|licensor|part(y|ies))\b|this agreement)"
+)
+
+
 def _looks_like_document(text: str) -> bool:
-    return len(text) > _DOCUMENT_CHARS or text.strip().count("\n") >= 2
+    return (
+        len(text) > _DOCUMENT_CHARS or text.strip().count("\n") >= 2 or find(_LEGALESE, text)
+    )
 
 
 def _first_call(text: str, req: LlmRequest) -> LlmResponse:
