@@ -191,7 +191,9 @@ def check_refund_eligibility(order_id: int, tool_context: ToolContext) -> dict[s
     }
     if existing is not None:
         result["existing_refund"] = _refund_dict(existing)
-    if decision.allowed:
+    # No proposal from a parallel/voting branch or another agent: nothing there may lead
+    # to a refund, not even through a later "yes".
+    if decision.allowed and side_effect_refusal(tool_context) is None:
         proposal = propose(
             tool_context,
             kind=REFUND_KIND,
