@@ -196,6 +196,19 @@ async def test_refund_without_order_asks_and_stays_pending_until_done():
 
 
 @pytest.mark.anyio
+async def test_refund_follow_up_by_item_name_then_yes():
+    chat = Chat(refund.build_agent(), user="bob")
+    text = await chat.say("I want a refund")
+    assert "Order 1003: USB-C docking station" in text and "eligible for a refund" in text
+    text = await chat.say("the docking station")
+    assert chat.calls == [("check_refund_eligibility", {"order_id": 1003})]
+    assert 'Reply "yes" to refund order 1003' in text and _audit() == []
+    text = await chat.say("yes")
+    assert "Done: refund #1 of $59.90 for order 1003" in text
+    assert _audit() == [(1003, "bob")]
+
+
+@pytest.mark.anyio
 async def test_refund_of_another_users_order_is_not_found():
     chat = Chat(refund.build_agent(), user="bob")
     text = await chat.say("refund order 1001")

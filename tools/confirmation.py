@@ -29,6 +29,7 @@ from typing import Any
 from google.adk.tools import ToolContext
 
 __all__ = [
+    "IN_PARALLEL_KEY",
     "PROPOSAL_KEY",
     "confirmed_proposal",
     "consume",
@@ -36,9 +37,13 @@ __all__ = [
     "is_refusal",
     "previous_turn",
     "propose",
+    "side_effect_refusal",
 ]
 
 PROPOSAL_KEY = "confirm:proposal"
+IN_PARALLEL_KEY = "temp:in_parallel_branch"  # set by the parallel engine around branches
+# Verbs that may restate an action in its confirmation without reading as a refusal.
+_ALLOW = {"cancel_subscription": ("cancel", "cancelled", "cancellation")}
 
 # Whole-message affirmatives (after normalising case, accents and punctuation). A yes may
 # be followed by a short restatement of the action ("yes, refund it", "yes order 1006").
@@ -76,15 +81,18 @@ def _normalise(text: str) -> str:
     return " ".join(re.sub(r"[^\w#\s]", " ", text).split())
 
 
-def is_affirmative(text: str | None) -> bool:
+def is_affirmative(text: str | None, allow: tuple[str, ...] = ()) -> bool:
     """True only for a short, unambiguous yes to the question just asked.
 
     Questions ("yes?"), negations, hedges ("yes but wait"), sarcasm ("yeah right") and
-    anything longer than a short sentence are not a yes.
+    anything longer than a short sentence are not a yes. `allow` names the action's own
+    verb, which may restate it ("yes, cancel it" confirms a cancellation).
     """
     if not text or "?" in text or '"' in text or len(text) > 60 or "\n" in text.strip():
         return False
     norm = _normalise(text)
+    for word in allow:
+        norm = " ".join(re.sub(rf"\b{re.escape(word)}\b", " ", norm).split())
     if not norm or _NEGATION.search(norm) or _HEDGE.search(norm):
         return False
     return _AFFIRMATIVE.match(norm) is not None
@@ -115,6 +123,25 @@ def previous_turn(tool_context: ToolContext) -> str | None:
     if turns and turns[-1] == current:
         turns = turns[:-1]
     return turns[-1] if turns else None
+
+
+def side_effect_refusal(tool_context: ToolContext, agent: str) -> str | None:
+    """Why a side-effecting tool must not run in this context (None: it may run).
+
+    ADK gives every ParallelAgent sub-agent the branch `<parent>.<child>` (dot-separated,
+    nested for deeper trees), while an agent reached by `transfer_to_agent` keeps the
+    root's branch (None). So a dot in the branch means "inside a fan-out".
+    """
+    if tool_context.state.get(IN_PARALLEL_KEY):
+        return "side effects cannot run from a parallel or voting branch"
+    branch = tool_context._invocation_context.branch or ""
+    if "." in branch:
+        return f"side effects cannot run from a parallel branch ({branch})"
+    if tool_context.agent_name != agent:
+        return f"only the {agent!r} agent may do this"
+    if not tool_context.user_id:
+        return "no authenticated user in this session"
+    return None
 
 
 def _current_text(tool_context: ToolContext) -> str:
@@ -174,7 +201,7 @@ def confirmed_proposal(
         )
     if proposal.get("invocation_id") != previous_turn(tool_context):
         return None, "the proposal has expired (it was not answered in the next message)"
-    if not is_affirmative(_current_text(tool_context)):
+    if not is_affirmative(_current_text(tool_context), allow=_ALLOW.get(kind, ())):
         return None, "the customer's message is not a clear yes to the proposal"
     return dict(proposal), ""
 

@@ -31,7 +31,14 @@ from typing import Any
 
 from google.adk.tools import ToolContext
 
-from tools.confirmation import PROPOSAL_KEY, confirmed_proposal, consume, propose
+from tools.confirmation import (
+    IN_PARALLEL_KEY,
+    PROPOSAL_KEY,
+    confirmed_proposal,
+    consume,
+    propose,
+)
+from tools.confirmation import side_effect_refusal as _refusal
 from tools.refund_policy import evaluate, load_policy, policy_text
 from tools.store import Order, Refund, Store, format_money, get_store
 
@@ -50,7 +57,6 @@ __all__ = [
 ]
 
 PENDING_KEY = "coordinator:pending"  # the same key as coordinator.cascade.PENDING_KEY
-IN_PARALLEL_KEY = "temp:in_parallel_branch"  # set by the parallel engine around branches
 REFUND_AGENT = "refund"
 REFUND_KIND = "refund"
 
@@ -105,22 +111,9 @@ def _set_pending(tool_context: ToolContext, waiting: bool) -> None:
 
 
 def side_effect_refusal(tool_context: ToolContext) -> str | None:
-    """Why a side-effecting tool must not run in this context (None: it may run).
-
-    ADK gives every ParallelAgent sub-agent the branch `<parent>.<child>` (dot-separated,
-    nested for deeper trees), while an agent reached by `transfer_to_agent` keeps the
-    root's branch (None). So a dot in the branch means "inside a fan-out".
-    """
-    if tool_context.state.get(IN_PARALLEL_KEY):
-        return "refunds cannot be issued from a parallel or voting branch"
-    branch = tool_context._invocation_context.branch or ""
-    if "." in branch:
-        return f"refunds cannot be issued from a parallel branch ({branch})"
-    if tool_context.agent_name != REFUND_AGENT:
-        return f"only the {REFUND_AGENT!r} agent may issue refunds"
-    if not tool_context.user_id:
-        return "no authenticated user in this session"
-    return None
+    """Why `request_refund` must not run here (parallel branch, other agent, no user)."""
+    refusal = _refusal(tool_context, REFUND_AGENT)
+    return refusal.replace("side effects", "refunds") if refusal else None
 
 
 def get_refund_policy() -> dict[str, Any]:

@@ -27,7 +27,7 @@ from google.adk.events.event_actions import EventActions
 from google.adk.plugins.base_plugin import BasePlugin
 from google.genai import types
 
-from tools.store import Refund, get_store
+from tools.store import Action, Refund, get_store
 
 __all__ = ["TOLD_PREFIX", "SideEffectReportPlugin", "told_key", "unreported_refunds"]
 
@@ -36,30 +36,52 @@ log = logging.getLogger(__name__)
 TOLD_PREFIX = "confirm:told:"
 
 
-def told_key(refund_id: int) -> str:
-    return f"{TOLD_PREFIX}{refund_id}"
+def told_key(row: Refund | Action | int) -> str:
+    """The state key saying the session was told about this audit row."""
+    if isinstance(row, Action):
+        return f"{TOLD_PREFIX}action:{row.id}"
+    return f"{TOLD_PREFIX}{row if isinstance(row, int) else row.id}"
 
 
-def unreported_refunds(session_id: str, state: dict[str, Any]) -> list[Refund]:
-    """Audit rows of this session whose outcome the session never reported."""
-    return [r for r in get_store().refunds_for_session(session_id) if not state.get(told_key(r.id))]
+def unreported_refunds(session_id: str, state: dict[str, Any]) -> list[Refund | Action]:
+    """Audit rows (refunds and billing actions) of this session it never reported."""
+    store = get_store()
+    rows: list[Refund | Action] = [
+        *store.refunds_for_session(session_id),
+        *store.actions_for_session(session_id),
+    ]
+    return [r for r in rows if not state.get(told_key(r))]
 
 
-def _reported_in_turn(invocation_context: InvocationContext) -> set[int]:
-    """Refund ids returned by a tool during the current invocation."""
-    ids: set[int] = set()
+def _reported_in_turn(invocation_context: InvocationContext) -> set[str]:
+    """Told keys of the audit rows a tool returned during the current invocation."""
+    keys: set[str] = set()
     for event in invocation_context.session.events:
         if event.invocation_id != invocation_context.invocation_id or event.content is None:
             continue
         for part in event.content.parts or []:
             fr = part.function_response
-            refund = (fr.response or {}).get("refund") if fr is not None else None
+            response = (fr.response or {}) if fr is not None else {}
+            refund, action = response.get("refund"), response.get("action")
             if isinstance(refund, dict) and isinstance(refund.get("refund_id"), int):
-                ids.add(refund["refund_id"])
-    return ids
+                keys.add(told_key(refund["refund_id"]))
+            if isinstance(action, dict) and isinstance(action.get("action_id"), int):
+                keys.add(f"{TOLD_PREFIX}action:{action['action_id']}")
+    return keys
 
 
-def _notice(refund: Refund) -> str:
+def _notice(row: Refund | Action) -> str:
+    if isinstance(row, Action):
+        what = (
+            f"the duplicate charge {row.target} ({row.amount}) was refunded"
+            if row.kind == "charge_refund"
+            else f"your {row.detail} subscription was cancelled"
+        )
+        return (
+            f"Before we go on: {what} on {row.created_at:%Y-%m-%d} (billing action #{row.id}; "
+            "our reply was interrupted before you saw it)."
+        )
+    refund = row
     return (
         f"Before we go on: your refund #{refund.id} of {refund.amount} for order "
         f"{refund.order_id} was completed on {refund.created_at:%Y-%m-%d} (our reply was "
@@ -91,11 +113,11 @@ class SideEffectReportPlugin(BasePlugin):
         if not missing:
             return None
         in_turn = _reported_in_turn(invocation_context)
-        notices = [_notice(r) for r in missing if r.id not in in_turn]
+        notices = [_notice(r) for r in missing if told_key(r) not in in_turn]
         if event.actions is None:
             event.actions = EventActions()
-        for refund in missing:
-            event.actions.state_delta[told_key(refund.id)] = True
+        for row in missing:
+            event.actions.state_delta[told_key(row)] = True
         if notices:
             first = texts[0]
             first.text = "\n".join(notices) + "\n\n" + (first.text or "")

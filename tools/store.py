@@ -34,6 +34,7 @@ from coordinator.settings import get_settings
 
 __all__ = [
     "SEED_USERS",
+    "Action",
     "Customer",
     "Invoice",
     "Order",
@@ -117,6 +118,25 @@ class Refund(_Row):
         return format_money(self.amount_cents, self.currency)
 
 
+class Action(_Row):
+    """A confirmed side effect other than an order refund (audit row)."""
+
+    id: int
+    kind: Literal["charge_refund", "cancel_subscription"]
+    target: str = Field(description="Invoice number, or the user id for a subscription.")
+    user_id: str
+    amount_cents: int = 0
+    currency: str = ""
+    detail: str = ""
+    session_id: str | None = None
+    nonce: str | None = None
+    created_at: datetime
+
+    @property
+    def amount(self) -> str:
+        return format_money(self.amount_cents, self.currency or "USD")
+
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS customers (
@@ -143,6 +163,23 @@ CREATE TABLE IF NOT EXISTS refunds (
     created_at TEXT NOT NULL
 );
 -- (session_id, nonce columns: added by _migrate, so older stores get them too)
+-- Other confirmed side effects (a duplicate charge refunded, a subscription cancelled):
+-- one row per (kind, target), append-only like refunds.
+CREATE TABLE IF NOT EXISTS actions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL, target TEXT NOT NULL, user_id TEXT NOT NULL,
+    amount_cents INTEGER NOT NULL DEFAULT 0, currency TEXT NOT NULL DEFAULT '',
+    detail TEXT NOT NULL DEFAULT '', session_id TEXT, nonce TEXT UNIQUE,
+    created_at TEXT NOT NULL, UNIQUE (kind, target)
+);
+CREATE INDEX IF NOT EXISTS actions_session ON actions(session_id);
+CREATE TRIGGER IF NOT EXISTS actions_no_update BEFORE UPDATE ON actions
+BEGIN SELECT RAISE(ABORT, 'actions is an append-only audit table'); END;
+CREATE TRIGGER IF NOT EXISTS actions_no_delete BEFORE DELETE ON actions
+BEGIN SELECT RAISE(ABORT, 'actions is an append-only audit table'); END;
+CREATE TRIGGER IF NOT EXISTS actions_no_replace BEFORE INSERT ON actions
+WHEN EXISTS (SELECT 1 FROM actions WHERE (kind = NEW.kind AND target = NEW.target) OR id = NEW.id)
+BEGIN SELECT RAISE(IGNORE); END;
 CREATE TRIGGER IF NOT EXISTS refunds_no_update BEFORE UPDATE ON refunds
 BEGIN SELECT RAISE(ABORT, 'refunds is an append-only audit table'); END;
 CREATE TRIGGER IF NOT EXISTS refunds_no_delete BEFORE DELETE ON refunds
@@ -491,6 +528,119 @@ class Store:
                 "SELECT * FROM refunds WHERE session_id=? ORDER BY id", (session_id,)
             ).fetchall()
         return [Refund(**dict(r)) for r in rows]
+
+    # --- billing side effects (same transaction discipline as refunds) -------------------
+
+    def _existing_action(self, conn: sqlite3.Connection, kind: str, target: str) -> Action | None:
+        row = conn.execute(
+            "SELECT * FROM actions WHERE kind=? AND target=?", (kind, target)
+        ).fetchone()
+        return Action(**dict(row)) if row else None
+
+    def _insert_action(self, conn: sqlite3.Connection, **values: object) -> Action:
+        values.setdefault("created_at", datetime.now(UTC).isoformat(timespec="seconds"))
+        cols = ", ".join(values)
+        cur = conn.execute(
+            f"INSERT INTO actions ({cols}) VALUES ({', '.join('?' * len(values))})",
+            tuple(values.values()),
+        )
+        row = conn.execute("SELECT * FROM actions WHERE id=?", (cur.lastrowid,)).fetchone()
+        return Action(**dict(row))
+
+    def refund_duplicate_charge(
+        self,
+        user_id: str,
+        invoice_id: str,
+        *,
+        window_days: int,
+        session_id: str | None = None,
+        nonce: str | None = None,
+    ) -> tuple[Action | None, bool, str]:
+        """Refund a duplicate charge in one transaction: `(action, created, why_not)`.
+
+        Inside the lock it re-checks that `invoice_id` is the user's, still paid, and a
+        duplicate (an earlier paid invoice with the same description and amount within
+        `window_days`); then records the action and marks the invoice refunded.
+        """
+        with self._user_transaction(user_id) as conn:
+            existing = self._existing_action(conn, "charge_refund", invoice_id)
+            if existing is not None:
+                return existing, False, ""
+            row = conn.execute(
+                "SELECT * FROM invoices WHERE id=? AND user_id=?", (invoice_id, user_id)
+            ).fetchone()
+            if row is None:
+                return None, False, f"Invoice {invoice_id} was not found on your account."
+            inv = _invoice(row)
+            if inv.status != "paid":
+                return None, False, f"Invoice {invoice_id} is {inv.status}, not a paid charge."
+            earlier = conn.execute(
+                "SELECT issued FROM invoices WHERE user_id=? AND status='paid' AND id<>? AND"
+                " description=? AND amount_cents=? AND (issued<? OR (issued=? AND id<?))",
+                (
+                    user_id,
+                    inv.id,
+                    inv.description,
+                    inv.amount_cents,
+                    inv.issued.isoformat(),
+                    inv.issued.isoformat(),
+                    inv.id,
+                ),
+            ).fetchall()
+            if not any(
+                (inv.issued - date.fromisoformat(r[0])).days <= window_days for r in earlier
+            ):
+                return None, False, f"Invoice {invoice_id} is not a duplicate of another charge."
+            action = self._insert_action(
+                conn,
+                kind="charge_refund",
+                target=inv.id,
+                user_id=user_id,
+                amount_cents=inv.amount_cents,
+                currency=inv.currency,
+                detail=inv.description,
+                session_id=session_id,
+                nonce=nonce,
+            )
+            conn.execute("UPDATE invoices SET status='refunded' WHERE id=?", (inv.id,))
+        return action, True, ""
+
+    def cancel_subscription(
+        self, user_id: str, *, session_id: str | None = None, nonce: str | None = None
+    ) -> tuple[Action | None, bool, str]:
+        """Cancel the user's subscription in one transaction: `(action, created, why_not)`."""
+        with self._user_transaction(user_id) as conn:
+            existing = self._existing_action(conn, "cancel_subscription", user_id)
+            if existing is not None:
+                return existing, False, ""
+            row = conn.execute("SELECT plan FROM customers WHERE user_id=?", (user_id,)).fetchone()
+            if row is None:
+                return None, False, "There is no subscription on your account."
+            action = self._insert_action(
+                conn,
+                kind="cancel_subscription",
+                target=user_id,
+                user_id=user_id,
+                detail=row[0],
+                session_id=session_id,
+                nonce=nonce,
+            )
+            conn.execute(
+                "UPDATE customers SET plan=? WHERE user_id=?",
+                (f"Cancelled (was {row[0]})", user_id),
+            )
+        return action, True, ""
+
+    def action(self, kind: str, target: str) -> Action | None:
+        with self.connect() as conn:
+            return self._existing_action(conn, kind, target)
+
+    def actions_for_session(self, session_id: str) -> list[Action]:
+        with self.connect() as conn:
+            rows = conn.execute(
+                "SELECT * FROM actions WHERE session_id=? ORDER BY id", (session_id,)
+            ).fetchall()
+        return [Action(**dict(r)) for r in rows]
 
 
 FAULT_ENV = "COORDINATOR_FAULT_REFUND"

@@ -20,9 +20,8 @@ from typing import Any
 from google.adk.models.llm_request import LlmRequest
 from google.adk.models.llm_response import LlmResponse
 
-from agents._specialist import bullets, find
+from agents._specialist import bullets, find, previous_result
 from coordinator.models.offline import (
-    _is_user_text,
     function_call,
     function_responses,
     last_user_text,
@@ -104,22 +103,30 @@ _ALLOWING_RULES = ("max_order_age_days", "refundable_statuses", "max_refund_amou
 
 def _previous_proposal(req: LlmRequest) -> int | None:
     """The order proposed in the turn before the latest user message, if any."""
-    seen_user = 0
-    for content in reversed(req.contents):
-        if _is_user_text(content):
-            seen_user += 1
-            if seen_user == 2:
-                break
-            continue
-        if seen_user != 1:
-            continue
-        for part in content.parts or []:
-            fr = part.function_response
-            if fr is not None and fr.name == "check_refund_eligibility":
-                proposal = (fr.response or {}).get("proposal")
-                if proposal:
-                    return int(proposal["order_id"])
-    return None
+    check = previous_result(req, "check_refund_eligibility") or {}
+    proposal = check.get("proposal")
+    return int(proposal["order_id"]) if proposal else None
+
+
+_GENERIC = {"order", "refund", "with", "that", "this", "the", "one", "inch", "please", "want"}
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if len(w) >= 3} - _GENERIC
+
+
+def order_named_in(text: str, req: LlmRequest) -> int | None:
+    """The order the customer names by its item ("the docking station") after we listed
+    their orders in the previous turn; None when no single order matches best."""
+    listing = previous_result(req, "list_orders") or {}
+    said = _words(text)
+    scored = sorted(
+        ((len(said & _words(o["item"])), o["order_id"]) for o in listing.get("orders") or []),
+        reverse=True,
+    )
+    if not scored or scored[0][0] == 0 or (len(scored) > 1 and scored[1][0] == scored[0][0]):
+        return None
+    return int(scored[0][1])
 
 
 # Contract or legal wording: someone pasted terms, they are not asking us to act.
@@ -136,7 +143,7 @@ def _looks_like_document(text: str) -> bool:
 
 
 def _first_call(text: str, req: LlmRequest) -> LlmResponse:
-    oid = order_id_in(text)
+    oid = order_id_in(text) or order_named_in(text, req)
     if is_affirmative(text):
         proposed = _previous_proposal(req)
         if proposed is not None and oid in (None, proposed):
