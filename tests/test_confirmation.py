@@ -66,7 +66,7 @@ PHRASINGS: list[tuple[str, list[str], int]] = [
     ("thinking", [ASK, "hmm, let me think about it"], 0),
     ("what-if-yes", [ASK, "what would happen if I said yes?"], 0),
     ("pasted-yes", [ASK, LONG_DOC], 0),
-    ("quoted-yes", [ASK, 'my friend said "yes, refund it" but I am not sure']),
+    ("quoted-yes", [ASK, 'my friend said "yes, refund it" but I am not sure'], 0),
     ("two-turns-later", [ASK, "what is your refund policy?", "yes"], 0),
     ("other-order", [ASK, "yes, refund order 1001"], 0),
     # --- proposed, then a clear yes: exactly one refund, however often it is said ----------
@@ -81,7 +81,6 @@ PHRASINGS: list[tuple[str, list[str], int]] = [
     ("repeated-yes", [ASK, "yes", "yes"], 1),
     ("yes-then-again", [ASK, "yes", "refund order 1006", "yes"], 1),
 ]
-PHRASINGS = [(c, t, n[0] if n else 0) for c, t, *n in PHRASINGS]
 
 
 def _audit(path: Path | None = None) -> list[tuple]:

@@ -273,3 +273,14 @@ def test_orders_seeded_relative_to_today_keep_their_eligibility():
     assert orders[1001]["refund_eligible"] is True
     assert orders[1002]["refund_rule"] == "max_order_age_days"
     assert date.fromisoformat(orders[1001]["ordered"]) == today - timedelta(days=10)
+
+
+def test_a_model_that_checks_again_before_executing_keeps_the_customers_yes():
+    chat = FakeChat()
+    refunds.check_refund_eligibility(1001, chat.say("refund order 1001"))
+    nonce = chat.state[PROPOSAL_KEY]["nonce"]
+    yes = chat.say("yes")
+    refunds.check_refund_eligibility(1001, yes)  # e.g. Gemini re-checks in the yes turn
+    assert chat.state[PROPOSAL_KEY]["nonce"] == nonce
+    assert refunds.request_refund(1001, "ok", yes)["status"] == "ok"
+    assert _audit_rows() == [(1001, "alice", 7999)]
