@@ -20,11 +20,18 @@ from google.genai import types
 
 from coordinator.cascade import LAST_DECISION_KEY
 from coordinator.models import is_offline, resolve_model
-from coordinator.models.offline import Policy
+from coordinator.models.offline import Policy, is_relayed
 from coordinator.routes import RouteSet, load_routes
 from coordinator.settings import Settings, get_settings
 
-__all__ = ["build_specialist", "bullets", "find", "honest_model_failure", "routes_for"]
+__all__ = [
+    "build_specialist",
+    "bullets",
+    "find",
+    "honest_model_failure",
+    "previous_result",
+    "routes_for",
+]
 
 log = logging.getLogger(__name__)
 
@@ -119,3 +126,27 @@ def bullets(lines: Iterable[str], numbered: bool = False) -> str:
     return "\n".join(
         f"{i}. {line}" if numbered else f"- {line}" for i, line in enumerate(lines, start=1)
     )
+
+
+def previous_result(req: Any, tool: str) -> dict[str, Any] | None:
+    """The latest result of `tool` in the turn before the latest user message (what the
+    customer is answering when they say "yes" or "no")."""
+    seen_user = 0
+    for content in reversed(req.contents):
+        is_user_text = (
+            content.role == "user"
+            and any(p.text for p in content.parts or [])
+            and not is_relayed(content)
+        )
+        if is_user_text:
+            seen_user += 1
+            if seen_user == 2:
+                break
+            continue
+        if seen_user != 1:
+            continue
+        for part in reversed(content.parts or []):
+            fr = part.function_response
+            if fr is not None and fr.name == tool:
+                return dict(fr.response or {})
+    return None

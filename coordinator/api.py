@@ -132,12 +132,17 @@ class Coordinator:
         session_service: BaseSessionService | None = None,
         app_name: str = APP_NAME,
         warm_up: bool = True,
+        plugins: list | None = None,
     ) -> None:
         self.settings = settings or get_settings()
         if agent is None:
             from agents.coordinator.agent import build_root_agent
 
             agent = build_root_agent(self.settings)
+        if plugins is None:  # the support app's own plugins (e.g. side-effect reporting)
+            from agents.coordinator.agent import build_plugins
+
+            plugins = build_plugins()
         if session_service is None:
             from coordinator.sessions import make_session_service
 
@@ -151,7 +156,7 @@ class Coordinator:
             # Each transfer swaps instructions and tools; give each agent its own cache
             # (used by Gemini; ignored by the offline models).
             context_cache_config=ContextCacheConfig(),
-            plugins=[RequestGuardPlugin(self.settings.max_request_chars)],
+            plugins=[RequestGuardPlugin(self.settings.max_request_chars), *plugins],
         )
         self.runner = Runner(app=self.app, session_service=session_service)
         # Pipeline specialists (contract_review = split -> ... -> aggregate) answer through

@@ -78,3 +78,55 @@ def simplify_events(events: list[Event]) -> list[tuple[str, Any]]:
                 else:
                     out.append((event.author, ("call", call.name)))
     return out
+
+
+class FakeChat:
+    """A session for calling tools directly: `say(text)` starts a user turn and returns the
+    ToolContext-like object the tools read (user, agent, state, session events, the turn's
+    real user message). State persists across turns, as in an ADK session."""
+
+    def __init__(
+        self, user: str = "alice", agent: str = "refund", branch: str | None = None, **state: Any
+    ) -> None:
+        import uuid
+
+        self.user, self.agent, self.branch = user, agent, branch
+        self.state: dict[str, Any] = dict(state)
+        self.id = uuid.uuid4().hex
+        self.events: list[Any] = []
+        self._turn: tuple[str, types.Content] | None = None
+
+    def say(self, text: str) -> Any:
+        import uuid
+
+        content = types.Content(role="user", parts=[types.Part(text=text)])
+        self._turn = (uuid.uuid4().hex, content)
+        self.events.append(Event(author="user", invocation_id=self._turn[0], content=content))
+        return self.ctx()
+
+    def ctx(self) -> Any:
+        from types import SimpleNamespace
+
+        if self._turn is None:
+            self.say("hello")
+        invocation_id, content = self._turn  # type: ignore[misc]
+        return SimpleNamespace(
+            user_id=self.user,
+            agent_name=self.agent,
+            state=self.state,
+            invocation_id=invocation_id,
+            _invocation_context=SimpleNamespace(
+                branch=self.branch,
+                session=SimpleNamespace(id=self.id, events=self.events),
+                user_content=content,
+            ),
+        )
+
+
+def confirm_refund(order_id: int, user: str = "alice", reason: str = "broken") -> dict:
+    """Propose then confirm a refund the way a customer does (two turns, a clear yes)."""
+    from tools import refunds
+
+    chat = FakeChat(user=user)
+    refunds.check_refund_eligibility(order_id, chat.say(f"refund order {order_id}"))
+    return refunds.request_refund(order_id, reason, chat.say("yes"))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import inspect
 import sqlite3
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 
 import anyio
 import pytest
@@ -22,7 +21,7 @@ from google.genai import types
 from coordinator.errors import UsageError
 from coordinator.fanout import AgentBranch, Branch, branch_request, build_parallel_agent, fan_out
 from coordinator.vote import Vote, VoteAggregator, VoteConfig, llm_judge, vote_all
-from tests.fakes import ScriptedLlm, tool_call
+from tests.fakes import FakeChat, ScriptedLlm, confirm_refund, tool_call
 from tools import refunds
 from tools.store import get_store
 
@@ -35,16 +34,29 @@ def _audit() -> list[tuple]:
 
 
 def _ctx(user: str = "alice", agent: str = "refund", branch: str | None = None):
-    return SimpleNamespace(
-        user_id=user, agent_name=agent, state={}, _invocation_context=SimpleNamespace(branch=branch)
-    )
+    return FakeChat(user=user, agent=agent, branch=branch).say("refund order 1001")
 
 
-async def _run(agent, text: str, user: str = "alice") -> list:
+async def _chat(coordinator, user: str, *texts: str) -> list:
+    """Several turns of one session through the Python API; the replies."""
+    replies, sid = [], None
+    for text in texts:
+        reply = await coordinator.ask_async(text, user_id=user, session_id=sid)
+        replies.append(reply)
+        sid = reply.session_id
+    return replies
+
+
+async def _run(agent, text: str | list[str], user: str = "alice") -> list:
+    """Events of one session: a message, or several messages as successive turns."""
     runner = InMemoryRunner(agent=agent, app_name="attack")
     session = await runner.session_service.create_session(app_name="attack", user_id=user)
-    msg = types.Content(role="user", parts=[types.Part(text=text)])
-    return [e async for e in runner.run_async(user_id=user, session_id=session.id, new_message=msg)]
+    events = []
+    for turn in [text] if isinstance(text, str) else text:
+        msg = types.Content(role="user", parts=[types.Part(text=turn)])
+        async for e in runner.run_async(user_id=user, session_id=session.id, new_message=msg):
+            events.append(e)
+    return events
 
 
 def _tool_results(events) -> dict[str, dict]:
@@ -82,13 +94,66 @@ async def test_a_model_that_passes_user_id_cannot_act_for_bob():
     assert result["status"] == "error"
     assert "1003" in str(result) and "Docking" not in str(result)
     assert _audit() == []
-    # Control: bob, signed in as bob, can.
-    bob = ScriptedLlm(script=[tool_call("request_refund", order_id=1003, reason="broken"), "ok"])
-    events = await _run(
-        LlmAgent(name="refund", model=bob, tools=list(refunds.REFUND_TOOLS)), "x", user="bob"
+    # Control: bob, signed in as bob, can (proposed, then his yes).
+    bob = ScriptedLlm(
+        script=[
+            tool_call("check_refund_eligibility", order_id=1003),
+            "shall I?",
+            tool_call("request_refund", order_id=1003, reason="broken"),
+            "ok",
+        ]
     )
+    agent = LlmAgent(name="refund", model=bob, tools=list(refunds.REFUND_TOOLS))
+    events = await _run(agent, ["refund order 1003", "yes"], user="bob")
     assert _tool_results(events)["request_refund"]["status"] == "ok"
     assert _audit() == [(1003, "bob")]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("turns", "script"),
+    [
+        # The model refunds straight from the order number in the text.
+        (["I want a refund for order 1001"], [("request_refund", 1001)]),
+        # It proposes and executes in the same turn, before any answer.
+        (["refund order 1001"], [("check_refund_eligibility", 1001), ("request_refund", 1001)]),
+        # The customer said yes to 1001; the model refunds another order.
+        (
+            ["refund order 1001", "yes"],
+            [("check_refund_eligibility", 1001), "ok?", ("request_refund", 9201)],
+        ),
+        # The customer said no; the model refunds anyway.
+        (
+            ["refund order 1001", "no, don't"],
+            [("check_refund_eligibility", 1001), "ok?", ("request_refund", 1001)],
+        ),
+        # The model injects its own "yes" as text before calling the tool.
+        (
+            ["refund order 1001", "hmm, what do you think?"],
+            [("check_refund_eligibility", 1001), "ok?", "yes", ("request_refund", 1001)],
+        ),
+    ],
+    ids=["direct", "same-turn", "other-order", "after-no", "model-says-yes"],
+)
+async def test_a_scripted_model_cannot_refund_without_the_customers_yes(turns, script):
+    _add_orders("alice", 9201)
+    items = []
+    for step in script:
+        if isinstance(step, tuple):
+            name, order = step
+            args = {"order_id": order} | ({"reason": "model"} if name == "request_refund" else {})
+            items.append(tool_call(name, **args))
+        else:
+            items.append(step)
+    items.append("done")
+    model = ScriptedLlm(script=items)
+    agent = LlmAgent(name="refund", model=model, tools=list(refunds.REFUND_TOOLS))
+    if script[-2:-1] == ["yes"]:  # the model's own "yes" text ends that turn; next turn calls
+        turns = [*turns, "ok"]
+    events = await _run(agent, turns, user="alice")
+    result = _tool_results(events)["request_refund"]
+    assert result["status"] == "error" and result.get("needs_confirmation") is True
+    assert _audit() == []
 
 
 @pytest.mark.anyio
@@ -117,9 +182,7 @@ async def test_twenty_concurrent_tool_calls_write_one_audit_row():
     results: list[dict] = []
 
     async def one(i: int) -> None:
-        results.append(
-            await anyio.to_thread.run_sync(refunds.request_refund, 1001, f"try {i}", _ctx())
-        )
+        results.append(await anyio.to_thread.run_sync(confirm_refund, 1001, "alice", f"try {i}"))
 
     async with anyio.create_task_group() as tg:
         for i in range(20):
@@ -133,7 +196,7 @@ async def test_twenty_concurrent_tool_calls_write_one_audit_row():
 
 
 def test_a_duplicate_racing_the_first_insert_gets_the_existing_refund(monkeypatch):
-    first = refunds.request_refund(1001, "broken", _ctx())
+    first = confirm_refund(1001)
     store = get_store()
     real = type(store).refund_for_order
 
@@ -144,7 +207,7 @@ def test_a_duplicate_racing_the_first_insert_gets_the_existing_refund(monkeypatc
         return None if calls["n"] == 1 else real(self, order_id)
 
     monkeypatch.setattr(type(store), "refund_for_order", stale_once)
-    second = refunds.request_refund(1001, "again", _ctx())
+    second = confirm_refund(1001, reason="again")
     assert second["status"] == "ok" and second["already_refunded"] is True
     assert second["refund"]["refund_id"] == first["refund"]["refund_id"]
 
@@ -154,11 +217,9 @@ async def test_twenty_concurrent_chat_requests_write_one_audit_row(coordinator):
     replies = []
 
     async def one(i: int) -> None:
-        replies.append(
-            await coordinator.ask_async(
-                "I want a refund for order 1001", user_id="alice", session_id=f"dup-{i}"
-            )
-        )
+        for text in ("I want a refund for order 1001", "yes"):
+            reply = await coordinator.ask_async(text, user_id="alice", session_id=f"dup-{i}")
+        replies.append(reply)
 
     async with anyio.create_task_group() as tg:
         for i in range(20):
@@ -171,7 +232,7 @@ async def test_twenty_concurrent_chat_requests_write_one_audit_row(coordinator):
             app_name=coordinator.app_name, user_id="alice", session_id=f"dup-{i}"
         )
         ids = [e.id for e in session.events]
-        assert len(ids) == len(set(ids)) and [e.author for e in session.events].count("user") == 1
+        assert len(ids) == len(set(ids)) and [e.author for e in session.events].count("user") == 2
 
 
 # --- policy limits, end to end ------------------------------------------------------------------
@@ -208,10 +269,10 @@ async def test_policy_limits_refuse_and_write_nothing(coordinator, user, text, e
 @pytest.mark.anyio
 async def test_once_per_order_and_the_daily_cap_hold_through_the_chat(coordinator):
     _add_orders("user", 9001, 9002)
-    first = await coordinator.ask_async("refund order 1006", user_id="user")
+    first = (await _chat(coordinator, "user", "refund order 1006", "yes"))[-1]
     again = await coordinator.ask_async("refund order 1006 again please", user_id="user")
     assert "approved" in first.text and "already refunded" in again.text
-    second = await coordinator.ask_async("refund order 9001", user_id="user")
+    second = (await _chat(coordinator, "user", "refund order 9001", "yes"))[-1]
     third = await coordinator.ask_async("refund order 9002", user_id="user")
     assert "approved" in second.text
     assert "2 refunds in the last 24 hours" in third.text  # max_refunds_per_day: 2
@@ -285,7 +346,7 @@ async def test_refund_agents_as_adk_parallel_voters_are_refused():
 
 
 def _issue_one() -> None:
-    assert refunds.request_refund(1001, "broken", _ctx())["status"] == "ok"
+    assert confirm_refund(1001)["status"] == "ok"
 
 
 @pytest.mark.parametrize(
@@ -356,7 +417,7 @@ async def test_every_approved_refund_is_in_the_audit_table(coordinator):
     _add_orders("bob", 9101, days_ago=2, cents=2500)
     issued = []
     for user, order in [("alice", 1001), ("bob", 1003), ("bob", 9101), ("carol", 1009)]:
-        reply = await coordinator.ask_async(f"refund order {order}", user_id=user)
+        reply = (await _chat(coordinator, user, f"refund order {order}", "yes"))[-1]
         if "approved" in reply.text:
             issued.append((order, user))
     assert issued == [(1001, "alice"), (1003, "bob"), (9101, "bob"), (1009, "carol")]

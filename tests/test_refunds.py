@@ -4,12 +4,13 @@ idempotent, audited, and never run from a parallel branch."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from types import SimpleNamespace
 
 import pytest
 
 from coordinator.errors import ConfigError
+from tests.fakes import FakeChat, confirm_refund
 from tools import refunds
+from tools.confirmation import PROPOSAL_KEY
 from tools.refund_policy import RefundPolicy, evaluate, load_policy, policy_text
 from tools.store import Order, Refund, get_store
 
@@ -101,13 +102,8 @@ def test_policy_limits_come_from_the_policy_object():
 
 
 def ctx(user: str = "alice", agent: str = "refund", branch: str | None = None, **state):
-    """The attributes the tools read from an ADK ToolContext."""
-    return SimpleNamespace(
-        user_id=user,
-        agent_name=agent,
-        state=dict(state),
-        _invocation_context=SimpleNamespace(branch=branch),
-    )
+    """A ToolContext-like object for one user turn of a fresh session."""
+    return FakeChat(user=user, agent=agent, branch=branch, **state).say("refund order 1001")
 
 
 def _audit_rows() -> list[tuple]:
@@ -117,14 +113,46 @@ def _audit_rows() -> list[tuple]:
 
 
 def test_request_refund_issues_once_and_audits():
-    c = ctx()
-    first = refunds.request_refund(1001, "arrived broken", c)
-    second = refunds.request_refund(1001, "asking again", c)
+    chat = FakeChat()
+    proposal = refunds.check_refund_eligibility(1001, chat.say("refund order 1001"))["proposal"]
+    assert proposal["amount"] == "$79.99" and "1001" in proposal["summary"]
+    nonce = chat.state[PROPOSAL_KEY]["nonce"]
+    first = refunds.request_refund(1001, "arrived broken", chat.say("yes"))
+    second = refunds.request_refund(1001, "asking again", chat.say("yes"))  # a repeated yes
     assert first["status"] == second["status"] == "ok"
     assert first["already_refunded"] is False and second["already_refunded"] is True
     assert first["refund"]["amount"] == "$79.99"
     assert second["refund"]["refund_id"] == first["refund"]["refund_id"]
     assert _audit_rows() == [(1001, "alice", 7999)]
+    with get_store().connect() as conn:
+        row = tuple(conn.execute("SELECT session_id, nonce FROM refunds").fetchone())
+    assert row == (chat.id, nonce)  # the row names what it executed
+    assert chat.state[PROPOSAL_KEY] is None  # consumed: nothing left to confirm
+
+
+def test_request_refund_without_a_confirmed_proposal_writes_nothing():
+    chat = FakeChat()
+    direct = refunds.request_refund(1001, "model decided", chat.say("refund order 1001"))
+    assert direct["status"] == "error" and direct["needs_confirmation"] is True
+    refunds.check_refund_eligibility(1001, chat.ctx())
+    same_turn = refunds.request_refund(1001, "model decided", chat.ctx())
+    assert same_turn["needs_confirmation"] is True  # proposed and executed in one turn
+    other = refunds.request_refund(1001, "x", FakeChat().say("yes"))  # yes in another session
+    assert other["needs_confirmation"] is True
+    assert _audit_rows() == []
+
+
+def test_a_yes_two_turns_later_or_for_another_order_does_not_refund():
+    chat = FakeChat()
+    refunds.check_refund_eligibility(1001, chat.say("can I get a refund for 1001?"))
+    wrong = refunds.request_refund(1002, "x", chat.say("yes"))
+    assert wrong["needs_confirmation"] is True
+    chat2 = FakeChat()
+    refunds.check_refund_eligibility(1001, chat2.say("refund order 1001"))
+    chat2.say("what is your refund policy?")
+    late = refunds.request_refund(1001, "x", chat2.say("yes"))
+    assert late["needs_confirmation"] is True and "expired" in late["message"]
+    assert _audit_rows() == []
 
 
 def test_another_users_order_is_not_found_and_writes_nothing():
@@ -143,17 +171,40 @@ def test_another_users_order_is_not_found_and_writes_nothing():
     ("order_id", "rule"),
     [(1002, "max_order_age_days"), (1004, "refundable_statuses")],
 )
-def test_policy_refusal_names_the_rule_and_writes_nothing(order_id, rule):
-    result = refunds.request_refund(order_id, "please", ctx())
-    assert result["status"] == "error" and result["refused"] is True
-    assert result["rule"] == rule
+def test_policy_refusal_names_the_rule_and_proposes_nothing(order_id, rule):
+    chat = FakeChat()
+    check = refunds.check_refund_eligibility(order_id, chat.say(f"refund order {order_id}"))
+    assert check["eligible"] is False and check["rule"] == rule and "proposal" not in check
+    result = refunds.request_refund(order_id, "please", chat.say("yes"))
+    assert result["status"] == "error" and result["needs_confirmation"] is True
     assert _audit_rows() == []
 
 
 def test_amount_limit_applies_to_carol():
-    result = refunds.request_refund(1005, "too big", ctx(user="carol"))
-    assert result["rule"] == "max_refund_amount"
-    assert "€500.00" in result["message"]
+    check = refunds.check_refund_eligibility(1005, ctx(user="carol"))
+    assert check["rule"] == "max_refund_amount"
+    assert "€500.00" in check["explanation"]
+
+
+def test_the_policy_is_applied_again_when_the_yes_arrives():
+    """A cap reached between proposal and yes (another session) refuses, naming the rule."""
+    _add_orders("alice", 9301, 9302)
+    chat = FakeChat()
+    refunds.check_refund_eligibility(1001, chat.say("refund order 1001"))
+    confirm_refund(9301)
+    confirm_refund(9302)  # the daily cap (2) is now used up
+    late = refunds.request_refund(1001, "x", chat.say("yes"))
+    assert late["refused"] is True and late["rule"] == "max_refunds_per_day"
+    assert [r[0] for r in _audit_rows()] == [9301, 9302]
+
+
+def _add_orders(user: str, *order_ids: int, cents: int = 1500) -> None:
+    ordered = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    with get_store().connect() as conn:
+        conn.executemany(
+            "INSERT INTO orders VALUES (?,?,?,?,?,?,?)",
+            [(o, user, f"Item {o}", cents, "USD", ordered, "delivered") for o in order_ids],
+        )
 
 
 @pytest.mark.parametrize(
@@ -173,16 +224,28 @@ def test_request_refund_refuses_outside_the_refund_agent_turn(context):
 
 
 def test_pending_is_set_while_waiting_for_an_order_and_cleared_when_done():
-    c = ctx()
+    chat = FakeChat()
+    c = chat.say("I want a refund")
     listing = refunds.list_orders(c)
     assert {o["order_id"] for o in listing["orders"]} == {1001, 1002, 1004}
-    assert c.state[refunds.PENDING_KEY] == "refund"
-    refunds.request_refund(1002, "late", c)  # refused: the task is over either way
-    assert c.state[refunds.PENDING_KEY] is None
-    refunds.check_refund_eligibility(4242, c)  # not found: still waiting for a valid number
-    assert c.state[refunds.PENDING_KEY] == "refund"
-    refunds.request_refund("order #1001", "ok", c)  # ids as text are parsed
-    assert c.state[refunds.PENDING_KEY] is None
+    assert chat.state[refunds.PENDING_KEY] == "refund"
+    refunds.check_refund_eligibility(1002, chat.say("1002"))  # refused: the task is over
+    assert chat.state[refunds.PENDING_KEY] is None
+    refunds.check_refund_eligibility(4242, chat.say("4242"))  # not found: still waiting
+    assert chat.state[refunds.PENDING_KEY] == "refund"
+    refunds.check_refund_eligibility("order #1001", chat.say("order #1001"))  # ids as text
+    assert chat.state[refunds.PENDING_KEY] == "refund"  # waiting for the yes
+    assert refunds.request_refund(1001, "ok", chat.say("yes"))["status"] == "ok"
+    assert chat.state[refunds.PENDING_KEY] is None
+
+
+def test_declining_drops_the_proposal():
+    chat = FakeChat()
+    refunds.check_refund_eligibility(1001, chat.say("refund order 1001"))
+    assert refunds.decline_refund(chat.say("no, wait"))["cancelled"] is True
+    assert chat.state[refunds.PENDING_KEY] is None
+    assert refunds.request_refund(1001, "x", chat.say("yes"))["needs_confirmation"] is True
+    assert _audit_rows() == []
 
 
 def test_pending_key_is_the_one_the_cascade_reads():
@@ -196,7 +259,7 @@ def test_eligibility_and_status_report_store_data():
     check = refunds.check_refund_eligibility(1001, c)
     assert check["eligible"] is True and check["order"]["amount"] == "$79.99"
     assert refunds.refund_status(1001, c)["refund"] is None
-    refunds.request_refund(1001, "broken", c)
+    assert confirm_refund(1001)["status"] == "ok"
     status = refunds.refund_status(1001, c)
     assert status["refund"]["amount"] == "$79.99"
     again = refunds.check_refund_eligibility(1001, c)
@@ -210,3 +273,14 @@ def test_orders_seeded_relative_to_today_keep_their_eligibility():
     assert orders[1001]["refund_eligible"] is True
     assert orders[1002]["refund_rule"] == "max_order_age_days"
     assert date.fromisoformat(orders[1001]["ordered"]) == today - timedelta(days=10)
+
+
+def test_a_model_that_checks_again_before_executing_keeps_the_customers_yes():
+    chat = FakeChat()
+    refunds.check_refund_eligibility(1001, chat.say("refund order 1001"))
+    nonce = chat.state[PROPOSAL_KEY]["nonce"]
+    yes = chat.say("yes")
+    refunds.check_refund_eligibility(1001, yes)  # e.g. Gemini re-checks in the yes turn
+    assert chat.state[PROPOSAL_KEY]["nonce"] == nonce
+    assert refunds.request_refund(1001, "ok", yes)["status"] == "ok"
+    assert _audit_rows() == [(1001, "alice", 7999)]

@@ -13,6 +13,7 @@ from google.genai import types
 from agents import billing, general, refund, technical_support
 from coordinator.models.offline import OfflineLlm, function_call
 from coordinator.routes import load_routes
+from tools.confirmation import PROPOSAL_KEY
 from tools.refunds import PENDING_KEY
 from tools.store import get_store
 
@@ -167,9 +168,13 @@ async def test_technical_support_admits_when_no_article_fits():
 async def test_refund_checks_then_issues_and_audits():
     chat = Chat(refund.build_agent())
     text = await chat.say("I want my money back for order 1001")
-    assert [c[0] for c in chat.calls] == ["check_refund_eligibility", "request_refund"]
-    assert chat.calls[1][1]["order_id"] == 1001
-    assert "$79.99" in text and "order 1001" in text
+    assert [c[0] for c in chat.calls] == ["check_refund_eligibility"]  # a proposal only
+    assert "$79.99" in text and "Wireless headphones" in text and 'Reply "yes"' in text
+    assert _audit() == []
+    text = await chat.say("yes")
+    assert [c[0] for c in chat.calls] == ["request_refund"]
+    assert chat.calls[0][1]["order_id"] == 1001
+    assert "$79.99" in text and "order 1001" in text and "Done: refund #" in text
     assert _audit() == [(1001, "alice")]
     text = await chat.say("please refund order 1001 again")
     assert "already refunded" in text
@@ -188,6 +193,19 @@ async def test_refund_without_order_asks_and_stays_pending_until_done():
     assert "30 days" in text and '"Time window"' in text  # the rule, quoted from the policy
     assert (await chat.state())[PENDING_KEY] is None
     assert _audit() == []
+
+
+@pytest.mark.anyio
+async def test_refund_follow_up_by_item_name_then_yes():
+    chat = Chat(refund.build_agent(), user="bob")
+    text = await chat.say("I want a refund")
+    assert "Order 1003: USB-C docking station" in text and "eligible for a refund" in text
+    text = await chat.say("the docking station")
+    assert chat.calls == [("check_refund_eligibility", {"order_id": 1003})]
+    assert 'Reply "yes" to refund order 1003' in text and _audit() == []
+    text = await chat.say("yes")
+    assert "Done: refund #1 of $59.90 for order 1003" in text
+    assert _audit() == [(1003, "bob")]
 
 
 @pytest.mark.anyio
@@ -221,6 +239,7 @@ async def test_refund_after_a_transfer_is_allowed():
     )
     chat = Chat(root)
     await chat.say("refund order 1001")
+    await chat.say("yes")
     assert chat.results["request_refund"]["status"] == "ok"
     assert all(e.branch is None for e in chat.events)
     assert _audit() == [(1001, "alice")]
@@ -230,11 +249,12 @@ async def test_refund_after_a_transfer_is_allowed():
 async def test_refund_inside_a_parallel_branch_is_refused():
     voters = ParallelAgent(name="voters", sub_agents=[refund.build_agent()])
     chat = Chat(voters)
-    text = await chat.say("refund order 1001")
-    result = chat.results["request_refund"]
-    assert result["status"] == "error" and "parallel branch" in result["message"]
+    await chat.say("refund order 1001")
     assert any(e.branch == "voters.refund" for e in chat.events)
-    assert "not issued" in text
+    assert "proposal" not in chat.results["check_refund_eligibility"]  # nothing to say yes to
+    assert not (await chat.state()).get(PROPOSAL_KEY)
+    text = await chat.say("yes")
+    assert "request_refund" not in chat.results and "no refund waiting" in text
     assert _audit() == []
 
 

@@ -4,11 +4,16 @@ Guarantees of `request_refund`:
 
 - **Authorised**: the customer is `tool_context.user_id`; an order on another account is
   reported exactly like a missing one ("not found"), so order numbers leak nothing.
-- **Bounded**: `tools.refund_policy.evaluate` decides; a refusal names the rule.
-- **Idempotent**: one refund per order (UNIQUE key in the audit table); asking again
-  returns the existing refund and never writes a second row.
-- **Audited**: approved refunds are appended to the `refunds` table, which rejects UPDATE
-  and DELETE.
+- **Confirmed**: `check_refund_eligibility` only *proposes*; `request_refund` runs only
+  when the customer's next message in the same session is a clear yes
+  (`tools.confirmation`), whatever the model decides.
+- **Bounded**: `tools.refund_policy.evaluate` decides, inside the same database transaction
+  as the insert (`Store.refund_atomically`), so racing processes cannot pass the daily cap;
+  a refusal names the rule.
+- **Idempotent**: one refund per order and per proposal nonce (UNIQUE keys in the audit
+  table); asking again returns the existing refund and never writes a second row.
+- **Audited**: approved refunds are appended to the `refunds` table (with the session and
+  proposal nonce), which rejects UPDATE and DELETE.
 - **Never in parallel**: it refuses to run inside a ParallelAgent branch (voting or
   sectioning) or from any agent other than `refund`, because N judges must never issue N
   side effects.
@@ -26,8 +31,16 @@ from typing import Any
 
 from google.adk.tools import ToolContext
 
+from tools.confirmation import (
+    IN_PARALLEL_KEY,
+    PROPOSAL_KEY,
+    confirmed_proposal,
+    consume,
+    propose,
+)
+from tools.confirmation import side_effect_refusal as _refusal
 from tools.refund_policy import evaluate, load_policy, policy_text
-from tools.store import Order, Refund, Store, get_store
+from tools.store import Order, Refund, Store, format_money, get_store
 
 __all__ = [
     "IN_PARALLEL_KEY",
@@ -35,6 +48,7 @@ __all__ = [
     "REFUND_AGENT",
     "REFUND_TOOLS",
     "check_refund_eligibility",
+    "decline_refund",
     "get_refund_policy",
     "list_orders",
     "refund_status",
@@ -43,8 +57,8 @@ __all__ = [
 ]
 
 PENDING_KEY = "coordinator:pending"  # the same key as coordinator.cascade.PENDING_KEY
-IN_PARALLEL_KEY = "temp:in_parallel_branch"  # set by the parallel engine around branches
 REFUND_AGENT = "refund"
+REFUND_KIND = "refund"
 
 
 def _now() -> datetime:
@@ -97,22 +111,9 @@ def _set_pending(tool_context: ToolContext, waiting: bool) -> None:
 
 
 def side_effect_refusal(tool_context: ToolContext) -> str | None:
-    """Why a side-effecting tool must not run in this context (None: it may run).
-
-    ADK gives every ParallelAgent sub-agent the branch `<parent>.<child>` (dot-separated,
-    nested for deeper trees), while an agent reached by `transfer_to_agent` keeps the
-    root's branch (None). So a dot in the branch means "inside a fan-out".
-    """
-    if tool_context.state.get(IN_PARALLEL_KEY):
-        return "refunds cannot be issued from a parallel or voting branch"
-    branch = tool_context._invocation_context.branch or ""
-    if "." in branch:
-        return f"refunds cannot be issued from a parallel branch ({branch})"
-    if tool_context.agent_name != REFUND_AGENT:
-        return f"only the {REFUND_AGENT!r} agent may issue refunds"
-    if not tool_context.user_id:
-        return "no authenticated user in this session"
-    return None
+    """Why `request_refund` must not run here (parallel branch, other agent, no user)."""
+    refusal = _refusal(tool_context, REFUND_AGENT)
+    return refusal.replace("side effects", "refunds") if refusal else None
 
 
 def get_refund_policy() -> dict[str, Any]:
@@ -149,8 +150,19 @@ def _own_order(order_id: Any, tool_context: ToolContext) -> tuple[Store, Order |
     return store, (store.order(tool_context.user_id, oid) if oid is not None else None)
 
 
+def _proposal_text(order: Order, decision_reason: str) -> str:
+    return (
+        f"refund order {order.id} ({order.item}) in full: {order.amount} back to the original "
+        f"payment method. {decision_reason}"
+    )
+
+
 def check_refund_eligibility(order_id: int, tool_context: ToolContext) -> dict[str, Any]:
     """Whether one of the customer's orders can be refunded now, and which rule decides.
+
+    When it can, this also records a refund *proposal* for the customer to confirm: show
+    it to them (order, item, amount, the policy rule) and ask for an explicit yes. Nothing
+    is refunded until they answer yes in their next message.
 
     Args:
         order_id: the order number, e.g. 1001.
@@ -172,13 +184,32 @@ def check_refund_eligibility(order_id: int, tool_context: ToolContext) -> dict[s
     }
     if existing is not None:
         result["existing_refund"] = _refund_dict(existing)
+    # No proposal from a parallel/voting branch or another agent: nothing there may lead
+    # to a refund, not even through a later "yes".
+    if decision.allowed and side_effect_refusal(tool_context) is None:
+        proposal = propose(
+            tool_context,
+            kind=REFUND_KIND,
+            target=str(order.id),
+            amount_cents=decision.amount_cents,
+            summary=_proposal_text(order, decision.reason),
+        )
+        result["proposal"] = {
+            "order_id": order.id,
+            "item": order.item,
+            "amount": format_money(decision.amount_cents, order.currency),
+            "summary": proposal["summary"],
+            "confirm": "Ask the customer to reply yes to confirm; nothing happens until then.",
+        }
     return result
 
 
 def request_refund(order_id: int, reason: str, tool_context: ToolContext) -> dict[str, Any]:
-    """Issue a full refund for one of the customer's orders, if the policy allows it.
+    """Issue the refund the customer has just confirmed.
 
-    Safe to call twice: a second call returns the refund already issued.
+    Only runs when check_refund_eligibility proposed this order in the previous turn and
+    the customer's current message is an explicit yes; otherwise it is refused and nothing
+    is written. Safe to call twice: a second call returns the refund already issued.
 
     Args:
         order_id: the order number, e.g. 1001.
@@ -191,33 +222,62 @@ def request_refund(order_id: int, reason: str, tool_context: ToolContext) -> dic
     if order is None:
         _set_pending(tool_context, True)
         return _not_found(order_id)
-    # One read for both questions, so a racing duplicate sees the same refunds for
-    # "already refunded?" and for the policy (else it could be refused "once per order").
-    prior = store.refunds_for(tool_context.user_id)
-    existing = next((r for r in prior if r.order_id == order.id), None)
-    if existing is not None:
-        _set_pending(tool_context, False)
-        return {"status": "ok", "already_refunded": True, "refund": _refund_dict(existing)}
-    now = _now()
-    decision = evaluate(order, prior, now)
+    proposal, why_not = confirmed_proposal(tool_context, kind=REFUND_KIND, target=str(order.id))
+    if proposal is None:
+        existing = store.refund_for_order(order.id)
+        if existing is not None:  # nothing to confirm, but say what exists
+            return {"status": "ok", "already_refunded": True, "refund": _refund_dict(existing)}
+        return {
+            "status": "error",
+            "needs_confirmation": True,
+            "message": f"Not refunded: {why_not}. Call check_refund_eligibility to propose "
+            "the refund, then wait for the customer's yes.",
+        }
+    consume(tool_context)
     _set_pending(tool_context, False)
-    if not decision.allowed:
+    now = _now()
+    decisions: list[Any] = []
+
+    def decide(prior: list[Refund]) -> tuple[bool, int]:
+        # Inside the store's write transaction: the policy sees every committed refund.
+        decision = evaluate(order, prior, now)
+        decisions.append(decision)
+        allowed = decision.allowed and decision.amount_cents <= proposal["amount_cents"]
+        return allowed, decision.amount_cents
+
+    refund, created = store.refund_atomically(
+        order,
+        decide,
+        reason=reason or "not given",
+        now=now,
+        session_id=tool_context._invocation_context.session.id,
+        nonce=proposal["nonce"],
+    )
+    if refund is None:
+        decision = decisions[-1]
+        message = decision.reason if not decision.allowed else "The amount changed; ask again."
         return {
             "status": "error",
             "refused": True,
             "order": _order_dict(order),
             "rule": decision.rule,
-            "message": decision.reason,
+            "message": message,
         }
-    refund, created = store.record_refund(
-        order, amount_cents=decision.amount_cents, reason=reason or "not given", now=now
-    )
+    # The plugin in tools/side_effects.py marks the session "told" when the answer is sent.
     return {
         "status": "ok",
         "already_refunded": not created,
         "order": _order_dict(order),
         "refund": _refund_dict(refund),
     }
+
+
+def decline_refund(tool_context: ToolContext) -> dict[str, Any]:
+    """The customer said no (or not now) to the proposed refund: drop the proposal."""
+    had = bool(tool_context.state.get(PROPOSAL_KEY))
+    consume(tool_context)
+    _set_pending(tool_context, False)
+    return {"status": "ok", "cancelled": had, "message": "Nothing was refunded."}
 
 
 def refund_status(order_id: int, tool_context: ToolContext) -> dict[str, Any]:
@@ -243,5 +303,6 @@ REFUND_TOOLS = [
     list_orders,
     check_refund_eligibility,
     request_refund,
+    decline_refund,
     refund_status,
 ]

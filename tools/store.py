@@ -18,9 +18,11 @@ UPDATE and DELETE. Money is stored in integer cents. Example::
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -32,6 +34,7 @@ from coordinator.settings import get_settings
 
 __all__ = [
     "SEED_USERS",
+    "Action",
     "Customer",
     "Invoice",
     "Order",
@@ -107,10 +110,31 @@ class Refund(_Row):
     status: Literal["approved"] = Field(description="Refunds are only recorded once approved.")
     reason: str
     created_at: datetime = Field(description="UTC time the refund was recorded.")
+    session_id: str | None = Field(None, description="Chat session that confirmed it.")
+    nonce: str | None = Field(None, description="The confirmed proposal it executed.")
 
     @property
     def amount(self) -> str:
         return format_money(self.amount_cents, self.currency)
+
+
+class Action(_Row):
+    """A confirmed side effect other than an order refund (audit row)."""
+
+    id: int
+    kind: Literal["charge_refund", "cancel_subscription"]
+    target: str = Field(description="Invoice number, or the user id for a subscription.")
+    user_id: str
+    amount_cents: int = 0
+    currency: str = ""
+    detail: str = ""
+    session_id: str | None = None
+    nonce: str | None = None
+    created_at: datetime
+
+    @property
+    def amount(self) -> str:
+        return format_money(self.amount_cents, self.currency or "USD")
 
 
 _SCHEMA = """
@@ -138,6 +162,24 @@ CREATE TABLE IF NOT EXISTS refunds (
     currency TEXT NOT NULL, status TEXT NOT NULL, reason TEXT NOT NULL,
     created_at TEXT NOT NULL
 );
+-- (session_id, nonce columns: added by _migrate, so older stores get them too)
+-- Other confirmed side effects (a duplicate charge refunded, a subscription cancelled):
+-- one row per (kind, target), append-only like refunds.
+CREATE TABLE IF NOT EXISTS actions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL, target TEXT NOT NULL, user_id TEXT NOT NULL,
+    amount_cents INTEGER NOT NULL DEFAULT 0, currency TEXT NOT NULL DEFAULT '',
+    detail TEXT NOT NULL DEFAULT '', session_id TEXT, nonce TEXT UNIQUE,
+    created_at TEXT NOT NULL, UNIQUE (kind, target)
+);
+CREATE INDEX IF NOT EXISTS actions_session ON actions(session_id);
+CREATE TRIGGER IF NOT EXISTS actions_no_update BEFORE UPDATE ON actions
+BEGIN SELECT RAISE(ABORT, 'actions is an append-only audit table'); END;
+CREATE TRIGGER IF NOT EXISTS actions_no_delete BEFORE DELETE ON actions
+BEGIN SELECT RAISE(ABORT, 'actions is an append-only audit table'); END;
+CREATE TRIGGER IF NOT EXISTS actions_no_replace BEFORE INSERT ON actions
+WHEN EXISTS (SELECT 1 FROM actions WHERE (kind = NEW.kind AND target = NEW.target) OR id = NEW.id)
+BEGIN SELECT RAISE(IGNORE); END;
 CREATE TRIGGER IF NOT EXISTS refunds_no_update BEFORE UPDATE ON refunds
 BEGIN SELECT RAISE(ABORT, 'refunds is an append-only audit table'); END;
 CREATE TRIGGER IF NOT EXISTS refunds_no_delete BEFORE DELETE ON refunds
@@ -303,6 +345,7 @@ class Store:
                     for stmt in _SCHEMA.split(";\n"):
                         if stmt.strip():
                             conn.execute(stmt)
+                    _migrate(conn)
                     seeded = conn.execute("SELECT value FROM meta WHERE key='seeded'").fetchone()
                     if seeded is None or seeded[0] != _SEED_VERSION:
                         self._seed(conn, upgrade=seeded is not None)
@@ -391,17 +434,66 @@ class Store:
 
     # --- the one write -------------------------------------------------------------------
 
-    def record_refund(
-        self, order: Order, *, amount_cents: int, reason: str, now: datetime | None = None
-    ) -> tuple[Refund, bool]:
-        """Append the refund for `order`; `(refund, created)`. A second call for the same
-        order returns the existing row with `created=False` (the UNIQUE key decides, so
-        concurrent callers cannot both write)."""
+    @contextmanager
+    def _user_transaction(self, user_id: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction holding the per-user lock for its whole duration.
+
+        SQLite: `BEGIN IMMEDIATE` takes the database write lock before the first read, so
+        a racing process waits for our commit and then reads our refund. PostgreSQL: the
+        same shape is `BEGIN; SELECT 1 FROM customers WHERE user_id=%s FOR UPDATE` (the
+        customer row is the per-user lock), then the same reads and insert.
+        """
+        self._ensure()
+        conn = self._open()
+        conn.isolation_level = None  # we issue BEGIN/COMMIT ourselves
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("SELECT 1 FROM customers WHERE user_id=?", (user_id,))
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        finally:
+            conn.close()
+
+    def refund_atomically(
+        self,
+        order: Order,
+        decide: Callable[[list[Refund]], tuple[bool, int]],
+        *,
+        reason: str,
+        now: datetime | None = None,
+        session_id: str | None = None,
+        nonce: str | None = None,
+    ) -> tuple[Refund | None, bool]:
+        """Decide and record a refund in ONE transaction: `(refund, created)`.
+
+        `decide(prior_refunds) -> (allowed, amount_cents)` sees the customer's refunds as
+        they are inside the lock, so the daily cap, the amount limit and once-per-order hold
+        however many processes race. Returns the existing refund (created=False) when the
+        order or the proposal `nonce` was already refunded, `(None, False)` when refused.
+        """
         created_at = (now or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
-        with self.connect() as conn:
+        with self._user_transaction(order.user_id) as conn:
+            rows = conn.execute(
+                "SELECT * FROM refunds WHERE user_id=? ORDER BY id", (order.user_id,)
+            ).fetchall()
+            prior = [Refund(**dict(r)) for r in rows]
+            existing = next(
+                (r for r in prior if r.order_id == order.id or (nonce and r.nonce == nonce)),
+                None,
+            )
+            if existing is not None:
+                return existing, False
+            allowed, amount_cents = decide(prior)
+            if not allowed:
+                return None, False
+            _fault("before_audit")
             cur = conn.execute(
                 "INSERT INTO refunds (order_id, user_id, amount_cents, currency, status, reason,"
-                " created_at) VALUES (?,?,?,?,?,?,?) ON CONFLICT(order_id) DO NOTHING",
+                " created_at, session_id, nonce) VALUES (?,?,?,?,?,?,?,?,?)",
                 (
                     order.id,
                     order.user_id,
@@ -410,11 +502,171 @@ class Store:
                     "approved",
                     reason.strip()[:500] or "not given",
                     created_at,
+                    session_id,
+                    nonce,
                 ),
             )
-            created = cur.rowcount == 1
-            row = conn.execute("SELECT * FROM refunds WHERE order_id=?", (order.id,)).fetchone()
-        return Refund(**dict(row)), created
+            row = conn.execute("SELECT * FROM refunds WHERE id=?", (cur.lastrowid,)).fetchone()
+        _fault("after_audit")  # committed: a crash from here on must still be reported
+        return Refund(**dict(row)), True
+
+    def record_refund(
+        self, order: Order, *, amount_cents: int, reason: str, now: datetime | None = None
+    ) -> tuple[Refund, bool]:
+        """Append the refund for `order` without a policy check; `(refund, created)`. A
+        second call for the same order returns the existing row with `created=False`."""
+        refund, created = self.refund_atomically(
+            order, lambda prior: (True, amount_cents), reason=reason, now=now
+        )
+        assert refund is not None
+        return refund, created
+
+    def refunds_for_session(self, session_id: str) -> list[Refund]:
+        """Refunds confirmed in one chat session (to check that the session was told)."""
+        with self.connect() as conn:
+            rows = conn.execute(
+                "SELECT * FROM refunds WHERE session_id=? ORDER BY id", (session_id,)
+            ).fetchall()
+        return [Refund(**dict(r)) for r in rows]
+
+    # --- billing side effects (same transaction discipline as refunds) -------------------
+
+    def _existing_action(self, conn: sqlite3.Connection, kind: str, target: str) -> Action | None:
+        row = conn.execute(
+            "SELECT * FROM actions WHERE kind=? AND target=?", (kind, target)
+        ).fetchone()
+        return Action(**dict(row)) if row else None
+
+    def _insert_action(self, conn: sqlite3.Connection, **values: object) -> Action:
+        values.setdefault("created_at", datetime.now(UTC).isoformat(timespec="seconds"))
+        cols = ", ".join(values)
+        cur = conn.execute(
+            f"INSERT INTO actions ({cols}) VALUES ({', '.join('?' * len(values))})",
+            tuple(values.values()),
+        )
+        row = conn.execute("SELECT * FROM actions WHERE id=?", (cur.lastrowid,)).fetchone()
+        return Action(**dict(row))
+
+    def refund_duplicate_charge(
+        self,
+        user_id: str,
+        invoice_id: str,
+        *,
+        window_days: int,
+        session_id: str | None = None,
+        nonce: str | None = None,
+    ) -> tuple[Action | None, bool, str]:
+        """Refund a duplicate charge in one transaction: `(action, created, why_not)`.
+
+        Inside the lock it re-checks that `invoice_id` is the user's, still paid, and a
+        duplicate (an earlier paid invoice with the same description and amount within
+        `window_days`); then records the action and marks the invoice refunded.
+        """
+        with self._user_transaction(user_id) as conn:
+            existing = self._existing_action(conn, "charge_refund", invoice_id)
+            if existing is not None:
+                return existing, False, ""
+            row = conn.execute(
+                "SELECT * FROM invoices WHERE id=? AND user_id=?", (invoice_id, user_id)
+            ).fetchone()
+            if row is None:
+                return None, False, f"Invoice {invoice_id} was not found on your account."
+            inv = _invoice(row)
+            if inv.status != "paid":
+                return None, False, f"Invoice {invoice_id} is {inv.status}, not a paid charge."
+            earlier = conn.execute(
+                "SELECT issued FROM invoices WHERE user_id=? AND status='paid' AND id<>? AND"
+                " description=? AND amount_cents=? AND (issued<? OR (issued=? AND id<?))",
+                (
+                    user_id,
+                    inv.id,
+                    inv.description,
+                    inv.amount_cents,
+                    inv.issued.isoformat(),
+                    inv.issued.isoformat(),
+                    inv.id,
+                ),
+            ).fetchall()
+            if not any(
+                (inv.issued - date.fromisoformat(r[0])).days <= window_days for r in earlier
+            ):
+                return None, False, f"Invoice {invoice_id} is not a duplicate of another charge."
+            action = self._insert_action(
+                conn,
+                kind="charge_refund",
+                target=inv.id,
+                user_id=user_id,
+                amount_cents=inv.amount_cents,
+                currency=inv.currency,
+                detail=inv.description,
+                session_id=session_id,
+                nonce=nonce,
+            )
+            conn.execute("UPDATE invoices SET status='refunded' WHERE id=?", (inv.id,))
+        return action, True, ""
+
+    def cancel_subscription(
+        self, user_id: str, *, session_id: str | None = None, nonce: str | None = None
+    ) -> tuple[Action | None, bool, str]:
+        """Cancel the user's subscription in one transaction: `(action, created, why_not)`."""
+        with self._user_transaction(user_id) as conn:
+            existing = self._existing_action(conn, "cancel_subscription", user_id)
+            if existing is not None:
+                return existing, False, ""
+            row = conn.execute("SELECT plan FROM customers WHERE user_id=?", (user_id,)).fetchone()
+            if row is None:
+                return None, False, "There is no subscription on your account."
+            action = self._insert_action(
+                conn,
+                kind="cancel_subscription",
+                target=user_id,
+                user_id=user_id,
+                detail=row[0],
+                session_id=session_id,
+                nonce=nonce,
+            )
+            conn.execute(
+                "UPDATE customers SET plan=? WHERE user_id=?",
+                (f"Cancelled (was {row[0]})", user_id),
+            )
+        return action, True, ""
+
+    def action(self, kind: str, target: str) -> Action | None:
+        with self.connect() as conn:
+            return self._existing_action(conn, kind, target)
+
+    def actions_for_session(self, session_id: str) -> list[Action]:
+        with self.connect() as conn:
+            rows = conn.execute(
+                "SELECT * FROM actions WHERE session_id=? ORDER BY id", (session_id,)
+            ).fetchall()
+        return [Action(**dict(r)) for r in rows]
+
+
+FAULT_ENV = "COORDINATOR_FAULT_REFUND"
+
+
+def _fault(point: str) -> None:
+    """Test hook: `COORDINATOR_FAULT_REFUND=after_audit:2.0` sleeps 2 s at that point, so a
+    test can kill -9 the process there. Unset in production (one dict lookup)."""
+    spec = os.environ.get(FAULT_ENV)
+    if not spec:
+        return
+    where, _, seconds = spec.partition(":")
+    if where == point:
+        if mark := os.environ.get(f"{FAULT_ENV}_MARK"):  # tells the test "we are here now"
+            Path(mark).touch()
+        time.sleep(float(seconds or 1.0))
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Columns added after the first release (ALTER TABLE ADD COLUMN keeps every row)."""
+    cols = {r[1] for r in conn.execute("PRAGMA table_info(refunds)")}
+    for col in ("session_id", "nonce"):
+        if col not in cols:
+            conn.execute(f"ALTER TABLE refunds ADD COLUMN {col} TEXT")
+    conn.execute("CREATE UNIQUE INDEX IF NOT EXISTS refunds_nonce ON refunds(nonce)")
+    conn.execute("CREATE INDEX IF NOT EXISTS refunds_session ON refunds(session_id)")
 
 
 def _invoice(row: sqlite3.Row) -> Invoice:

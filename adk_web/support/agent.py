@@ -7,7 +7,7 @@ cache config; ADK's loader prefers `app` and falls back to `root_agent`.
 from google.adk.agents.context_cache_config import ContextCacheConfig
 from google.adk.apps import App
 
-from agents.coordinator.agent import build_root_agent
+from agents.coordinator.agent import build_plugins, build_root_agent
 from coordinator.guard import RequestGuardPlugin
 
 root_agent = build_root_agent()
@@ -15,6 +15,6 @@ root_agent = build_root_agent()
 app = App(
     name="support",
     root_agent=root_agent,
-    plugins=[RequestGuardPlugin()],
+    plugins=[RequestGuardPlugin(), *build_plugins()],
     context_cache_config=ContextCacheConfig(),
 )

@@ -9,7 +9,7 @@ from typing import Any
 from google.adk.models.llm_request import LlmRequest
 from google.adk.models.llm_response import LlmResponse
 
-from agents._specialist import bullets, find
+from agents._specialist import bullets, find, previous_result
 from agents.technical_support.policy import answer_from_articles
 from coordinator.models.offline import (
     function_call,
@@ -17,6 +17,7 @@ from coordinator.models.offline import (
     last_user_text,
     text_response,
 )
+from tools.confirmation import is_affirmative, is_refusal
 from tools.kb import search_kb
 
 __all__ = ["policy"]
@@ -30,6 +31,9 @@ _GENERAL = (
     r"\b(accept|available|which payment|what payment|payment (options?|modalit\w*|methods?)|"
     r"how (can|do) i pay|cancellation fee|early (exit|termination)|termination (fee|charge|penalt))"
 )
+_CANCEL = (
+    r"\b(cancel|terminate|end|stop)\b.{0,30}\b(subscription|plan|membership)\b|\bunsubscribe\b"
+)
 _SINGLE = r"\b(last|latest|most recent|newest)\s+(invoice|bill|charge|receipt)\b"
 _INVOICE_ID = re.compile(r"\bINV[-\s#]?(\d{3,})\b", re.IGNORECASE)
 
@@ -42,7 +46,40 @@ def _times(n: int) -> str:
     return {2: "twice", 3: "three times"}.get(n, f"{n} times")
 
 
-def _choose_tool(text: str) -> LlmResponse:
+_CANCEL_WORDS = ("cancel", "cancelled", "cancellation")
+
+
+def _answer_to_proposal(text: str, req: LlmRequest) -> LlmResponse | None:
+    """The customer's reply to a proposal of the previous turn: yes executes, no declines."""
+    dup = (previous_result(req, "find_duplicate_charges") or {}).get("proposal")
+    cancel = (previous_result(req, "propose_cancel_subscription") or {}).get("proposal")
+    if not (dup or cancel):
+        return None
+    if is_affirmative(text, allow=_CANCEL_WORDS if cancel else ()):
+        if dup:
+            return function_call("refund_duplicate_charge", {"invoice_id": dup["invoice_id"]})
+        return function_call("cancel_subscription")
+    if is_refusal(_without_cancel(text) if cancel else text):
+        return function_call("decline_billing_action")
+    return None
+
+
+def _without_cancel(text: str) -> str:
+    """The text minus the verb "cancel", which names the action rather than refusing it."""
+    return re.sub(r"\bcancel\w*\b", " ", text, flags=re.IGNORECASE)
+
+
+def _choose_tool(text: str, req: LlmRequest) -> LlmResponse:
+    if (answer := _answer_to_proposal(text, req)) is not None:
+        return answer
+    if is_affirmative(text, allow=_CANCEL_WORDS):
+        return text_response(
+            "There is nothing waiting for your confirmation. What would you like me to do?"
+        )
+    if find(_CANCEL, text) and not find(_GENERAL, text):
+        if is_refusal(_without_cancel(text)):
+            return text_response("Understood: I won't cancel anything. Nothing was changed.")
+        return function_call("propose_cancel_subscription")
     m = _INVOICE_ID.search(text)
     if m:
         return function_call("get_invoice", {"invoice_id": f"INV-{m.group(1)}"})
@@ -86,15 +123,56 @@ def _duplicates(result: dict[str, Any]) -> str:
         step = next((s for s in article.steps if "refund" in s.lower()), None)
         if step:
             parts.append(f'From our help article "{article.title}": {step}')
-    parts.append(
-        "I can't reverse a charge myself from here; quote the invoice numbers above "
-        "when you ask for the duplicate to be refunded."
-    )
+    if (proposal := result.get("proposal")) is not None:
+        parts.append(
+            f"I can refund the duplicate charge {proposal['invoice_id']} ({proposal['amount']}) "
+            f'to your original payment method. Shall I? Reply "yes" to refund '
+            f"{proposal['invoice_id']}; anything else and nothing changes."
+        )
     return "\n\n".join(parts)
+
+
+def _action_done(name: str, result: dict[str, Any]) -> str:
+    if result.get("needs_confirmation"):
+        return "Nothing was changed: there is nothing waiting for your confirmation."
+    if result.get("status") != "ok":
+        return f"Nothing was changed: {result.get('message', 'unknown error')}"
+    a = result["action"]
+    again = result.get("already_done")
+    if name == "refund_duplicate_charge":
+        if again:
+            return (
+                f"The duplicate charge {a['target']} was already refunded (#{a['action_id']}, "
+                f"{a['amount']}); nothing more to do."
+            )
+        return (
+            f"Done: the duplicate charge {a['target']} ({a['amount']}) is refunded "
+            f"(billing action #{a['action_id']}); it will be back on your original payment "
+            "method within 5-10 business days."
+        )
+    if again:
+        return f"Your subscription was already cancelled (billing action #{a['action_id']})."
+    return (
+        f"Done: your {a['detail']} subscription is cancelled (billing action "
+        f"#{a['action_id']}); you will not be charged again."
+    )
 
 
 def _compose(results: dict[str, dict[str, Any]]) -> str:
     for name, result in results.items():
+        if name in ("refund_duplicate_charge", "cancel_subscription"):
+            return _action_done(name, result)
+        if name == "decline_billing_action":
+            return "Understood: nothing was changed." + (
+                " The action I proposed is cancelled." if result.get("cancelled") else ""
+            )
+        if name == "propose_cancel_subscription" and result.get("status") == "ok":
+            if result.get("already_cancelled"):
+                return f"Your subscription is already cancelled ({result['plan']})."
+            return (
+                f"You are on the {result['plan']} plan. I can {result['proposal']['summary']}. "
+                'Shall I? Reply "yes" to cancel it; anything else and nothing changes.'
+            )
         if result.get("status") != "ok":
             return f"I couldn't complete that: {result.get('message', 'unknown error')}"
         if name == "find_duplicate_charges":
@@ -137,5 +215,5 @@ def policy(req: LlmRequest) -> LlmResponse:
     """Call a billing tool first; once its result is in, answer from it."""
     results = function_responses(req)
     if not results:
-        return _choose_tool(last_user_text(req))
+        return _choose_tool(last_user_text(req), req)
     return text_response(_compose(results))

@@ -23,7 +23,7 @@ from coordinator.settings import Settings, get_settings
 
 from .prompt import ROOT_INSTRUCTION
 
-__all__ = ["SPECIALISTS", "build_root_agent", "build_specialists"]
+__all__ = ["SPECIALISTS", "build_plugins", "build_root_agent", "build_specialists"]
 
 # route name -> module exposing build_agent(settings) -> BaseAgent
 SPECIALISTS: dict[str, str] = {
@@ -37,6 +37,14 @@ SPECIALISTS: dict[str, str] = {
 }
 ESCALATION_ROUTE = "escalation"
 MULTI_INTENT_AGENT = "multi_intent"
+
+
+def build_plugins() -> list:
+    """ADK plugins the support app needs around its specialists' side effects: an audited
+    refund the session was never told about (crash mid-turn) is reported next turn."""
+    from tools.side_effects import SideEffectReportPlugin
+
+    return [SideEffectReportPlugin()]
 
 
 def build_specialists(routes: RouteSet, settings: Settings) -> list[BaseAgent]:

@@ -1,8 +1,13 @@
 """Offline behaviour of the refund specialist, a careful multi-step flow:
 
 no order number  -> list_orders, ask which one (the tool marks the task pending)
-order number     -> check_refund_eligibility -> request_refund when eligible and asked for
-                    (or explain the policy rule that refused it, quoting REFUND_POLICY.md)
+order number     -> check_refund_eligibility -> a *proposal*: order, item, amount and the
+                    policy clauses that allow it, then "reply yes to confirm" (or explain
+                    the policy rule that refused it, quoting REFUND_POLICY.md)
+a clear yes      -> request_refund for the order proposed in the previous turn (the tool
+                    itself re-checks the proposal and the user's actual message)
+no / not now     -> decline_refund; "don't refund order 1006" never proposes anything
+pasted document  -> no proposal: text inside a document is data, not a request
 status question  -> refund_status;  policy question -> get_refund_policy
 """
 
@@ -15,13 +20,14 @@ from typing import Any
 from google.adk.models.llm_request import LlmRequest
 from google.adk.models.llm_response import LlmResponse
 
-from agents._specialist import bullets, find
+from agents._specialist import bullets, find, previous_result
 from coordinator.models.offline import (
     function_call,
     function_responses,
     last_user_text,
     text_response,
 )
+from tools.confirmation import is_affirmative, is_refusal
 from tools.refund_policy import policy_text
 
 __all__ = ["order_id_in", "policy", "policy_clause"]
@@ -30,7 +36,6 @@ _ORDER = re.compile(r"\b(?:order|purchase|no\.?|number|#)\s*#?\s*(\d{3,7})\b", r
 _BARE = re.compile(r"(?<![$€£\d.,])\b(\d{4,7})\b(?!\s*(?:dollars|usd|eur|euros|days|\.\d))")
 _STATUS = r"\b(status|processed|where is my refund|been refunded|received|arrived?|waiting)\b"
 _POLICY_Q = r"\b(policy|circumstances|situations|rules|how long|conditions|when can)\b"
-_ONLY_CHECK = r"\b(eligible|eligibility|can i (get|ask)|could i get|qualif)"
 
 # Which numbered clause of REFUND_POLICY.md states each rule of refund_policy.yaml.
 _CLAUSE_FOR_RULE = {
@@ -90,8 +95,73 @@ def _refused(message: str, rule: str) -> str:
     return f"I can't refund this order. {message}" + (f"\n{clause}" if clause else "")
 
 
-def _first_call(text: str) -> LlmResponse:
-    oid = order_id_in(text)
+# A message this long, or spanning several lines, carries a document, not a request.
+_DOCUMENT_CHARS = 240
+# The policy clauses an eligible full refund satisfies (quoted in the proposal).
+_ALLOWING_RULES = ("max_order_age_days", "refundable_statuses", "max_refund_amount")
+
+
+def _previous_proposal(req: LlmRequest) -> int | None:
+    """The order proposed in the turn before the latest user message, if any."""
+    check = previous_result(req, "check_refund_eligibility") or {}
+    proposal = check.get("proposal")
+    return int(proposal["order_id"]) if proposal else None
+
+
+_GENERIC = {"order", "refund", "with", "that", "this", "the", "one", "inch", "please", "want"}
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if len(w) >= 3} - _GENERIC
+
+
+def order_named_in(text: str, req: LlmRequest) -> int | None:
+    """The order the customer names by its item ("the docking station") after we listed
+    their orders in the previous turn; None when no single order matches best."""
+    listing = previous_result(req, "list_orders") or {}
+    said = _words(text)
+    scored = sorted(
+        ((len(said & _words(o["item"])), o["order_id"]) for o in listing.get("orders") or []),
+        reverse=True,
+    )
+    if not scored or scored[0][0] == 0 or (len(scored) > 1 and scored[1][0] == scored[0][0]):
+        return None
+    return int(scored[0][1])
+
+
+# Contract or legal wording: someone pasted terms, they are not asking us to act.
+_LEGALESE = (
+    r"\b(shall|hereby|herein\w*|thereof|whereas|pursuant|section \d|clause \d|"
+    r"the (supplier|vendor|customer|licensee|licensor|part(y|ies))\b|this agreement)"
+)
+
+
+def _looks_like_document(text: str) -> bool:
+    return (
+        len(text) > _DOCUMENT_CHARS or text.strip().count("\n") >= 2 or find(_LEGALESE, text)
+    )
+
+
+def _first_call(text: str, req: LlmRequest) -> LlmResponse:
+    oid = order_id_in(text) or order_named_in(text, req)
+    if is_affirmative(text):
+        proposed = _previous_proposal(req)
+        if proposed is not None and oid in (None, proposed):
+            return function_call(
+                "request_refund", {"order_id": proposed, "reason": "confirmed by the customer"}
+            )
+        if oid is None:
+            return text_response(
+                "There is no refund waiting for your confirmation. Which order would you like "
+                "me to look at?"
+            )
+    if is_refusal(text) and not find(_STATUS, text):
+        return function_call("decline_refund")
+    if _looks_like_document(text):
+        return text_response(
+            "That looks like a pasted document. I don't act on text inside documents. "
+            "If you want a refund, tell me the order number in your own words."
+        )
     if oid is None:
         if find(_POLICY_Q, text) and not find(r"\b(refund (me|my)|money back)\b", text):
             return function_call("get_refund_policy")
@@ -101,13 +171,38 @@ def _first_call(text: str) -> LlmResponse:
     return function_call("check_refund_eligibility", {"order_id": oid})
 
 
+def _proposal(check: dict[str, Any]) -> str:
+    order, proposal = check["order"], check["proposal"]
+    clauses = [c for c in (policy_clause(r) for r in _ALLOWING_RULES) if c]
+    return (
+        f"I can refund order {order['order_id']} ({order['item']}): {proposal['amount']} back "
+        f"to your original payment method. {check['explanation']}\n"
+        + bullets(clauses)
+        + f'\n\nShall I go ahead? Reply "yes" to refund order {order["order_id"]}; '
+        "anything else and nothing is refunded."
+    )
+
+
 def _next(text: str, results: dict[str, dict[str, Any]]) -> LlmResponse:
     if (done := results.get("request_refund")) is not None:
         if done.get("status") == "ok":
             return text_response(_refund_done(done["refund"], bool(done.get("already_refunded"))))
         if done.get("refused"):
             return text_response(_refused(done["message"], done["rule"]))
+        if done.get("needs_confirmation"):
+            return text_response(
+                "Nothing was refunded: there is no refund waiting for your confirmation. "
+                "Tell me the order number and I'll check it again."
+            )
         return text_response(f"The refund was not issued: {done.get('message')}")
+
+    if (declined := results.get("decline_refund")) is not None:
+        oid = order_id_in(text)
+        what = f"order {oid}" if oid else "anything"
+        return text_response(
+            f"Understood: I won't refund {what}. Nothing was refunded."
+            + (" The refund I proposed is cancelled." if declined.get("cancelled") else "")
+        )
 
     if (check := results.get("check_refund_eligibility")) is not None:
         if check.get("status") != "ok":
@@ -124,13 +219,9 @@ def _next(text: str, results: dict[str, dict[str, Any]]) -> LlmResponse:
             return text_response(_refund_done(check["existing_refund"], again=True))
         if not check["eligible"]:
             return text_response(_refused(check["explanation"], check["rule"]))
-        if find(_ONLY_CHECK, text) and not find(r"\b(refund (me|it|my|order)|money back)", text):
-            return text_response(
-                f'{check["explanation"]} Say "refund order {order["order_id"]}" and I\'ll issue it.'
-            )
-        words = _ORDER.sub("", _BARE.sub("", text)).split()
-        reason = " ".join(text.split())[:200] if len(words) >= 3 else "refund requested"
-        return function_call("request_refund", {"order_id": order["order_id"], "reason": reason})
+        if check.get("proposal"):
+            return text_response(_proposal(check))
+        return text_response(check["explanation"])
 
     if (status := results.get("refund_status")) is not None:
         if status.get("status") != "ok":
@@ -175,4 +266,4 @@ def _next(text: str, results: dict[str, dict[str, Any]]) -> LlmResponse:
 def policy(req: LlmRequest) -> LlmResponse:
     results = function_responses(req)
     text = last_user_text(req)
-    return _first_call(text) if not results else _next(text, results)
+    return _first_call(text, req) if not results else _next(text, results)

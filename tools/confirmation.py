@@ -1,0 +1,212 @@
+"""Propose, then confirm: the gate in front of every side-effecting tool.
+
+A side effect (a refund, a subscription change) never runs on the strength of text that
+merely mentions an order. It takes two turns of the same session:
+
+1. A read-only tool (e.g. `check_refund_eligibility`) records a **proposal** in session
+   state: what would be done (kind, target, amount), a random nonce, and the invocation
+   (user turn) that proposed it. The agent shows it to the customer and asks for a yes.
+2. The executing tool calls `confirmed_proposal`, which accepts only when
+   - the proposal exists and is for the same kind and target,
+   - it was made in the user turn immediately before the current one, and
+   - the *actual user message of the current turn* (`invocation_context.user_content`,
+     which no model can write) is a clear affirmative (`is_affirmative`).
+
+Everything else - a model calling the tool on its own, a "yes" two turns later or in
+another session, "no", "wait", questions, sarcasm, a pasted document - is refused before
+the tool touches the database. The executing tool then `consume`s the proposal, so a
+repeated "yes" finds nothing to confirm; the audit row's UNIQUE nonce makes the execution
+itself idempotent as well.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import uuid
+from typing import Any
+
+from google.adk.tools import ToolContext
+
+__all__ = [
+    "IN_PARALLEL_KEY",
+    "PROPOSAL_KEY",
+    "confirmed_proposal",
+    "consume",
+    "is_affirmative",
+    "is_refusal",
+    "previous_turn",
+    "propose",
+    "side_effect_refusal",
+]
+
+PROPOSAL_KEY = "confirm:proposal"
+IN_PARALLEL_KEY = "temp:in_parallel_branch"  # set by the parallel engine around branches
+# Verbs that may restate an action in its confirmation without reading as a refusal.
+_ALLOW = {"cancel_subscription": ("cancel", "cancelled", "cancellation")}
+
+# Whole-message affirmatives (after normalising case, accents and punctuation). A yes may
+# be followed by a short restatement of the action ("yes, refund it", "yes order 1006").
+_YES = (
+    r"yes|yes please|yeah|yep|yup|y|sure|ok|okay|o\.?k\.?|confirm|confirmed|i confirm|"
+    r"go ahead|do it|please do|please go ahead|correct|absolutely|definitely|affirmative|"
+    r"si|si por favor|claro|vale|de acuerdo|confirmo|"  # es
+    r"oui|oui merci|d accord|je confirme|"  # fr
+    r"ja|ja bitte|jawohl|bestatigt|"  # de
+    r"sim|"  # pt
+    r"yes i confirm|yes go ahead|yes do it|yes please do"
+)
+_RESTATE = (
+    r"(?:(?:please|and|then)\s+)?(?:refund|proceed|go|do|it|that|this|the|my|order|"
+    r"refund it|reembolsa|rembourse|erstatten|#?\d{3,7}|now|thanks|thank you|gracias|merci|danke)"
+)
+_AFFIRMATIVE = re.compile(rf"^(?:{_YES})(?:\s+(?:{_YES}))*(?:\s+{_RESTATE})*$")
+
+# Declining or postponing ("no", "don't", "wait", "not yet", "no quiero", "nein").
+_NEGATION = re.compile(
+    r"\b(no|not|nope|nah|never|dont|do not|\w+n t|wont|cannot|cancel|stop|wait|hold on|"
+    r"hold off|later|tomorrow|no quiero|no gracias|nada|non|nein|nicht|kein\w*|nao|pas)\b"
+)
+# What turns a yes into a maybe, a condition or a joke ("yeah right", "as if", "if").
+_HEDGE = re.compile(
+    r"\b(maybe|perhaps|if|unless|but|right|as if|kidding|joke|jk|lol|sarcasm|hmm|"
+    r"quizas|tal vez|peut etre|vielleicht)\b"
+)
+
+
+def _normalise(text: str) -> str:
+    text = unicodedata.normalize("NFKD", text.casefold())
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    text = text.replace("’", "'").replace("'", " ")
+    return " ".join(re.sub(r"[^\w#\s]", " ", text).split())
+
+
+def is_affirmative(text: str | None, allow: tuple[str, ...] = ()) -> bool:
+    """True only for a short, unambiguous yes to the question just asked.
+
+    Questions ("yes?"), negations, hedges ("yes but wait"), sarcasm ("yeah right") and
+    anything longer than a short sentence are not a yes. `allow` names the action's own
+    verb, which may restate it ("yes, cancel it" confirms a cancellation).
+    """
+    if not text or "?" in text or '"' in text or len(text) > 60 or "\n" in text.strip():
+        return False
+    norm = _normalise(text)
+    for word in allow:
+        norm = " ".join(re.sub(rf"\b{re.escape(word)}\b", " ", norm).split())
+    if not norm or _NEGATION.search(norm) or _HEDGE.search(norm):
+        return False
+    return _AFFIRMATIVE.match(norm) is not None
+
+
+def is_refusal(text: str | None) -> bool:
+    """True when the message declines or postpones ("no", "don't refund it", "wait")."""
+    return bool(text) and _NEGATION.search(_normalise(text or "")) is not None
+
+
+def _user_turns(tool_context: ToolContext) -> list[str]:
+    """Invocation ids of the session's user *messages*, oldest first (a tool result sent
+    back by a client is authored "user" too, but is not a message)."""
+    ids: list[str] = []
+    for event in tool_context._invocation_context.session.events:
+        if event.author != "user" or event.content is None:
+            continue
+        is_message = any(p.text for p in event.content.parts or [])
+        if is_message and (not ids or ids[-1] != event.invocation_id):
+            ids.append(event.invocation_id)
+    return ids
+
+
+def previous_turn(tool_context: ToolContext) -> str | None:
+    """The invocation id of the user turn just before the current one."""
+    turns = _user_turns(tool_context)
+    current = tool_context.invocation_id
+    if turns and turns[-1] == current:
+        turns = turns[:-1]
+    return turns[-1] if turns else None
+
+
+def side_effect_refusal(tool_context: ToolContext, agent: str) -> str | None:
+    """Why a side-effecting tool must not run in this context (None: it may run).
+
+    ADK gives every ParallelAgent sub-agent the branch `<parent>.<child>` (dot-separated,
+    nested for deeper trees), while an agent reached by `transfer_to_agent` keeps the
+    root's branch (None). So a dot in the branch means "inside a fan-out".
+    """
+    if tool_context.state.get(IN_PARALLEL_KEY):
+        return "side effects cannot run from a parallel or voting branch"
+    branch = tool_context._invocation_context.branch or ""
+    if "." in branch:
+        return f"side effects cannot run from a parallel branch ({branch})"
+    if tool_context.agent_name != agent:
+        return f"only the {agent!r} agent may do this"
+    if not tool_context.user_id:
+        return "no authenticated user in this session"
+    return None
+
+
+def _current_text(tool_context: ToolContext) -> str:
+    content = tool_context._invocation_context.user_content
+    return "".join(p.text or "" for p in (content.parts if content else None) or [])
+
+
+def propose(
+    tool_context: ToolContext, *, kind: str, target: str, amount_cents: int, summary: str
+) -> dict[str, Any]:
+    """Record what would be done if the customer says yes next turn; returns the proposal.
+
+    Re-proposing the same action in the confirming turn keeps the earlier proposal, so a
+    model that checks again before executing does not invalidate the customer's yes.
+    """
+    current = tool_context.state.get(PROPOSAL_KEY) or {}
+    if (
+        current.get("kind") == kind
+        and current.get("target") == target
+        and current.get("amount_cents") == amount_cents
+        and current.get("invocation_id") is not None
+        and current.get("invocation_id") == previous_turn(tool_context)
+    ):
+        return dict(current)
+    proposal = {
+        "kind": kind,
+        "target": target,
+        "amount_cents": amount_cents,
+        "summary": summary,
+        "nonce": uuid.uuid4().hex,
+        "invocation_id": tool_context.invocation_id,
+        "user_id": tool_context.user_id,
+        "agent": tool_context.agent_name,
+    }
+    tool_context.state[PROPOSAL_KEY] = proposal
+    return dict(proposal)
+
+
+def confirmed_proposal(
+    tool_context: ToolContext, *, kind: str, target: str
+) -> tuple[dict[str, Any] | None, str]:
+    """`(proposal, "")` when the customer confirmed exactly this action in this turn,
+    else `(None, why_not)`. Only session state and the real user message decide."""
+    proposal = tool_context.state.get(PROPOSAL_KEY) or {}
+    if not proposal or proposal.get("kind") != kind:
+        return None, f"there is no {kind} waiting for the customer's confirmation"
+    if proposal.get("target") != target:
+        return None, (
+            f"the customer was asked to confirm {proposal.get('summary')}, not {kind} {target}"
+        )
+    if proposal.get("user_id") != tool_context.user_id:
+        return None, "the proposal was made for another user"
+    if proposal.get("invocation_id") == tool_context.invocation_id:
+        return None, (
+            "the customer has not confirmed yet: show them the proposal and ask for a yes "
+            "in their next message"
+        )
+    if proposal.get("invocation_id") != previous_turn(tool_context):
+        return None, "the proposal has expired (it was not answered in the next message)"
+    if not is_affirmative(_current_text(tool_context), allow=_ALLOW.get(kind, ())):
+        return None, "the customer's message is not a clear yes to the proposal"
+    return dict(proposal), ""
+
+
+def consume(tool_context: ToolContext) -> None:
+    """Drop the proposal (executed, refused or declined): a second yes finds nothing."""
+    if tool_context.state.get(PROPOSAL_KEY):
+        tool_context.state[PROPOSAL_KEY] = None
