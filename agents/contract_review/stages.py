@@ -38,6 +38,7 @@ from coordinator.fanout import (
 )
 from coordinator.progress import PROGRESS_KEY
 from coordinator.review import split_request
+from coordinator.settings import get_settings
 from coordinator.usage import Usage
 from coordinator.vote import Judge, Vote, VoteAggregator, VoteConfig, vote_all
 from tools.clauses import SimilarityJudge
@@ -119,6 +120,18 @@ class SplitAgent(BaseAgent):
         _, document = split_request(_user_text(ctx))
         sections = split_document(document, max_chars=self.max_chars) if document.strip() else []
         split_ms = (time.perf_counter() - t0) * 1000
+        cap = get_settings().max_sections
+        if len(sections) > cap:  # refuse before planning thousands of branches
+            ctx.end_invocation = True
+            yield _event(
+                ctx,
+                self.name,
+                {},
+                text=f"I can't review this document: it has {len(sections)} sections and "
+                f"a review takes at most {cap} (COORDINATOR_MAX_SECTIONS). "
+                "Send it in smaller parts.",
+            )
+            return
         yield _event(
             ctx,
             self.name,
