@@ -81,7 +81,8 @@ async def drive(base_url: str, headers_for) -> tuple[list[str], list[str]]:
 
         async def one(user: str, session: str, app: str, text: str) -> None:
             h = headers_for(user)
-            r = await client.post(f"/apps/{app}/users/{user}/sessions/{session}", json={}, headers=h)
+            path = f"/apps/{app}/users/{user}/sessions/{session}"
+            r = await client.post(path, json={}, headers=h)
             if r.status_code != 200:
                 errors.append(f"create {session}: {r.status_code} {r.text[:200]}")
                 return
