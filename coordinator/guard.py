@@ -42,20 +42,7 @@ class RequestGuardPlugin(BasePlugin):
     ) -> types.Content | None:
         from coordinator.api import validate_request
 
-        parts = user_message.parts or []
-        responses = [p for p in parts if p.function_response is not None]
-        if responses and len(responses) < len(parts):
-            # ADK cannot both resume a paused tool call and start a new request.
-            return types.Content(
-                role="user",
-                parts=[
-                    types.Part(
-                        text=f"{_REFUSED}it mixes a tool result (e.g. a confirmation) with "
-                        "other content; send the tool result on its own]"
-                    )
-                ],
-            )
-        if responses:
+        if any(p.function_response is not None for p in user_message.parts or []):
             return None  # a tool result resuming a run, not a new request
         try:
             validate_request(_text(user_message), self.max_chars)

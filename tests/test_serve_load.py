@@ -149,3 +149,39 @@ async def test_100_concurrent_turns_over_coordinator_serve(tmp_path: Path) -> No
         log = server.log_tail()
     assert errors == [], f"{len(errors)} failed: {errors[:5]}\n{log}"
     assert incomplete == [], incomplete[:5]
+
+
+async def test_two_turns_in_one_session_over_adk_api_server_never_500(tmp_path: Path) -> None:
+    """Without `coordinator serve`'s up-front 409, the turn that finds the session changed
+    under it is answered 409 by the session store ("busy, retry"), never a 500."""
+    contract = long_contract(59_000)
+    with run_adk_server("api_server", tmp_path / "api") as server:
+        async with httpx.AsyncClient(
+            base_url=server.base_url, timeout=300.0, trust_env=False
+        ) as client:
+            path = "/apps/contract_review/users/u1/sessions/one"
+            assert (await client.post(path, json={})).status_code == 200
+            results: dict[str, httpx.Response] = {}
+
+            async def turn(name: str, text: str, delay: float) -> None:
+                await anyio.sleep(delay)
+                results[name] = await client.post(
+                    "/run",
+                    json={
+                        "appName": "contract_review",
+                        "userId": "u1",
+                        "sessionId": "one",
+                        "newMessage": {"role": "user", "parts": [{"text": text}]},
+                    },
+                )
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(turn, "long", contract, 0.0)
+                tg.start_soon(turn, "short", "hello", 0.5)
+            log = server.log_tail()
+    codes = sorted(r.status_code for r in results.values())
+    assert 500 not in codes, log
+    assert set(codes) <= {200, 409} and 200 in codes, codes
+    for r in results.values():
+        if r.status_code == 409:
+            assert "busy" in r.json()["detail"]
