@@ -24,6 +24,7 @@ import asyncio
 import json
 import math
 import re
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Collection
@@ -71,6 +72,7 @@ class GuardLimits:
     user_concurrency: int = 4
     heavy_concurrency: int = 2
     heavy_bytes: int = 8_000
+    heavy_offload: bool = True
 
     @classmethod
     def from_settings(cls, s: Settings) -> GuardLimits:
@@ -83,6 +85,7 @@ class GuardLimits:
             user_concurrency=s.user_concurrency,
             heavy_concurrency=s.heavy_concurrency,
             heavy_bytes=s.heavy_bytes,
+            heavy_offload=s.heavy_offload,
         )
 
 
@@ -202,6 +205,7 @@ class ServeGuard:
         self._in_flight: defaultdict[str, int] = defaultdict(int)
         self._busy_sessions: set[tuple[str, str, str]] = set()
         self._heavy: asyncio.Semaphore | None = None
+        self._worker: _WorkerLoop | None = None
 
     def _heavy_slots(self) -> asyncio.Semaphore:
         if self._heavy is None:  # created on the server's loop
@@ -348,7 +352,12 @@ class ServeGuard:
             replay = _replay(body, receive) if body else receive
             if session_key is not None and len(body) > self.limits.heavy_bytes:
                 async with self._heavy_slots():
-                    await self.app(scope, replay, send)
+                    if self.limits.heavy_offload:
+                        if self._worker is None:
+                            self._worker = _WorkerLoop()
+                        await self._worker.serve(self.app, scope, replay, send)
+                    else:
+                        await self.app(scope, replay, send)
             else:
                 await self.app(scope, replay, send)
         finally:
@@ -357,6 +366,43 @@ class ServeGuard:
                 del self._in_flight[key]
             if session_key is not None:
                 self._busy_sessions.discard(session_key)
+
+
+class _WorkerLoop:
+    """An event loop on its own thread for large requests.
+
+    The offline review models are CPU-bound Python running on the event loop; on the
+    server's loop a review's branches take their turns between every step of a small
+    request. On another thread the interpreter switches threads every few ms, so the
+    server's own loop (small requests, /health) keeps getting time whatever reviews run.
+    The request's receive/send still run on the server's loop.
+    """
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=self.loop.run_forever, name="heavy-requests", daemon=True)
+        thread.start()
+
+    async def serve(self, app, scope: Scope, receive: Receive, send: Send) -> None:
+        main = asyncio.get_running_loop()
+
+        async def on_main(coro):
+            return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, main))
+
+        async def worker_receive() -> dict[str, Any]:
+            return await on_main(receive())
+
+        async def worker_send(message: dict[str, Any]) -> None:
+            await on_main(send(message))
+
+        future = asyncio.run_coroutine_threadsafe(
+            app(scope, worker_receive, worker_send), self.loop
+        )
+        try:
+            await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -149,6 +149,11 @@ class Settings(BaseSettings):
         "others queue, so small requests stay fast.",
     )
     heavy_bytes: int = Field(8_000, alias="COORDINATOR_HEAVY_BYTES", ge=1)
+    heavy_offload: bool = Field(
+        True,
+        alias="COORDINATOR_HEAVY_OFFLOAD",
+        description="Run large requests on a second event loop thread, off the server's loop.",
+    )
     max_body_bytes: int = Field(1_000_000, alias="COORDINATOR_MAX_BODY_BYTES", ge=1)
     max_state_delta_bytes: int = Field(16_000, alias="COORDINATOR_MAX_STATE_DELTA_BYTES", ge=0)
     max_state_delta_keys: int = Field(32, alias="COORDINATOR_MAX_STATE_DELTA_KEYS", ge=0)

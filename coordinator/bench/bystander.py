@@ -8,8 +8,9 @@ then, side by side in one run:
   they are allowed, while the same bystander sends the same small requests.
 
 Both phases run twice: against the server as configured (per-user concurrency limit,
-a few "heavy" slots for large requests) and against one with those limits lifted, so
-the report shows what the guard buys. Reported: bystander /run latency p50/p95 and
+a few "heavy" slots for large requests, run on a second event-loop thread) and against
+one with those limits lifted and large requests on the server's own loop, so the report
+shows what the guard buys. Reported: bystander /run latency p50/p95 and
 /health p95 per phase, the flood/idle ratios, and the flood's request outcomes.
 """
 
@@ -45,6 +46,7 @@ class Config(BaseModel):
     name: str
     user_concurrency: int
     heavy_concurrency: int
+    heavy_offload: bool = Field(description="Large requests ran on a second loop thread.")
     idle: Phase
     flood: Phase
     p50_ratio: float = Field(description="Bystander p50 under flood / idle.")
@@ -224,10 +226,10 @@ def run_bystander(
             "".join(f"{u} {hashlib.sha256(k.encode()).hexdigest()}\n" for u, k in keys.items())
         )
         plans = [
-            ("guarded (settings)", s.user_concurrency, s.heavy_concurrency),
-            ("limits lifted", 1000, 1000),
+            ("guarded (settings)", s.user_concurrency, s.heavy_concurrency, s.heavy_offload),
+            ("limits lifted", 1000, 1000, False),
         ]
-        for name, user_conc, heavy in plans:
+        for name, user_conc, heavy, offload in plans:
             env = {
                 "COORDINATOR_API_KEYS_FILE": str(keys_file),
                 "COORDINATOR_DATA_DIR": str(workdir / name.split()[0]),
@@ -236,6 +238,7 @@ def run_bystander(
                 "COORDINATOR_RATE_PER_MINUTE": "100000",
                 "COORDINATOR_USER_CONCURRENCY": str(user_conc),
                 "COORDINATOR_HEAVY_CONCURRENCY": str(heavy),
+                "COORDINATOR_HEAVY_OFFLOAD": str(offload).lower(),
             }
             per_user = lanes  # the same offered load against both servers
             with _server(workdir, env) as base:
@@ -252,6 +255,7 @@ def run_bystander(
                     name=name,
                     user_concurrency=user_conc,
                     heavy_concurrency=heavy,
+                    heavy_offload=offload,
                     idle=idle,
                     flood=flood,
                     p50_ratio=round(flood.p50_ms / idle.p50_ms, 2) if idle.p50_ms else 0.0,
@@ -279,7 +283,10 @@ def print_report(report: BystanderReport) -> None:
     for col in ("server", "phase", "bystander p50", "p95", "/health p95", "errors", "flood"):
         table.add_column(col)
     for c in report.configs:
-        label = f"{c.name}\nuser conc {c.user_concurrency}, heavy {c.heavy_concurrency}"
+        label = (
+            f"{c.name}\nuser conc {c.user_concurrency}, heavy {c.heavy_concurrency}, "
+            f"offload {'on' if c.heavy_offload else 'off'}"
+        )
         table.add_row(
             label,
             "idle",
