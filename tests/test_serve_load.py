@@ -74,7 +74,9 @@ async def drive(base_url: str, headers_for) -> tuple[list[str], list[str]]:
     turns = plan()
     errors: list[str] = []
     incomplete: list[str] = []
-    limits = httpx.Limits(max_connections=TURNS + 10, max_keepalive_connections=TURNS + 10)
+    limits = httpx.Limits(  # drop idle connections before uvicorn's 5 s keep-alive does
+        max_connections=TURNS + 10, max_keepalive_connections=TURNS + 10, keepalive_expiry=2.0
+    )
     async with httpx.AsyncClient(
         base_url=base_url, timeout=600.0, trust_env=False, limits=limits
     ) as client:

@@ -139,7 +139,9 @@ async def _phase(
     lat: list[float] = []
     health: list[float] = []
     errors = 0
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    # Idle connections are dropped before uvicorn's 5 s keep-alive timeout closes them
+    # server-side (reusing one at that moment is a client-side ReadError, not the server's).
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200, keepalive_expiry=2.0)
     async with httpx.AsyncClient(
         base_url=base, timeout=600.0, trust_env=False, limits=limits
     ) as client:
@@ -165,7 +167,10 @@ async def _phase(
             i = 0
             while not stop.is_set():
                 app = "contract_review" if (i + lane) % 2 == 0 else "support"
-                code = await run(user, f"f{lane}-{i}", app, document)
+                try:
+                    code: int | str = await run(user, f"f{lane}-{i}", app, document)
+                except httpx.TransportError as exc:
+                    code = type(exc).__name__
                 outcomes[str(code)] += 1
                 if code == 429:
                     await anyio.sleep(0.5)
@@ -177,7 +182,10 @@ async def _phase(
                 await anyio.sleep(2.0)  # let the flood build up first
             for i in range(n):
                 t0 = time.perf_counter()
-                code = await run("bystander", f"b{i}-{time.time_ns()}", "support", SMALL)
+                try:
+                    code = await run("bystander", f"b{i}-{time.time_ns()}", "support", SMALL)
+                except httpx.TransportError:
+                    code = 0
                 lat.append((time.perf_counter() - t0) * 1000)
                 errors += code != 200
                 t0 = time.perf_counter()
