@@ -12,12 +12,36 @@ import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from google.adk.sessions import BaseSessionService
+from google.adk.errors import StaleSessionError
+from google.adk.events import Event
+from google.adk.sessions import BaseSessionService, Session
 from google.adk.sessions.sqlite_session_service import SqliteSessionService
+from starlette.exceptions import HTTPException
 
 from coordinator.settings import Settings, get_settings
 
-__all__ = ["SerializedSqliteSessionService", "make_session_service"]
+__all__ = ["SerializedSqliteSessionService", "SessionBusyError", "make_session_service"]
+
+
+class SessionBusyError(StaleSessionError, HTTPException):
+    """Another turn wrote to this session after this turn read it.
+
+    ADK raises `StaleSessionError`, which every HTTP server turns into a 500. This is
+    also a Starlette `HTTPException` (409), so `adk api_server`/`adk web` and
+    `coordinator serve` answer "busy, retry" instead; Python callers can still catch
+    `StaleSessionError`.
+    """
+
+    def __init__(self, session_id: str) -> None:
+        message = (
+            f"session {session_id!r} is busy: another turn is running in it; "
+            "retry when that turn has finished"
+        )
+        HTTPException.__init__(self, status_code=409, detail=message)
+        self.args = (message,)
+
+    def __str__(self) -> str:
+        return str(self.detail)
 
 
 class SerializedSqliteSessionService(SqliteSessionService):
@@ -44,6 +68,14 @@ class SerializedSqliteSessionService(SqliteSessionService):
             lock = self._turns[loop] = asyncio.Lock()
         return lock
 
+    async def append_event(self, session: Session, event: Event) -> Event:
+        try:
+            return await super().append_event(session, event)
+        except SessionBusyError:
+            raise
+        except StaleSessionError as exc:
+            raise SessionBusyError(session.id) from exc
+
     @asynccontextmanager
     async def _get_db_connection(self) -> AsyncIterator:
         async with self._turn(), super()._get_db_connection() as db:
@@ -68,9 +100,16 @@ def _use_wal(url: str) -> None:
         conn.execute("PRAGMA journal_mode=WAL")
 
 
-def make_session_service(settings: Settings | None = None) -> BaseSessionService:
+def make_session_service(
+    settings: Settings | None = None, url: str | None = None
+) -> BaseSessionService:
+    """The session store for `url` (default: settings' `sessions_url`).
+
+    Used by the Python API, the CLI, `coordinator serve` and, through
+    `adk_web/services.py`, by `adk web` / `adk api_server`: one store everywhere.
+    """
     s = settings or get_settings()
-    url = s.sessions_url
+    url = url or s.sessions_url
     if url in ("memory", "memory://"):
         from google.adk.sessions import InMemorySessionService
 

@@ -117,6 +117,67 @@ class Settings(BaseSettings):
         description="Tools never allowed inside parallel or voting branches.",
     )
 
+    max_sections: int = Field(
+        1000,
+        alias="COORDINATOR_MAX_SECTIONS",
+        ge=1,
+        description="Longest document a review accepts, in sections (more: refused, clearly).",
+    )
+
+    # --- serving (`coordinator serve`) -------------------------------------------------------
+    api_keys_file: Path | None = Field(
+        None,
+        alias="COORDINATOR_API_KEYS_FILE",
+        description="Lines `<user_id> <sha256 hex of the key>`; keys sent as Bearer tokens.",
+    )
+    jwt_secret: str | None = Field(
+        None, alias="COORDINATOR_JWT_SECRET", description="HS256 secret for JWT bearer tokens."
+    )
+    jwt_keys_file: Path | None = Field(
+        None,
+        alias="COORDINATOR_JWT_KEYS_FILE",
+        description="PEM public key or JWKS JSON file verifying JWT bearer tokens.",
+    )
+    jwt_issuer: str | None = Field(None, alias="COORDINATOR_JWT_ISSUER")
+    jwt_audience: str | None = Field(None, alias="COORDINATOR_JWT_AUDIENCE")
+    jwt_algorithms: list[str] = Field(
+        default_factory=list,
+        alias="COORDINATOR_JWT_ALGORITHMS",
+        description="Allowed JWT algorithms (default: HS256 with a secret, RS256,ES256 "
+        "with a keys file).",
+    )
+    jwt_user_claim: str = Field("sub", alias="COORDINATOR_JWT_USER_CLAIM")
+    rate_per_minute: float = Field(
+        120.0, alias="COORDINATOR_RATE_PER_MINUTE", gt=0, description="Requests per user."
+    )
+    rate_burst: int = Field(30, alias="COORDINATOR_RATE_BURST", ge=1)
+    user_concurrency: int = Field(
+        4, alias="COORDINATOR_USER_CONCURRENCY", ge=1, description="Requests in flight per user."
+    )
+    heavy_concurrency: int = Field(
+        2,
+        alias="COORDINATOR_HEAVY_CONCURRENCY",
+        ge=1,
+        description="Large requests (above COORDINATOR_HEAVY_BYTES) running at once; "
+        "others queue, so small requests stay fast.",
+    )
+    heavy_bytes: int = Field(8_000, alias="COORDINATOR_HEAVY_BYTES", ge=1)
+    heavy_offload: bool = Field(
+        True,
+        alias="COORDINATOR_HEAVY_OFFLOAD",
+        description="Run large requests on a second event loop thread, off the server's loop.",
+    )
+    max_body_bytes: int = Field(1_000_000, alias="COORDINATOR_MAX_BODY_BYTES", ge=1)
+    max_state_delta_bytes: int = Field(16_000, alias="COORDINATOR_MAX_STATE_DELTA_BYTES", ge=0)
+    max_state_delta_keys: int = Field(32, alias="COORDINATOR_MAX_STATE_DELTA_KEYS", ge=0)
+
+    @field_validator("jwt_algorithms", mode="before")
+    @classmethod
+    def _split_algorithms(cls, v: object) -> object:
+        if isinstance(v, str):
+            return [name.strip() for name in v.split(",") if name.strip()]
+        return v
+
     @field_validator("side_effect_tools", mode="before")
     @classmethod
     def _split_names(cls, v: object) -> object:

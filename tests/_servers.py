@@ -28,9 +28,11 @@ __all__ = [
     "REPO_ROOT",
     "AdkServer",
     "adk_executable",
+    "coordinator_executable",
     "free_port",
     "require_adk",
     "run_adk_server",
+    "run_coordinator_serve",
     "server_env",
 ]
 
@@ -102,8 +104,8 @@ class AdkServer:
         except OSError:
             return "<no log>"
 
-    def wait_ready(self, timeout: float) -> None:
-        """Poll GET /list-apps until it answers 200, the process dies, or time runs out."""
+    def wait_ready(self, timeout: float, path: str = "/list-apps") -> None:
+        """Poll GET `path` until it answers 200, the process dies, or time runs out."""
         deadline = time.monotonic() + timeout
         last_error = "no answer yet"
         with httpx.Client(timeout=2.0, trust_env=False) as client:
@@ -114,7 +116,7 @@ class AdkServer:
                         + self.log_tail()
                     )
                 try:
-                    resp = client.get(f"{self.base_url}/list-apps")
+                    resp = client.get(f"{self.base_url}{path}")
                     if resp.status_code == 200:
                         return
                     last_error = f"HTTP {resp.status_code}"
@@ -189,6 +191,55 @@ def run_adk_server(
     server = AdkServer(proc, port, log_path)
     try:
         server.wait_ready(ready_timeout)
+        yield server
+    finally:
+        server.stop()
+
+
+def coordinator_executable() -> list[str]:
+    """`coordinator` as this interpreter runs it (no reliance on PATH)."""
+    return [sys.executable, "-m", "coordinator"]
+
+
+@contextmanager
+def run_coordinator_serve(
+    workdir: Path,
+    *,
+    env: dict[str, str] | None = None,
+    extra_args: Sequence[str] = (),
+    ready_timeout: float = 90.0,
+    log_name: str = "serve.log",
+) -> Iterator[AdkServer]:
+    """Start `coordinator serve` on a free loopback port; ready when GET /health answers."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log_path = workdir / log_name
+    args = [
+        *coordinator_executable(),
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        *extra_args,
+    ]
+    full_env = {**server_env(workdir), **(env or {})}
+    full_env["PYTHONPATH"] = str(REPO_ROOT)
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            args,
+            cwd=workdir,
+            env=full_env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = AdkServer(proc, port, log_path)
+    try:
+        server.wait_ready(ready_timeout, path="/health")
         yield server
     finally:
         server.stop()

@@ -38,6 +38,7 @@ from coordinator.fanout import (
 )
 from coordinator.progress import PROGRESS_KEY
 from coordinator.review import split_request
+from coordinator.settings import get_settings
 from coordinator.usage import Usage
 from coordinator.vote import Judge, Vote, VoteAggregator, VoteConfig, vote_all
 from tools.clauses import SimilarityJudge
@@ -81,6 +82,7 @@ TIMING_KEY = "temp:contract_review:timing"
 CLAUSE_PREFIX = "contract_review:clause"
 VOTE_PREFIX = "contract_review:vote"
 REPORT_KEY = "contract_review:report"
+SKIPPED_KEY = "contract_review:sections_not_reviewed"
 
 VOTE_CONFIG = VoteConfig(strategy="unanimity", risk_order=["present", "absent"])
 """High-risk findings must be judged unanimously; any disagreement (or a judge failing)
@@ -119,6 +121,14 @@ class SplitAgent(BaseAgent):
         _, document = split_request(_user_text(ctx))
         sections = split_document(document, max_chars=self.max_chars) if document.strip() else []
         split_ms = (time.perf_counter() - t0) * 1000
+        cap = get_settings().max_sections
+        note = None
+        if len(sections) > cap:  # bound the fan-out: review the first `cap`, and say so
+            note = (
+                f"This document has {len(sections)} sections; only the first {cap} were "
+                f"reviewed (COORDINATOR_MAX_SECTIONS). Send the rest separately."
+            )
+            sections = sections[:cap]
         yield _event(
             ctx,
             self.name,
@@ -130,7 +140,9 @@ class SplitAgent(BaseAgent):
                     "chars": len(document),
                 },
                 PROGRESS_KEY: {"done": 0, "total": len(sections), "stage": "clause_checks"},
+                **({SKIPPED_KEY: note} if note else {}),
             },
+            text=note,
         )
 
 

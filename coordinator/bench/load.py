@@ -72,6 +72,23 @@ def register(sub: argparse._SubParsersAction) -> None:
         "'memory' for ADK's in-memory store)",
     )
     p.add_argument("--json", action="store_true", help="print JSON")
+    by = p.add_argument_group(
+        "bystander mode",
+        "start `coordinator serve`, flood it with long reviews from several users and "
+        "measure a bystander's small requests against idle (both with the configured "
+        "limits and with them lifted)",
+    )
+    by.add_argument("--bystander", action="store_true", help="run the bystander benchmark")
+    by.add_argument("--flood-users", type=int, default=4, help="flooding users (default: 4)")
+    by.add_argument(
+        "--flood-lanes", type=int, default=8, help="reviews each tries to keep in flight (8)"
+    )
+    by.add_argument(
+        "--flood-chars", type=int, default=59_000, help="review size in chars (default: 59000)"
+    )
+    by.add_argument(
+        "--bystander-requests", type=int, default=20, help="bystander requests per phase (20)"
+    )
     p.set_defaults(func=run)
 
 
@@ -240,6 +257,18 @@ def _print(report: LoadReport) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import anyio
+
+    if args.bystander:
+        from coordinator.bench.bystander import print_report, run_bystander
+
+        by = run_bystander(
+            args.flood_users, args.bystander_requests, args.flood_chars, args.flood_lanes
+        )
+        if args.json:
+            print(json.dumps(by.model_dump(), indent=2))
+        else:
+            print_report(by)
+        return 0 if not any(c.idle.errors or c.flood.errors for c in by.configs) else 1
 
     def go() -> LoadReport:
         return anyio.run(

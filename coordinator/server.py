@@ -1,0 +1,74 @@
+"""`coordinator serve`'s ASGI app: ADK's own HTTP API behind `ServeGuard`.
+
+The endpoints are ADK's (`get_fast_api_app`, API server only: no dev UI, eval or
+builder routes), on the coordinator's session store (`coordinator://`, the same store
+as the Python API, CLI and `adk web`), with artifacts in the data dir rather than
+under the agents directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from coordinator.auth import Authenticator
+from coordinator.errors import UsageError
+from coordinator.http_guard import GuardLimits, ServeGuard
+from coordinator.settings import Settings, get_settings
+
+__all__ = ["LOOPBACK", "build_app", "default_agents_dir"]
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def default_agents_dir() -> Path:
+    import adk_web
+
+    return Path(adk_web.__file__).resolve().parent
+
+
+def build_app(
+    agents_dir: Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    insecure_local: bool = False,
+    settings: Settings | None = None,
+) -> Any:
+    """The guarded ASGI app; refuses (UsageError) to build one anyone could use freely."""
+    s = settings or get_settings()
+    if not agents_dir.is_dir():
+        raise UsageError(f"agents directory not found: {agents_dir}")
+    auth = Authenticator.from_settings(s)
+    if insecure_local:
+        if host not in LOOPBACK:
+            raise UsageError(f"--insecure-local serves loopback only, not --host {host}")
+        auth = None
+    elif not auth.configured:
+        raise UsageError(
+            "no credentials configured: set COORDINATOR_API_KEYS_FILE (or COORDINATOR_JWT_SECRET"
+            " / COORDINATOR_JWT_KEYS_FILE), or pass --insecure-local to serve 127.0.0.1 "
+            "without authentication"
+        )
+
+    from google.adk.cli.fast_api import get_fast_api_app
+    from google.adk.cli.utils.agent_loader import AgentLoader
+
+    from coordinator.adk_services import install
+
+    install()  # registers coordinator:// before ADK builds its services
+    s.ensure_data_dir()
+    apps = AgentLoader(str(agents_dir)).list_agents()
+    fast = get_fast_api_app(
+        agents_dir=str(agents_dir),
+        session_service_uri="coordinator://",
+        artifact_service_uri=(s.data_dir / "artifacts").resolve().as_uri(),
+        memory_service_uri="memory://",
+        web=False,
+        host=host,
+        # Loopback turns on ADK's DNS-rebinding protection; elsewhere ADK would warn that
+        # the server has no authentication, which is no longer true behind the guard.
+        bind_host=host if host in LOOPBACK else None,
+        port=port,
+    )
+    return ServeGuard(fast, auth=auth, apps=apps, limits=GuardLimits.from_settings(s))
