@@ -29,7 +29,7 @@ from google.genai import types
 from pydantic import BaseModel, Field
 
 from coordinator.cascade import LAST_DECISION_KEY, TRANSFER_TOOL
-from coordinator.errors import ModelError, UsageError
+from coordinator.errors import ModelError, UsageError, as_storage_error
 from coordinator.guard import RequestGuardPlugin
 from coordinator.progress import PROGRESS_KEY
 from coordinator.settings import Settings, get_settings
@@ -132,6 +132,7 @@ class Coordinator:
         if agent is None:
             from agents.coordinator.agent import build_root_agent
 
+            self.settings.ensure_data_dir()  # an unusable data dir: one clear ConfigError
             agent = build_root_agent(self.settings)
         if session_service is None:
             from coordinator.sessions import make_session_service
@@ -212,6 +213,9 @@ class Coordinator:
             # record the answer, so the session reads as a finished turn.
             yield await self._stopped(session, last)
         except Exception as exc:  # model/backend failure: say so, keep the session intact
+            storage = as_storage_error(exc)
+            if storage is not None:  # a full disk or read-only store is not the model's fault
+                raise storage from exc
             raise ModelError(f"{type(exc).__name__}: {exc}") from exc
 
     async def _stopped(self, session, last: Event | None) -> Event:

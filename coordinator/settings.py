@@ -10,12 +10,13 @@ Every knob lives here, once; agents ask for a *role* ("router", "fast", "strong"
 
 from __future__ import annotations
 
+import errno
 import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "get_settings", "reset_settings"]
@@ -70,6 +71,9 @@ class Settings(BaseSettings):
     router_threshold: float | None = Field(
         None,
         alias="COORDINATOR_ROUTER_THRESHOLD",
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
         description="Override the data-calibrated confidence threshold.",
     )
     log_text: bool = Field(
@@ -89,7 +93,9 @@ class Settings(BaseSettings):
 
     # --- parallel engine ---------------------------------------------------------------------
     max_concurrency: int = Field(64, alias="COORDINATOR_MAX_CONCURRENCY", ge=1)
-    branch_timeout_s: float = Field(60.0, alias="COORDINATOR_BRANCH_TIMEOUT", gt=0)
+    branch_timeout_s: float = Field(
+        60.0, alias="COORDINATOR_BRANCH_TIMEOUT", gt=0, allow_inf_nan=False
+    )
     branch_retries: int = Field(3, alias="COORDINATOR_BRANCH_RETRIES", ge=0)
     max_request_chars: int = Field(60_000, alias="COORDINATOR_MAX_REQUEST_CHARS", ge=1)
     max_llm_calls_cap: int = Field(
@@ -136,14 +142,52 @@ class Settings(BaseSettings):
         return self.session_db_url or f"sqlite:///{self.data_dir / 'sessions.sqlite3'}"
 
     def ensure_data_dir(self) -> Path:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        """Create the data dir and prove it is writable, or say which setting to fix."""
+        import tempfile
+
+        from coordinator.errors import ConfigError
+
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=self.data_dir):
+                pass
+        except OSError as exc:
+            problem = {
+                errno.ENOSPC: "disk full",
+                errno.EROFS: "read-only file system",
+                errno.EEXIST: "exists and is not a directory",
+                errno.ENOTDIR: "a parent is not a directory",
+            }.get(exc.errno or 0, exc.strerror or str(exc))
+            raise ConfigError(
+                f"COORDINATOR_DATA_DIR={self.data_dir}: unusable data dir: {problem}"
+            ) from None
         return self.data_dir
+
+
+def _describe(exc: ValidationError) -> str:
+    """The first invalid setting, in one line: `KEY=value: what is wrong`."""
+    err = exc.errors()[0]
+    key = ".".join(str(p) for p in err["loc"]) or "settings"
+    value = err.get("input")
+    shown = f"={value!r}" if isinstance(value, str | int | float) else ""
+    msg = err["msg"].removeprefix("Value error, ")
+    more = len(exc.errors()) - 1
+    return f"invalid setting {key}{shown}: {msg}" + (f" (and {more} more)" if more else "")
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings (read once; `reset_settings()` re-reads, for tests)."""
-    return Settings()
+    """The process-wide settings (read once; `reset_settings()` re-reads, for tests).
+
+    An invalid value in the environment or `.env` is a `ConfigError` naming the key."""
+    from coordinator.errors import ConfigError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+    except (OSError, UnicodeDecodeError) as exc:  # an unreadable or non-UTF-8 .env
+        raise ConfigError(f".env: cannot read settings: {exc}") from None
 
 
 def reset_settings() -> None:

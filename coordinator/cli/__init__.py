@@ -3,7 +3,8 @@
 Each subcommand lives in its own module exposing `register(subparsers)`; the module must
 import heavy dependencies inside its handler so `coordinator --help` stays instant.
 Handlers return an exit code. Errors map to exit codes in one place:
-`UsageError` (bad input, bad files) -> 2, other `CoordinatorError` -> 1, Ctrl-C -> 130.
+`UsageError` (bad input, bad files, bad settings) -> 2, storage the OS refuses (full disk,
+read-only dir) -> 2, other `CoordinatorError` -> 1, Ctrl-C -> 130.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from coordinator.errors import CoordinatorError, UsageError
+from coordinator.errors import CoordinatorError, UsageError, as_storage_error
 
 __all__ = ["build_parser", "main"]
 
@@ -65,11 +66,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"coordinator: error: {exc}", file=sys.stderr)
         return 2
     except CoordinatorError as exc:
+        storage = as_storage_error(exc)
+        if storage is not None:  # e.g. a full disk met inside a model turn
+            print(f"coordinator: error: {storage}", file=sys.stderr)
+            return 2
         print(f"coordinator: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("coordinator: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # the OS error boundary: a full disk, a read-only dir, ...
+        storage = as_storage_error(exc)
+        if storage is None:
+            raise
+        print(f"coordinator: error: {storage}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover
