@@ -34,6 +34,7 @@ from coordinator.cascade import LAST_DECISION_KEY, TRANSFER_TOOL
 from coordinator.errors import ModelError, UsageError, as_storage_error
 from coordinator.guard import RequestGuardPlugin
 from coordinator.progress import PROGRESS_KEY
+from coordinator.request_text import validate_request
 from coordinator.settings import Settings, get_settings
 
 __all__ = ["Coordinator", "Reply", "StreamEvent", "Usage", "validate_request"]
@@ -103,27 +104,6 @@ def _descendants(agent: BaseAgent) -> list[BaseAgent]:
     for sub in agent.sub_agents:
         out.extend(_descendants(sub))
     return out
-
-
-def validate_request(text: Any, max_chars: int) -> str:
-    """Reject what cannot be a request; `UsageError` says why in one line."""
-    if not isinstance(text, str):
-        raise UsageError(f"request must be text, not {type(text).__name__}")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # e.g. undecodable argv bytes arrive as lone surrogates
-        raise UsageError("request is not valid UTF-8 text") from None
-    if "\x00" in text:
-        text = text.replace("\x00", "")
-    stripped = text.strip()
-    if not stripped:
-        raise UsageError("empty request: say what you need help with")
-    if len(stripped) > max_chars:
-        raise UsageError(
-            f"request is {len(stripped):,} characters; the limit is {max_chars:,} "
-            "(COORDINATOR_MAX_REQUEST_CHARS). For documents use `coordinator review FILE`."
-        )
-    return stripped
 
 
 class Coordinator:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -48,9 +49,9 @@ class Settings(BaseSettings):
         alias="COORDINATOR_GEMINI_BASE_URL",
         description="Override the Gemini API endpoint (proxies, or the local stub in tests).",
     )
-    model_fast: str = Field("gemini-2.5-flash", alias="COORDINATOR_MODEL_FAST")
-    model_strong: str = Field("gemini-2.5-pro", alias="COORDINATOR_MODEL_STRONG")
-    model_router: str = Field("gemini-2.5-flash", alias="COORDINATOR_MODEL_ROUTER")
+    model_fast: str = Field("gemini-2.5-flash", alias="COORDINATOR_MODEL_FAST", min_length=1)
+    model_strong: str = Field("gemini-2.5-pro", alias="COORDINATOR_MODEL_STRONG", min_length=1)
+    model_router: str = Field("gemini-2.5-flash", alias="COORDINATOR_MODEL_ROUTER", min_length=1)
 
     # --- routing --------------------------------------------------------------------------
     encoder: Literal["wordllama", "gemini"] = Field(
@@ -58,7 +59,9 @@ class Settings(BaseSettings):
         alias="COORDINATOR_ENCODER",
         description="Sentence embeddings for routing: wordllama (offline) or gemini.",
     )
-    embedding_model: str = Field("gemini-embedding-001", alias="COORDINATOR_EMBEDDING_MODEL")
+    embedding_model: str = Field(
+        "gemini-embedding-001", alias="COORDINATOR_EMBEDDING_MODEL", min_length=1
+    )
     routes_file: Path | None = Field(
         None, alias="COORDINATOR_ROUTES", description="YAML routes file (default: built-in)."
     )
@@ -115,6 +118,23 @@ class Settings(BaseSettings):
     def _split_names(cls, v: object) -> object:
         if isinstance(v, str):
             return [name.strip() for name in v.split(",") if name.strip()]
+        return v
+
+    @field_validator("side_effect_tools")
+    @classmethod
+    def _tool_names(cls, v: list[str]) -> list[str]:
+        bad = [name for name in v if not name.isidentifier()]
+        if bad:
+            raise ValueError(f"not tool names: {', '.join(map(repr, bad))}")
+        if not v:  # an empty list would let every tool run inside parallel branches
+            raise ValueError("name at least one tool (default: request_refund)")
+        return v
+
+    @field_validator("gemini_base_url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^https?://[^\s/]+", v):
+            raise ValueError("expected an http:// or https:// URL")
         return v
 
     @property

@@ -75,7 +75,7 @@ def _progress_printer():
 
 
 def run(args: argparse.Namespace) -> int:
-    from coordinator.api import Coordinator, validate_request
+    from coordinator.request_text import validate_request
     from coordinator.settings import get_settings
 
     settings = get_settings()
@@ -84,11 +84,16 @@ def run(args: argparse.Namespace) -> int:
         if not (model_dir / "manifest.json").is_file():
             raise UsageError(f"{model_dir}: not a trained router dir (no manifest.json)")
         settings = settings.model_copy(update={"router_model_dir": model_dir})
+    # Bad input and an unusable data dir are refused before ADK is imported (seconds).
     text = validate_request(
         read_request(args.text, settings.max_request_chars), settings.max_request_chars
     )
+    settings.ensure_data_dir()
+    from coordinator.api import Coordinator  # lazy: ADK + google-genai, ~1 s of start-up
+
     progress = _progress_printer() if sys.stderr.isatty() else None
-    reply = Coordinator(settings=settings).ask(
+    # warm_up=False: one request per process, so a throwaway warm-up run is pure cost.
+    reply = Coordinator(settings=settings, warm_up=False).ask(
         text, user_id=args.user, session_id=args.session, on_event=progress
     )
     if args.json:

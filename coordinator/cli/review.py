@@ -35,9 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="what FILE is (default: auto, decided from its content)",
     )
     p.add_argument("--rulebook", default=None, help="rulebook YAML (contract or security)")
-    p.add_argument(
-        "--voters", type=int, default=3, help="security voters, 1-6 (default 3)"
-    )
+    p.add_argument("--voters", type=int, default=3, help="security voters, 1-6 (default 3)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument(
         "--max-bytes",
