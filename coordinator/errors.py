@@ -11,7 +11,7 @@ CoordinatorError
 from __future__ import annotations
 
 import errno
-import sqlite3
+import sys
 
 __all__ = [
     "ConfigError",
@@ -83,7 +83,10 @@ def as_storage_error(exc: BaseException) -> StorageError | None:
     while exc is not None and seen < 5:
         if isinstance(exc, StorageError):
             return exc
-        if isinstance(exc, sqlite3.Error):
+        # sqlite3 is looked up, not imported: if nothing loaded it, exc cannot be one of its
+        # errors, and importing it here would cost every CLI command start-up time.
+        sqlite3 = sys.modules.get("sqlite3")
+        if sqlite3 is not None and isinstance(exc, sqlite3.Error):
             detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             return StorageError(f"storage: {detail} ({_HINT})")
         if isinstance(exc, OSError) and exc.errno in _STORAGE_ERRNOS:

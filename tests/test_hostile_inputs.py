@@ -284,3 +284,27 @@ def test_full_disk_at_the_os_boundary_without_mount(tmp_path):
         timeout=240,
     )
     _one_error(proc.returncode, proc.stderr, "storage: database or disk is full")
+
+
+# --- the Python API -------------------------------------------------------------------------
+
+
+def test_python_api_names_a_bad_setting(monkeypatch):
+    from coordinator import ConfigError, Coordinator
+    from coordinator.settings import reset_settings
+
+    monkeypatch.setenv("COORDINATOR_MAX_CONCURRENCY", "abc")
+    reset_settings()
+    with pytest.raises(ConfigError, match="invalid setting COORDINATOR_MAX_CONCURRENCY='abc'"):
+        Coordinator()
+
+
+def test_python_api_names_an_unusable_data_dir(monkeypatch, tmp_path):
+    from coordinator import ConfigError, Coordinator
+    from coordinator.settings import reset_settings
+
+    (tmp_path / "a-file").write_text("x")
+    monkeypatch.setenv("COORDINATOR_DATA_DIR", str(tmp_path / "a-file"))
+    reset_settings()
+    with pytest.raises(ConfigError, match=r"COORDINATOR_DATA_DIR=.*not a directory"):
+        Coordinator(warm_up=False)
