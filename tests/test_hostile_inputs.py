@@ -134,7 +134,7 @@ BAD_FLAGS = [
     ),
     (["bench", "fanout", "--n", "-1"], "--n: .*positive"),
     (["bench", "fanout", "--latency", "nan"], "--latency: .*finite"),
-    (["bench", "load", "--concurrency", "0"], "--concurrency: .*positive"),
+    (["bench", "load", "--concurrency", "0"], "need --sessions, --concurrency"),
     (["bench", "voting", "--questions", "1e9"], "--questions: .*whole number"),
 ]
 

@@ -26,8 +26,6 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from coordinator.cli._args import non_negative_int, positive_int
-
 __all__ = ["LoadReport", "register", "run", "run_load"]
 
 
@@ -63,16 +61,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(offline models, real session store in a temp data dir) and report throughput, "
         "p50/p95 latency, errors and whether every session's history is complete.",
     )
-    p.add_argument(
-        "--sessions", type=positive_int, default=200, help="chats (default: %(default)s)"
-    )
-    p.add_argument(
-        "--concurrency", type=positive_int, default=50, help="requests in flight (default: 50)"
-    )
-    p.add_argument(
-        "--turns", type=positive_int, default=2, help="turns per chat (default: %(default)s)"
-    )
-    p.add_argument("--seed", type=non_negative_int, default=7, help="seed for the utterance draw")
+    p.add_argument("--sessions", type=int, default=200, help="chats (default: %(default)s)")
+    p.add_argument("--concurrency", type=int, default=50, help="requests in flight (default: 50)")
+    p.add_argument("--turns", type=int, default=2, help="turns per chat (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=7, help="seed for the utterance draw")
     p.add_argument("--data-dir", type=Path, help="data dir to use (default: a fresh temp dir)")
     p.add_argument(
         "--session-db",
