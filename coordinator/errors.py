@@ -20,8 +20,7 @@ __all__ = [
     "PolicyError",
     "StorageError",
     "UsageError",
-    "as_storage_error",
-]
+]  # plus the helper `as_storage_error` (not an error class)
 
 
 class CoordinatorError(Exception):
