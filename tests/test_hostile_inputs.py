@@ -91,6 +91,23 @@ def test_hostile_files_are_refused_in_one_line(door, hostile, tmp_path):
         _one_error(code, err, f"{re.escape(path)}: .*({why})")
 
 
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [("loop_a", "symlink loop"), ("fifo", "not a trained router dir"), ("adir", "no manifest")],
+)
+def test_hostile_model_dirs_are_refused(name, why, hostile, tmp_path):
+    (tmp_path / "data.csv").write_text(CSV)
+    code, err = _cli(["routes", "eval", "--data", "data.csv", "--model", name], tmp_path)
+    _one_error(code, err, why)
+
+
+def test_unwritable_plot_path(tmp_path):
+    (tmp_path / "data.csv").write_text(CSV)
+    args = ["routes", "eval", "--data", "data.csv", "--plot", "/dev/null/confusion.png"]
+    code, err = _cli(args, tmp_path)
+    _one_error(code, err, "--plot /dev/null/confusion.png: cannot write")
+
+
 def test_routes_file_from_settings_is_read_bounded(hostile, tmp_path):
     fifo = str(tmp_path / "fifo")
     code, err = _cli(["ask", "hello"], tmp_path, env={"COORDINATOR_ROUTES": fifo})

@@ -204,7 +204,12 @@ def _eval(args) -> int:
     )
     report = evaluate(router, rows)
     if args.plot:
-        plot_confusion(report, args.plot)
+        try:
+            plot_confusion(report, args.plot)
+        except OSError as exc:
+            from coordinator.errors import UsageError
+
+            raise UsageError(f"--plot {args.plot}: cannot write: {exc.strerror}") from None
     if args.json:
         _print_json(report.model_dump())
         return 0
