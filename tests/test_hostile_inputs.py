@@ -280,6 +280,13 @@ def test_routes_train_out_on_a_read_only_disk(tiny_disk, tmp_path):
     _one_error(code, err, "--out .*cannot write there: Read-only file system")
 
 
+def test_routes_train_out_on_a_full_disk(tiny_disk, tmp_path):
+    full = tiny_disk("full", "size=16k")
+    code, err = _cli(["routes", "train", "--out", str(full / "model")], tmp_path)
+    _one_error(code, err, "--out .*cannot write the model: No space left on device")
+    assert not (full / "model" / "manifest.json").exists()  # never looks like a model
+
+
 def test_full_disk_at_the_os_boundary_without_mount(tmp_path):
     """Where tmpfs cannot be mounted: every SQLite open fails as a full disk would."""
     script = (
