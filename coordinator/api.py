@@ -11,6 +11,8 @@ session service from settings (SQLite by default), so a `session_id` continues a
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -29,10 +31,11 @@ from google.genai import types
 from pydantic import BaseModel, Field
 
 from coordinator.cascade import LAST_DECISION_KEY, TRANSFER_TOOL
-from coordinator.errors import ModelError, UsageError
+from coordinator.errors import ModelError, UsageError, as_storage_error
 from coordinator.guard import RequestGuardPlugin
 from coordinator.multi_intent import PARTS_USAGE_KEY, ROUTES_KEY, MultiIntentAgent
 from coordinator.progress import PROGRESS_KEY
+from coordinator.request_text import validate_request
 from coordinator.settings import Settings, get_settings
 
 __all__ = ["Coordinator", "Reply", "StreamEvent", "Usage", "validate_request"]
@@ -93,32 +96,19 @@ def _usage_of(event: Event) -> dict[str, int] | None:
     }
 
 
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 def _descendants(agent: BaseAgent) -> list[BaseAgent]:
     out = [agent]
     for sub in agent.sub_agents:
         out.extend(_descendants(sub))
     return out
-
-
-def validate_request(text: Any, max_chars: int) -> str:
-    """Reject what cannot be a request; `UsageError` says why in one line."""
-    if not isinstance(text, str):
-        raise UsageError(f"request must be text, not {type(text).__name__}")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # e.g. undecodable argv bytes arrive as lone surrogates
-        raise UsageError("request is not valid UTF-8 text") from None
-    if "\x00" in text:
-        text = text.replace("\x00", "")
-    stripped = text.strip()
-    if not stripped:
-        raise UsageError("empty request: say what you need help with")
-    if len(stripped) > max_chars:
-        raise UsageError(
-            f"request is {len(stripped):,} characters; the limit is {max_chars:,} "
-            "(COORDINATOR_MAX_REQUEST_CHARS). For documents use `coordinator review FILE`."
-        )
-    return stripped
 
 
 class Coordinator:
@@ -138,6 +128,7 @@ class Coordinator:
         if agent is None:
             from agents.coordinator.agent import build_root_agent
 
+            self.settings.ensure_data_dir()  # an unusable data dir: one clear ConfigError
             agent = build_root_agent(self.settings)
         if plugins is None:  # the support app's own plugins (e.g. side-effect reporting)
             from agents.coordinator.agent import build_plugins
@@ -171,17 +162,18 @@ class Coordinator:
 
     def _warm_up(self) -> None:
         """Pay ADK's one-time lazy imports and schema builds at construction ("model
-        load"), not inside the first request's latency. Skipped inside a running loop."""
-        try:
-            import sniffio
+        load"), not inside the first request's latency.
 
-            sniffio.current_async_library()
-            return  # called from async code: the first request pays instead
-        except sniffio.AsyncLibraryNotFoundError:
-            pass
+        Inside a running event loop (`python -m asyncio`, a notebook, a server's startup)
+        `anyio.run` would fail, so the warm-up runs on its own loop in a worker thread."""
         from coordinator._warmup import warm_up
 
-        anyio.run(warm_up)
+        if _loop_running():
+            worker = threading.Thread(target=anyio.run, args=(warm_up,), name="adk-warm-up")
+            worker.start()
+            worker.join()
+        else:
+            anyio.run(warm_up)
 
     @property
     def offline(self) -> bool:
@@ -224,6 +216,9 @@ class Coordinator:
             # record the answer, so the session reads as a finished turn.
             yield await self._stopped(session, last)
         except Exception as exc:  # model/backend failure: say so, keep the session intact
+            storage = as_storage_error(exc)
+            if storage is not None:  # a full disk or read-only store is not the model's fault
+                raise storage from exc
             raise ModelError(f"{type(exc).__name__}: {exc}") from exc
 
     async def _stopped(self, session, last: Event | None) -> Event:
@@ -253,6 +248,9 @@ class Coordinator:
         results, partial (e.g. per-branch) results, then the final answer."""
         text, session = await self.open_session(text, user_id, session_id)
         yield StreamEvent(kind="session", author="coordinator", data={"session_id": session.id})
+        # Final answers are held back and yielded last: a stage's progress event can
+        # follow its answer in ADK's order, and a consumer may stop at the first `final`.
+        finals: list[StreamEvent] = []
         async for event in self.run_events(text, session):
             usage = _usage_of(event)
             delta = event.actions.state_delta if event.actions else {}
@@ -301,14 +299,24 @@ class Coordinator:
                             data={"name": fr.name, "response": dict(fr.response or {})},
                         )
                 elif part.text and not part.thought:
-                    kind = "final" if event.is_final_response() else "partial"
-                    yield StreamEvent(kind=kind, author=event.author, text=part.text, usage=usage)
+                    ev = StreamEvent(
+                        kind="final" if event.is_final_response() else "partial",
+                        author=event.author,
+                        text=part.text,
+                        usage=usage,
+                    )
+                    if ev.kind == "final":
+                        finals.append(ev)
+                    else:
+                        yield ev
                     usage = None
             if usage is not None:  # usage on an event with no visible parts
                 yield StreamEvent(kind="partial", author=event.author, usage=usage)
             progress = delta.get(PROGRESS_KEY) if delta else None
             if progress:
                 yield StreamEvent(kind="partial", author=event.author, data=dict(progress))
+        for ev in finals:
+            yield ev
 
     async def ask_async(
         self,
@@ -376,7 +384,12 @@ class Coordinator:
         session_id: str | None = None,
         on_event: Callable[[StreamEvent], Any] | None = None,
     ) -> Reply:
-        """Synchronous `ask_async` (not for use inside a running event loop)."""
+        """Synchronous `ask_async`; inside a running event loop use `await ask_async(...)`."""
+        if _loop_running():
+            raise UsageError(
+                "Coordinator.ask() blocks, and an event loop is running here: "
+                "use `await coordinator.ask_async(...)` instead"
+            )
         return anyio.run(
             lambda: self.ask_async(text, user_id=user_id, session_id=session_id, on_event=on_event)
         )

@@ -33,6 +33,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from coordinator.errors import ConfigError, UsageError
+from coordinator.input_files import read_bounded
 from coordinator.router import Decision
 from coordinator.routes import RouteSet
 
@@ -380,15 +381,22 @@ class ClassifierRouter:
         self._groups = [np.flatnonzero(self._y == i) for i in range(len(self.names))]
 
 
+MAX_MANIFEST_BYTES = 4_000_000
+
+
 def read_manifest(model_dir: str | Path) -> Manifest:
     """The manifest of a model dir, or `ConfigError` naming the file."""
     path = Path(model_dir) / MANIFEST
+    try:  # bounded, regular files only: a hostile model dir fails in one line
+        data = read_bounded(path, MAX_MANIFEST_BYTES, missing="no such file")
+    except UsageError as exc:
+        if str(exc).endswith(": no such file"):
+            raise ConfigError(
+                "no manifest.json: not a trained router dir", path=str(model_dir)
+            ) from None
+        raise ConfigError(f"not a trained router dir: {exc}") from None
     try:
-        return Manifest.model_validate_json(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(
-            "no manifest.json: not a trained router dir", path=str(model_dir)
-        ) from None
+        return Manifest.model_validate_json(data)
     except ValueError as exc:
         raise ConfigError(f"invalid manifest: {str(exc).splitlines()[0]}", path=str(path)) from None
 

@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from coordinator.errors import ConfigError
+from coordinator.errors import ConfigError, UsageError
+from coordinator.input_files import decode_text, read_bounded
 
 __all__ = ["load_yaml_model", "read_yaml"]
 
@@ -24,17 +25,16 @@ M = TypeVar("M", bound=BaseModel)
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+MAX_CONFIG_BYTES = 8_000_000  # our largest config file is ~33 kB
+
+
 def _read_text(path: Path) -> str:
+    """Bounded, regular files only (see `coordinator.input_files`); errors name the file."""
     try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("file not found", path=str(path)) from None
-    except UnicodeDecodeError:
-        raise ConfigError("not UTF-8 text", path=str(path)) from None
-    except IsADirectoryError:
-        raise ConfigError("is a directory, not a file", path=str(path)) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror}", path=str(path)) from None
+        data = read_bounded(path, MAX_CONFIG_BYTES, missing="file not found")
+        return decode_text(data, str(path))
+    except UsageError as exc:  # already "path: problem"; keep the ConfigError type
+        raise ConfigError(str(exc)) from None
 
 
 def read_yaml(path: str | Path) -> tuple[Any, str]:

@@ -8,6 +8,7 @@ with one `ConfigError` naming file and line (`data.csv:7: unknown route 'bilingg
 from __future__ import annotations
 
 import csv
+import io
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +17,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from coordinator.errors import ConfigError
+from coordinator.input_files import decode_text, read_bounded
 from coordinator.routes import RouteSet
 
 __all__ = [
@@ -31,6 +33,7 @@ __all__ = [
 ]
 
 REQUIRED_COLUMNS = ("text", "route")
+MAX_CSV_BYTES = 64_000_000  # ~500k labelled rows; hostile inputs (/dev/zero) stop here
 
 
 class LabelledRow(BaseModel):
@@ -70,12 +73,8 @@ class EvalReport(BaseModel):
 def read_labelled_csv(path: str | Path, routes: RouteSet) -> list[LabelledRow]:
     """Read `text,route` rows; every problem names the file and line."""
     p = Path(path)
-    try:
-        handle = p.open(encoding="utf-8", newline="")
-    except FileNotFoundError:
-        raise ConfigError("file not found", path=str(p)) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror}", path=str(p)) from None
+    data = read_bounded(p, MAX_CSV_BYTES, advice=" (split the CSV)", missing="file not found")
+    handle = io.StringIO(decode_text(data, str(p)), newline="")
     known = set(routes.names)
     rows: list[LabelledRow] = []
     with handle:

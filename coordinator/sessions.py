@@ -8,6 +8,7 @@ where several stateless replicas share one database.
 from __future__ import annotations
 
 import asyncio
+import re
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,6 +19,7 @@ from google.adk.sessions import BaseSessionService, Session
 from google.adk.sessions.sqlite_session_service import SqliteSessionService
 from starlette.exceptions import HTTPException
 
+from coordinator.errors import ConfigError
 from coordinator.settings import Settings, get_settings
 
 __all__ = ["SerializedSqliteSessionService", "SessionBusyError", "make_session_service"]
@@ -100,10 +102,16 @@ def _use_wal(url: str) -> None:
         conn.execute("PRAGMA journal_mode=WAL")
 
 
+def _redact(url: str) -> str:
+    """The URL without its password (error messages end up in logs)."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
 def make_session_service(
     settings: Settings | None = None, url: str | None = None
 ) -> BaseSessionService:
-    """The session store for `url` (default: settings' `sessions_url`).
+    """The session store for `url` (default: settings' `sessions_url`); an unusable store
+    is a `ConfigError` naming the setting (checked here, not at the first request).
 
     Used by the Python API, the CLI, `coordinator serve` and, through
     `adk_web/services.py`, by `adk web` / `adk api_server`: one store everywhere.
@@ -114,10 +122,18 @@ def make_session_service(
         from google.adk.sessions import InMemorySessionService
 
         return InMemorySessionService()
-    if url.startswith(("sqlite:", "sqlite+aiosqlite:")):
-        s.ensure_data_dir()
-        _use_wal(url)
-        return SerializedSqliteSessionService(url)
-    from google.adk.sessions import DatabaseSessionService
+    setting = "COORDINATOR_SESSION_DB" if s.session_db_url else "COORDINATOR_DATA_DIR"
+    try:
+        if url.startswith(("sqlite:", "sqlite+aiosqlite:")):
+            if not s.session_db_url:
+                s.ensure_data_dir()
+            _use_wal(url)
+            return SerializedSqliteSessionService(url)
+        from google.adk.sessions import DatabaseSessionService
 
-    return DatabaseSessionService(db_url=url)
+        return DatabaseSessionService(db_url=url)
+    except ConfigError:
+        raise
+    except Exception as exc:  # bad URL, missing driver, unopenable file: one line
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ConfigError(f"{setting}={_redact(url)}: unusable session store: {detail}") from None

@@ -10,12 +10,14 @@ Every knob lives here, once; agents ask for a *role* ("router", "fast", "strong"
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "get_settings", "reset_settings"]
@@ -47,9 +49,9 @@ class Settings(BaseSettings):
         alias="COORDINATOR_GEMINI_BASE_URL",
         description="Override the Gemini API endpoint (proxies, or the local stub in tests).",
     )
-    model_fast: str = Field("gemini-2.5-flash", alias="COORDINATOR_MODEL_FAST")
-    model_strong: str = Field("gemini-2.5-pro", alias="COORDINATOR_MODEL_STRONG")
-    model_router: str = Field("gemini-2.5-flash", alias="COORDINATOR_MODEL_ROUTER")
+    model_fast: str = Field("gemini-2.5-flash", alias="COORDINATOR_MODEL_FAST", min_length=1)
+    model_strong: str = Field("gemini-2.5-pro", alias="COORDINATOR_MODEL_STRONG", min_length=1)
+    model_router: str = Field("gemini-2.5-flash", alias="COORDINATOR_MODEL_ROUTER", min_length=1)
 
     # --- routing --------------------------------------------------------------------------
     encoder: Literal["wordllama", "gemini"] = Field(
@@ -57,7 +59,9 @@ class Settings(BaseSettings):
         alias="COORDINATOR_ENCODER",
         description="Sentence embeddings for routing: wordllama (offline) or gemini.",
     )
-    embedding_model: str = Field("gemini-embedding-001", alias="COORDINATOR_EMBEDDING_MODEL")
+    embedding_model: str = Field(
+        "gemini-embedding-001", alias="COORDINATOR_EMBEDDING_MODEL", min_length=1
+    )
     routes_file: Path | None = Field(
         None, alias="COORDINATOR_ROUTES", description="YAML routes file (default: built-in)."
     )
@@ -70,6 +74,9 @@ class Settings(BaseSettings):
     router_threshold: float | None = Field(
         None,
         alias="COORDINATOR_ROUTER_THRESHOLD",
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
         description="Override the data-calibrated confidence threshold.",
     )
     log_text: bool = Field(
@@ -89,7 +96,9 @@ class Settings(BaseSettings):
 
     # --- parallel engine ---------------------------------------------------------------------
     max_concurrency: int = Field(64, alias="COORDINATOR_MAX_CONCURRENCY", ge=1)
-    branch_timeout_s: float = Field(60.0, alias="COORDINATOR_BRANCH_TIMEOUT", gt=0)
+    branch_timeout_s: float = Field(
+        60.0, alias="COORDINATOR_BRANCH_TIMEOUT", gt=0, allow_inf_nan=False
+    )
     branch_retries: int = Field(3, alias="COORDINATOR_BRANCH_RETRIES", ge=0)
     max_request_chars: int = Field(60_000, alias="COORDINATOR_MAX_REQUEST_CHARS", ge=1)
     max_llm_calls_cap: int = Field(
@@ -185,6 +194,23 @@ class Settings(BaseSettings):
             return [name.strip() for name in v.split(",") if name.strip()]
         return v
 
+    @field_validator("side_effect_tools")
+    @classmethod
+    def _tool_names(cls, v: list[str]) -> list[str]:
+        bad = [name for name in v if not name.isidentifier()]
+        if bad:
+            raise ValueError(f"not tool names: {', '.join(map(repr, bad))}")
+        if not v:  # an empty list would let every tool run inside parallel branches
+            raise ValueError("name at least one tool (default: request_refund)")
+        return v
+
+    @field_validator("gemini_base_url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^https?://[^\s/]+", v):
+            raise ValueError("expected an http:// or https:// URL")
+        return v
+
     @property
     def has_gemini_credentials(self) -> bool:
         return bool(self.google_api_key) or (self.use_vertexai and bool(self.google_cloud_project))
@@ -210,14 +236,52 @@ class Settings(BaseSettings):
         return self.session_db_url or f"sqlite:///{self.data_dir / 'sessions.sqlite3'}"
 
     def ensure_data_dir(self) -> Path:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        """Create the data dir and prove it is writable, or say which setting to fix."""
+        import tempfile
+
+        from coordinator.errors import ConfigError
+
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=self.data_dir):
+                pass
+        except OSError as exc:
+            problem = {
+                errno.ENOSPC: "disk full",
+                errno.EROFS: "read-only file system",
+                errno.EEXIST: "exists and is not a directory",
+                errno.ENOTDIR: "a parent is not a directory",
+            }.get(exc.errno or 0, exc.strerror or str(exc))
+            raise ConfigError(
+                f"COORDINATOR_DATA_DIR={self.data_dir}: unusable data dir: {problem}"
+            ) from None
         return self.data_dir
+
+
+def _describe(exc: ValidationError) -> str:
+    """The first invalid setting, in one line: `KEY=value: what is wrong`."""
+    err = exc.errors()[0]
+    key = ".".join(str(p) for p in err["loc"]) or "settings"
+    value = err.get("input")
+    shown = f"={value!r}" if isinstance(value, str | int | float) else ""
+    msg = err["msg"].removeprefix("Value error, ")
+    more = len(exc.errors()) - 1
+    return f"invalid setting {key}{shown}: {msg}" + (f" (and {more} more)" if more else "")
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings (read once; `reset_settings()` re-reads, for tests)."""
-    return Settings()
+    """The process-wide settings (read once; `reset_settings()` re-reads, for tests).
+
+    An invalid value in the environment or `.env` is a `ConfigError` naming the key."""
+    from coordinator.errors import ConfigError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+    except (OSError, UnicodeDecodeError) as exc:  # an unreadable or non-UTF-8 .env
+        raise ConfigError(f".env: cannot read settings: {exc}") from None
 
 
 def reset_settings() -> None:

@@ -36,3 +36,32 @@ async def test_a_session_continues_and_is_routed_again(coordinator):
         app_name=coordinator.app_name, user_id="alice", session_id=first.session_id
     )
     assert [e.author for e in session.events].count("user") == 2
+
+
+CONTRACT = (
+    "review this contract: 1. Term. This Agreement lasts one year. 2. Governing law. "
+    "The laws of New York govern. 3. Non-compete. The Supplier shall not compete."
+)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("text", ["I was charged twice this month", CONTRACT])
+async def test_stream_ends_with_the_final_answer(coordinator, text):
+    kinds = [ev.kind async for ev in coordinator.stream(text, user_id="alice")]
+    assert kinds[-1] == "final"
+    first_final = kinds.index("final")
+    assert set(kinds[first_final:]) == {"final"}, kinds  # nothing after the answer
+    if text is CONTRACT:
+        assert "partial" in kinds  # the pipeline's progress came before the answer
+
+
+@pytest.mark.anyio
+async def test_coordinator_is_built_and_used_inside_a_running_loop(_root):
+    from coordinator.api import Coordinator
+    from coordinator.errors import UsageError
+
+    c = Coordinator(agent=_root)  # warm-up on: must not call anyio.run on this loop
+    reply = await c.ask_async("show my last invoice", user_id="alice")
+    assert reply.route == "billing"
+    with pytest.raises(UsageError, match=r"await coordinator\.ask_async"):
+        c.ask("show my last invoice", user_id="alice")

@@ -15,9 +15,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from coordinator.config_file import read_yaml
 from coordinator.errors import ConfigError
 
 __all__ = [
@@ -135,17 +135,7 @@ class SecurityRules(BaseModel):
 def load_security_rules(path: str | Path | None = None) -> SecurityRules:
     """Load and validate the rulebook; `ConfigError` names the file and the field."""
     path = Path(path) if path is not None else DEFAULT_SECURITY_RULES_FILE
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError("file not found", path=str(path)) from None
-    except UnicodeDecodeError:
-        raise ConfigError("not UTF-8 text", path=str(path)) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"malformed YAML: {problem}", path=str(path), where=where) from None
+    data, _ = read_yaml(path)  # bounded read; errors name the file and line
     if not isinstance(data, dict):
         raise ConfigError("expected a mapping with `rules:`", path=str(path))
     try:

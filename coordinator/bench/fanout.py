@@ -17,6 +17,8 @@ import time
 from collections.abc import AsyncGenerator
 from typing import Any
 
+from coordinator.cli._args import non_negative_float, positive_int
+
 __all__ = ["measure", "register", "run"]
 
 
@@ -28,16 +30,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         "as a plain ADK ParallelAgent of LlmAgents and through FanOutAgent, and print the "
         "wall times and efficiencies (ideal/actual) side by side.",
     )
-    p.add_argument("--n", type=int, default=256, help="branches (default: %(default)s)")
-    p.add_argument("--latency", type=float, default=0.2, help="seconds per model call")
+    p.add_argument("--n", type=positive_int, default=256, help="branches (default: %(default)s)")
+    p.add_argument("--latency", type=non_negative_float, default=0.2, help="seconds per model call")
     p.add_argument(
         "--concurrency",
-        type=int,
+        type=positive_int,
         default=None,
         help="FanOutAgent concurrency limit (default: N, so ideal = latency)",
     )
     p.add_argument(
-        "--repeat", type=int, default=3, help="runs per side, best kept (default: %(default)s)"
+        "--repeat",
+        type=positive_int,
+        default=3,
+        help="runs per side, best kept (default: %(default)s)",
     )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--plot", metavar="FILE.png", help="sweep several N and plot both (matplotlib)")

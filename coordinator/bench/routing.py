@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from coordinator.cli._args import non_negative_int, positive_int
+
 __all__ = ["register", "run"]
 
 DATA = Path(__file__).resolve().parents[2] / "agents" / "data" / "bitext" / "customer_support.csv"
@@ -43,15 +45,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="our routers vs semantic-router on Bitext (accuracy, OOS recall, latency)",
         description=__doc__.split("\n\n")[0],
     )
-    p.add_argument("--per-route", type=int, default=20, help="few-shot utterances per route")
+    p.add_argument(
+        "--per-route", type=positive_int, default=20, help="few-shot utterances per route"
+    )
     p.add_argument(
         "--level",
         choices=["category", "intent"],
         default="category",
         help="routes are Bitext categories (11) or intents (27)",
     )
-    p.add_argument("--oos", type=int, default=3, help="routes held out as out of scope")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--oos", type=non_negative_int, default=3, help="routes held out as out of scope"
+    )
+    p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument(
         "--target-retention",
         default="0.95,0.98",

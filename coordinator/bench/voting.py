@@ -17,6 +17,8 @@ import json
 import random
 from typing import Any
 
+from coordinator.cli._args import non_negative_int, positive_int
+
 __all__ = ["majority_accuracy", "measure", "register", "run"]
 
 LABELS = ["vulnerable", "safe"]  # most cautious first
@@ -31,13 +33,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         "questions; compares lazy voting with asking every judge, and the measured majority "
         "accuracy with the prediction for independent voters.",
     )
-    p.add_argument("--questions", type=int, default=2000, help="questions (default: %(default)s)")
+    p.add_argument(
+        "--questions", type=positive_int, default=2000, help="questions (default: %(default)s)"
+    )
     p.add_argument(
         "--accuracies",
         default=",".join(str(a) for a in DEFAULT_ACCURACIES),
         help="comma-separated judge accuracies (default: %(default)s)",
     )
-    p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--seed", type=non_negative_int, default=13)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument(
         "--plot",

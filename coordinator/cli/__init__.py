@@ -3,7 +3,8 @@
 Each subcommand lives in its own module exposing `register(subparsers)`; the module must
 import heavy dependencies inside its handler so `coordinator --help` stays instant.
 Handlers return an exit code. Errors map to exit codes in one place:
-`UsageError` (bad input, bad files) -> 2, other `CoordinatorError` -> 1, Ctrl-C -> 130.
+`UsageError` (bad input, bad files, bad settings) -> 2, storage the OS refuses (full disk,
+read-only dir) -> 2, other `CoordinatorError` -> 1, Ctrl-C -> 130.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from coordinator.errors import CoordinatorError, UsageError
+from coordinator.errors import CoordinatorError, UsageError, as_storage_error
 
 __all__ = ["build_parser", "main"]
 
@@ -28,7 +29,18 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _selected(argv: Sequence[str] | None) -> str | None:
+    """The subcommand named on the command line, if any (first word not an option)."""
+    words = sys.argv[1:] if argv is None else argv
+    return next((w for w in words if not w.startswith("-")), None)
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The full parser for the subcommand `argv` selects; others appear in --help only.
+
+    A module with a `HELP` string is registered in full only when it is the selected
+    command (its `register` may import heavy modules: the benchmarks' parsers do), which
+    buys start-up time for every other command and for `--help`."""
     parser = _Parser(
         prog="coordinator",
         description=(
@@ -40,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run `coordinator COMMAND --help` for the options of each command.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    selected = _selected(argv)
     for name in _SUBCOMMAND_MODULES:
         try:
             module = importlib.import_module(f"coordinator.cli.{name}")
@@ -47,29 +60,45 @@ def build_parser() -> argparse.ArgumentParser:
             if exc.name == f"coordinator.cli.{name}":
                 continue
             raise
-        module.register(sub)
+        if name != selected and isinstance(getattr(module, "HELP", None), str):
+            sub.add_parser(name, help=module.HELP)
+        else:
+            module.register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from coordinator import _warnings  # noqa: F401  (precise ADK deprecation filter)
 
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
+        from coordinator.settings import get_settings
+
+        get_settings()  # a bad COORDINATOR_* value is named before any work starts
         return int(args.func(args) or 0)
     except UsageError as exc:
         print(f"coordinator: error: {exc}", file=sys.stderr)
         return 2
     except CoordinatorError as exc:
+        storage = as_storage_error(exc)
+        if storage is not None:  # e.g. a full disk met inside a model turn
+            print(f"coordinator: error: {storage}", file=sys.stderr)
+            return 2
         print(f"coordinator: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("coordinator: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # the OS error boundary: a full disk, a read-only dir, ...
+        storage = as_storage_error(exc)
+        if storage is None:
+            raise
+        print(f"coordinator: error: {storage}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

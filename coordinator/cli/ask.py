@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from coordinator.errors import UsageError
+from coordinator.input_files import read_bounded
 
 __all__ = ["read_request", "register"]
 
@@ -33,11 +34,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def read_request(text: str) -> str:
-    """The request text; '-' reads stdin, which must be UTF-8."""
+def read_request(text: str, max_chars: int) -> str:
+    """The request text; '-' reads stdin, which must be UTF-8.
+
+    Stdin is read up to 4 bytes per allowed character (UTF-8's widest) and no further,
+    so `ask - </dev/zero` stops at the limit instead of filling memory.
+    """
     if text != "-":
         return text
-    data = sys.stdin.buffer.read()
+    data = read_bounded(
+        "-",
+        4 * max_chars,
+        advice=" (COORDINATOR_MAX_REQUEST_CHARS); for documents use `coordinator review FILE`",
+    )
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -66,7 +75,7 @@ def _progress_printer():
 
 
 def run(args: argparse.Namespace) -> int:
-    from coordinator.api import Coordinator, validate_request
+    from coordinator.request_text import validate_request
     from coordinator.settings import get_settings
 
     settings = get_settings()
@@ -75,9 +84,16 @@ def run(args: argparse.Namespace) -> int:
         if not (model_dir / "manifest.json").is_file():
             raise UsageError(f"{model_dir}: not a trained router dir (no manifest.json)")
         settings = settings.model_copy(update={"router_model_dir": model_dir})
-    text = validate_request(read_request(args.text), settings.max_request_chars)
+    # Bad input and an unusable data dir are refused before ADK is imported (seconds).
+    text = validate_request(
+        read_request(args.text, settings.max_request_chars), settings.max_request_chars
+    )
+    settings.ensure_data_dir()
+    from coordinator.api import Coordinator  # lazy: ADK + google-genai, ~1 s of start-up
+
     progress = _progress_printer() if sys.stderr.isatty() else None
-    reply = Coordinator(settings=settings).ask(
+    # warm_up=False: one request per process, so a throwaway warm-up run is pure cost.
+    reply = Coordinator(settings=settings, warm_up=False).ask(
         text, user_id=args.user, session_id=args.session, on_event=progress
     )
     if args.json:

@@ -7,12 +7,14 @@ import importlib
 
 # Each name is a module in coordinator.bench exposing register(subparsers).
 _BENCHES = ("routing", "fanout", "voting", "load", "intents")
+# Shown by `coordinator --help` without importing the benchmarks (see cli.build_parser).
+HELP = "benchmarks: " + ", ".join(_BENCHES)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "bench",
-        help="benchmarks: routing, fanout, voting, load, intents",
+        help=HELP,
         description="Benchmarks that compare two implementations side by side in one run "
         "and print the measured ratios. Add --json for machine-readable output.",
     )

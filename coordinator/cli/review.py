@@ -10,15 +10,13 @@ no recognisable headings is still reviewed, in size-bounded chunks.
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 from typing import Any
 
+from coordinator.cli._args import positive_int
 from coordinator.errors import UsageError
+from coordinator.input_files import DEFAULT_MAX_BYTES, decode_text, read_bounded
 
 __all__ = ["DEFAULT_MAX_BYTES", "read_document", "register"]
-
-DEFAULT_MAX_BYTES = 1_000_000
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument(
         "--max-bytes",
-        type=int,
+        type=positive_int,
         default=DEFAULT_MAX_BYTES,
         help="refuse larger inputs (default %(default)s)",
     )
@@ -50,36 +48,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def read_document(name: str, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
     """The document text, or `UsageError` saying in one line why it cannot be reviewed."""
-    if name == "-":
-        data = sys.stdin.buffer.read(max_bytes + 1)
-        label = "standard input"
-    else:
-        path = Path(name)
-        label = name
-        if not path.exists():
-            raise UsageError(f"{name}: no such file")
-        if path.is_dir():
-            raise UsageError(f"{name}: is a directory, not a file")
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise UsageError(
-                f"{name}: {size / 1e6:.1f} MB is above the {max_bytes / 1e6:.1f} MB limit "
-                "(--max-bytes); split the document and review the parts"
-            )
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise UsageError(f"{name}: cannot read: {exc.strerror}") from None
-    if len(data) > max_bytes:
-        raise UsageError(
-            f"{label}: more than {max_bytes / 1e6:.1f} MB (--max-bytes); split the document"
-        )
-    if b"\x00" in data[:65536]:
-        raise UsageError(f"{label}: binary file (NUL bytes); give a UTF-8 text file")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{label}: not UTF-8 text (bad byte at offset {exc.start})") from None
+    data = read_bounded(
+        name, max_bytes, advice=" (--max-bytes); split the document and review the parts"
+    )
+    label = "standard input" if name == "-" else name
+    text = decode_text(data, label)
     if not text.strip():
         raise UsageError(f"{label}: empty document, nothing to review")
     return text

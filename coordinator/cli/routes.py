@@ -12,6 +12,8 @@ import argparse
 import json
 from pathlib import Path
 
+from coordinator.cli._args import finite_float, non_negative_int, positive_int, unit_float
+
 __all__ = ["register"]
 
 
@@ -35,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="model dir to write")
     p.add_argument(
         "--target-retention",
-        type=float,
+        type=finite_float,
         default=0.95,
         help="share of in-scope requests the threshold keeps (default 0.95)",
     )
@@ -49,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_train)
 
     p = inner.add_parser("outcome", help="record feedback for a logged decision")
-    p.add_argument("decision_id", type=int, help="id from the decision log")
+    p.add_argument("decision_id", type=positive_int, help="id from the decision log")
     p.add_argument("outcome", help="e.g. resolved, wrong_route, escalated")
     p.add_argument("--correct-route", help="the route the request should have gone to")
     p.add_argument("--db", type=Path, help="decision log (default: settings)")
@@ -65,7 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="router method (default: settings, auto)",
     )
     p.add_argument("--model", type=Path, help="trained model dir from `routes train`")
-    p.add_argument("--threshold", type=float, help="override the calibrated threshold")
+    p.add_argument("--threshold", type=unit_float, help="override the calibrated threshold (0-1)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--plot", type=Path, help="write the confusion matrix as PNG")
     p.set_defaults(func=_eval)
@@ -80,11 +82,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = inner.add_parser("retune", help="propose threshold + utterances from labelled outcomes")
     _add_routes_arg(p)
-    p.add_argument("--target-retention", type=float, default=0.95)
+    p.add_argument("--target-retention", type=finite_float, default=0.95)
     p.add_argument("--since", help="only decisions since an ISO date or age (24h, 7d)")
     p.add_argument("--db", type=Path, help="decision log (default: settings)")
     p.add_argument("--model", type=Path, help="trained model dir (default: settings)")
-    p.add_argument("--max-new", type=int, default=5, help="new utterances per route (max)")
+    p.add_argument(
+        "--max-new", type=non_negative_int, default=5, help="new utterances per route (max)"
+    )
     p.add_argument(
         "--apply",
         action="store_true",
@@ -113,6 +117,25 @@ def _model_dir(args) -> Path | None:
     return args.model or get_settings().router_model_dir
 
 
+def _writable_dir(path: Path, flag: str) -> None:
+    """Create `path` and prove it takes files, before minutes of work are spent."""
+    import tempfile
+
+    from coordinator.errors import UsageError
+
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        reason = (
+            "exists and is not a directory"
+            if path.exists() and not path.is_dir()
+            else (exc.strerror or str(exc))
+        )
+        raise UsageError(f"{flag} {path}: cannot write there: {reason}") from None
+
+
 def _check_retention(value: float) -> None:
     from coordinator.errors import UsageError
 
@@ -129,9 +152,11 @@ def _print_json(data) -> None:
 
 def _train(args) -> int:
     from coordinator.classifier import ClassifierRouter
+    from coordinator.errors import UsageError
     from coordinator.routing_eval import read_labelled_csv
 
     _check_retention(args.target_retention)
+    _writable_dir(args.out, "--out")
     routes = _routes(args)
     examples = []
     if args.data:
@@ -142,7 +167,10 @@ def _train(args) -> int:
         known = set(routes.names)
         examples += [(t, c) for t, c in logged if c in known]
     router = ClassifierRouter(routes, examples=examples, target_retention=args.target_retention)
-    out = router.save(args.out)
+    try:
+        out = router.save(args.out)
+    except OSError as exc:  # e.g. the disk filled up while writing the weights
+        raise UsageError(f"--out {args.out}: cannot write the model: {exc.strerror}") from None
     manifest = router.manifest()
     if args.json:
         _print_json(manifest.model_dump())
@@ -176,7 +204,12 @@ def _eval(args) -> int:
     )
     report = evaluate(router, rows)
     if args.plot:
-        plot_confusion(report, args.plot)
+        try:
+            plot_confusion(report, args.plot)
+        except OSError as exc:
+            from coordinator.errors import UsageError
+
+            raise UsageError(f"--plot {args.plot}: cannot write: {exc.strerror}") from None
     if args.json:
         _print_json(report.model_dump())
         return 0

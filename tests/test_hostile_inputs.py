@@ -1,0 +1,334 @@
+"""Bad configuration and hostile files, through the real CLI (a subprocess each time).
+
+Every case must end with exit code 2, exactly one `error:` line on stderr naming the
+setting, flag or file and what is wrong with it, and no traceback: invalid values of every
+COORDINATOR_* setting (from the environment and from `.env`), unusable data dirs and
+session stores, full and read-only disks, /dev/zero, FIFOs, symlink loops, directories.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from coordinator.settings import Settings
+
+DOC = "1. Term. This Agreement lasts one year.\n2. Governing law. New York law governs.\n"
+CSV = "text,route\nI was charged twice,billing\n"
+
+
+def _cli(args, cwd: Path, env=None, stdin=None, drop=()) -> tuple[int, str]:
+    """Run `python -m coordinator ARGS` offline in `cwd`; `drop` removes env keys."""
+    full_env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GOOGLE_", "GEMINI_", "COORDINATOR_"))
+    }
+    full_env.update(COORDINATOR_MODE="offline", COORDINATOR_DATA_DIR=str(cwd / "data"))
+    for key in drop:
+        full_env.pop(key, None)
+    full_env.update(env or {})
+    proc = subprocess.run(
+        [sys.executable, "-m", "coordinator", *args],
+        cwd=cwd,
+        env=full_env,
+        stdin=stdin if stdin is not None else subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=240,  # a guard against hangs (FIFOs), not a speed assertion
+    )
+    return proc.returncode, proc.stderr
+
+
+def _one_error(code: int, err: str, pattern: str) -> None:
+    assert "Traceback" not in err, err
+    errors = [line for line in err.splitlines() if "error:" in line]
+    assert len(errors) == 1, err
+    assert re.search(pattern, errors[0]), errors[0]
+    assert code == 2, err
+
+
+# --- hostile files ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def hostile(tmp_path) -> dict[str, str]:
+    """Paths that must each be refused in one line, and the words that must name why."""
+    (tmp_path / "doc.txt").write_text(DOC)
+    (tmp_path / "data.csv").write_text(CSV)
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "loop_a").symlink_to("loop_b")
+    (tmp_path / "loop_b").symlink_to("loop_a")
+    (tmp_path / "adir").mkdir()
+    return {
+        "/dev/zero": "not a regular file",
+        str(tmp_path / "fifo"): "FIFO",
+        str(tmp_path / "loop_a"): "symlink loop",
+        str(tmp_path / "adir"): "is a directory",
+        str(tmp_path / "missing.txt"): "no such file|file not found",
+    }
+
+
+FILE_DOORS = {
+    "review": lambda f: ["review", f],
+    "routes-eval-data": lambda f: ["routes", "eval", "--data", f],
+    "routes-train-data": lambda f: ["routes", "train", "--data", f, "--out", "model"],
+    "review-rulebook": lambda f: ["review", "doc.txt", "--kind", "contract", "--rulebook", f],
+    "review-security-rules": lambda f: ["review", "doc.txt", "--kind", "security", "--rulebook", f],
+    "routes-file": lambda f: ["routes", "eval", "--data", "data.csv", "--routes", f],
+}
+
+
+@pytest.mark.parametrize("door", FILE_DOORS)
+def test_hostile_files_are_refused_in_one_line(door, hostile, tmp_path):
+    for path, why in hostile.items():
+        code, err = _cli(FILE_DOORS[door](path), tmp_path)
+        _one_error(code, err, f"{re.escape(path)}: .*({why})")
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [("loop_a", "symlink loop"), ("fifo", "not a trained router dir"), ("adir", "no manifest")],
+)
+def test_hostile_model_dirs_are_refused(name, why, hostile, tmp_path):
+    (tmp_path / "data.csv").write_text(CSV)
+    code, err = _cli(["routes", "eval", "--data", "data.csv", "--model", name], tmp_path)
+    _one_error(code, err, why)
+
+
+def test_unwritable_plot_path(tmp_path):
+    (tmp_path / "data.csv").write_text(CSV)
+    args = ["routes", "eval", "--data", "data.csv", "--plot", "/dev/null/confusion.png"]
+    code, err = _cli(args, tmp_path)
+    _one_error(code, err, "--plot /dev/null/confusion.png: cannot write")
+
+
+def test_routes_file_from_settings_is_read_bounded(hostile, tmp_path):
+    fifo = str(tmp_path / "fifo")
+    code, err = _cli(["ask", "hello"], tmp_path, env={"COORDINATOR_ROUTES": fifo})
+    _one_error(code, err, "fifo: a FIFO")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_unreadable_file_is_named(tmp_path):
+    doc = tmp_path / "secret.txt"
+    doc.write_text(DOC)
+    doc.chmod(0)
+    code, err = _cli(["review", str(doc)], tmp_path)
+    _one_error(code, err, "secret.txt: permission denied")
+
+
+@pytest.mark.parametrize(
+    ("args", "pattern"),
+    [
+        (["ask", "-"], "standard input: more than .*COORDINATOR_MAX_REQUEST_CHARS"),
+        (["review", "-"], "standard input: more than 1.0 MB"),
+    ],
+)
+def test_endless_stdin_stops_at_the_limit(args, pattern, tmp_path):
+    with open("/dev/zero", "rb") as zero:
+        code, err = _cli(args, tmp_path, stdin=zero)
+    _one_error(code, err, pattern)
+
+
+# --- numeric flags ------------------------------------------------------------------------
+
+BAD_FLAGS = [
+    (["routes", "eval", "--data", "x.csv", "--threshold", "nan"], "--threshold: .*finite"),
+    (["routes", "eval", "--data", "x.csv", "--threshold", "-0.5"], "--threshold: .*between"),
+    (["routes", "eval", "--data", "x.csv", "--threshold", "inf"], "--threshold: .*finite"),
+    (["routes", "train", "--out", "m", "--target-retention", "nan"], "--target-retention"),
+    (["routes", "retune", "--max-new", "-1"], "--max-new: .*>= 0"),
+    (["review", "doc.txt", "--max-bytes", "-1"], "--max-bytes: .*positive"),
+    (
+        ["review", "doc.txt", "--kind", "security", "--voters", "-3"],
+        "--voters must be between 1 and",
+    ),
+    (["bench", "fanout", "--n", "-1"], "--n: .*positive"),
+    (["bench", "fanout", "--latency", "nan"], "--latency: .*finite"),
+    (["bench", "load", "--concurrency", "0"], "need --sessions, --concurrency"),
+    (["bench", "voting", "--questions", "1e9"], "--questions: .*whole number"),
+]
+
+
+@pytest.mark.parametrize(("args", "pattern"), BAD_FLAGS, ids=[" ".join(a) for a, _ in BAD_FLAGS])
+def test_nan_inf_and_negative_flags_exit_2(args, pattern, tmp_path):
+    (tmp_path / "doc.txt").write_text(DOC)
+    code, err = _cli(args, tmp_path)
+    _one_error(code, err, pattern)
+
+
+# --- settings -----------------------------------------------------------------------------
+
+# Every COORDINATOR_* key with a value it must refuse, and what the error must say.
+BAD_SETTINGS = {
+    "COORDINATOR_MODE": ("bogus", "'auto', 'offline' or 'gemini'"),
+    "COORDINATOR_GEMINI_BASE_URL": ("ftp://example", "http"),
+    "COORDINATOR_MODEL_FAST": ("", "at least 1 character"),
+    "COORDINATOR_MODEL_STRONG": ("", "at least 1 character"),
+    "COORDINATOR_MODEL_ROUTER": ("", "at least 1 character"),
+    "COORDINATOR_ENCODER": ("bogus", "'wordllama' or 'gemini'"),
+    "COORDINATOR_EMBEDDING_MODEL": ("", "at least 1 character"),
+    "COORDINATOR_ROUTER": ("bogus", "'auto', 'embedding'"),
+    "COORDINATOR_ROUTER_THRESHOLD": ("nan", "finite"),
+    "COORDINATOR_LOG_TEXT": ("maybe", "boolean"),
+    "COORDINATOR_MAX_CONCURRENCY": ("abc", "integer"),
+    "COORDINATOR_BRANCH_TIMEOUT": ("-1", "greater than 0"),
+    "COORDINATOR_BRANCH_RETRIES": ("-1", "greater than or equal to 0"),
+    "COORDINATOR_MAX_REQUEST_CHARS": ("0", "greater than or equal to 1"),
+    "COORDINATOR_MAX_LLM_CALLS_CAP": ("inf", "integer"),
+    "COORDINATOR_SIDE_EFFECT_TOOLS": ("", "at least one tool"),
+}
+# Path settings: checked where they are used (an `ask` builds everything).
+PATH_SETTINGS = {
+    "COORDINATOR_ROUTES": ("{tmp}/fifo", "fifo: a FIFO"),
+    "COORDINATOR_ROUTER_MODEL": ("{tmp}/adir", "adir: no manifest.json"),
+    "COORDINATOR_DATA_DIR": ("{tmp}/doc.txt", "COORDINATOR_DATA_DIR=.*not a directory"),
+    "COORDINATOR_SESSION_DB": ("sqlite:////nonexistent-dir/s.db", "COORDINATOR_SESSION_DB="),
+}
+
+
+def test_every_coordinator_setting_has_a_bad_value_case():
+    keys = {f.alias for f in Settings.model_fields.values() if f.alias}
+    ours = {k for k in keys if k.startswith("COORDINATOR_")}
+    assert ours == set(BAD_SETTINGS) | set(PATH_SETTINGS)
+
+
+@pytest.mark.parametrize("source", ["env", "dotenv"])
+@pytest.mark.parametrize("key", BAD_SETTINGS)
+def test_invalid_setting_is_named_in_one_line(key, source, tmp_path):
+    value, why = BAD_SETTINGS[key]
+    (tmp_path / "doc.txt").write_text(DOC)
+    env, drop = {}, ()
+    if source == "env":
+        env[key] = value
+    else:  # the key only in .env (the test's COORDINATOR_MODE=offline would win)
+        (tmp_path / ".env").write_text(f"{key}={value}\n")
+        drop = (key,)
+    code, err = _cli(["review", "doc.txt"], tmp_path, env=env, drop=drop)
+    _one_error(code, err, f"invalid setting {key}=.*{re.escape(why)}")
+
+
+@pytest.mark.parametrize("key", PATH_SETTINGS)
+def test_unusable_path_setting_is_named_in_one_line(key, hostile, tmp_path):
+    value, why = PATH_SETTINGS[key]
+    code, err = _cli(["ask", "hello"], tmp_path, env={key: value.format(tmp=tmp_path)})
+    _one_error(code, err, why)
+
+
+def test_data_dir_under_a_missing_parent_that_cannot_be_created(tmp_path):
+    (tmp_path / "file").write_text("x")
+    bad = tmp_path / "file" / "sub" / "data"
+    code, err = _cli(["ask", "hello"], tmp_path, env={"COORDINATOR_DATA_DIR": str(bad)})
+    _one_error(code, err, "COORDINATOR_DATA_DIR=.*unusable data dir")
+
+
+@pytest.mark.parametrize("out", ["/dev/null/model", "{tmp}/doc.txt"])
+def test_bad_out_for_routes_train(out, tmp_path):
+    (tmp_path / "doc.txt").write_text(DOC)
+    code, err = _cli(["routes", "train", "--out", out.format(tmp=tmp_path)], tmp_path)
+    _one_error(code, err, "--out .*cannot write there")
+
+
+# --- full and read-only disks -------------------------------------------------------------
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 64 kB tmpfs (full after the first SQLite pages); skipped where mount is refused."""
+    mounts = []
+
+    def mount(name: str, options: str) -> Path:
+        target = tmp_path / name
+        target.mkdir()
+        proc = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)],
+            capture_output=True,
+        )
+        if proc.returncode != 0:
+            pytest.skip("mounting a tmpfs is not permitted here")
+        mounts.append(target)
+        return target
+
+    yield mount
+    for target in mounts:
+        subprocess.run(["umount", str(target)], check=False)
+
+
+def test_full_disk_under_the_data_dir(tiny_disk, tmp_path):
+    full = tiny_disk("full", "size=64k")
+    code, err = _cli(
+        ["ask", "I was charged twice"], tmp_path, env={"COORDINATOR_DATA_DIR": str(full)}
+    )
+    _one_error(code, err, "storage: .*(disk is full|disk full|No space)")
+
+
+def test_read_only_data_dir(tiny_disk, tmp_path):
+    ro = tiny_disk("ro", "size=64k,ro")
+    code, err = _cli(["ask", "hello"], tmp_path, env={"COORDINATOR_DATA_DIR": str(ro / "d")})
+    _one_error(code, err, "COORDINATOR_DATA_DIR=.*read-only file system")
+
+
+def test_routes_train_out_on_a_read_only_disk(tiny_disk, tmp_path):
+    ro = tiny_disk("ro", "size=64k,ro")
+    code, err = _cli(["routes", "train", "--out", str(ro / "model")], tmp_path)
+    _one_error(code, err, "--out .*cannot write there: Read-only file system")
+
+
+def test_routes_train_out_on_a_full_disk(tiny_disk, tmp_path):
+    full = tiny_disk("full", "size=16k")
+    code, err = _cli(["routes", "train", "--out", str(full / "model")], tmp_path)
+    _one_error(code, err, "--out .*cannot write the model: No space left on device")
+    assert not (full / "model" / "manifest.json").exists()  # never looks like a model
+
+
+def test_full_disk_at_the_os_boundary_without_mount(tmp_path):
+    """Where tmpfs cannot be mounted: every SQLite open fails as a full disk would."""
+    script = (
+        "import sqlite3, sys\n"
+        "def full(*a, **k):\n"
+        "    raise sqlite3.OperationalError('database or disk is full')\n"
+        "sqlite3.connect = full\n"
+        "from coordinator.cli import main\n"
+        "sys.exit(main(['ask', 'I was charged twice']))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GOOGLE_", "COORDINATOR_"))}
+    env.update(COORDINATOR_MODE="offline", COORDINATOR_DATA_DIR=str(tmp_path / "data"))
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    _one_error(proc.returncode, proc.stderr, "storage: database or disk is full")
+
+
+# --- the Python API -------------------------------------------------------------------------
+
+
+def test_python_api_names_a_bad_setting(monkeypatch):
+    from coordinator import ConfigError, Coordinator
+    from coordinator.settings import reset_settings
+
+    monkeypatch.setenv("COORDINATOR_MAX_CONCURRENCY", "abc")
+    reset_settings()
+    with pytest.raises(ConfigError, match="invalid setting COORDINATOR_MAX_CONCURRENCY='abc'"):
+        Coordinator()
+
+
+def test_python_api_names_an_unusable_data_dir(monkeypatch, tmp_path):
+    from coordinator import ConfigError, Coordinator
+    from coordinator.settings import reset_settings
+
+    (tmp_path / "a-file").write_text("x")
+    monkeypatch.setenv("COORDINATOR_DATA_DIR", str(tmp_path / "a-file"))
+    reset_settings()
+    with pytest.raises(ConfigError, match=r"COORDINATOR_DATA_DIR=.*not a directory"):
+        Coordinator(warm_up=False)
