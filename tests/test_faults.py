@@ -273,28 +273,34 @@ async def test_specialist_down_gives_an_honest_reply(coordinator_with):
 async def test_malformed_calls_never_replace_real_tool_results(coordinator_with, seed):
     """The answer comes from the real tool result whatever the fault draw (the draw hashes the
     request, which holds today's invoice dates, so a fixed seed alone cannot pin it)."""
-    c, _ = coordinator_with(rate=0.5, seed=seed, kinds=("unknown_tool",), only={"billing"})
+    c, _ = coordinator_with(
+        rate=0.5, seed=seed, kinds=("unknown_tool", "bad_args"), only={"billing"}
+    )
     reply = await c.ask_async(
         "I was charged twice for my subscription", user_id="alice", session_id=f"s{seed}"
     )
     assert "INV-" in reply.text and "couldn't complete" not in reply.text
 
 
-def test_a_response_to_a_tool_the_agent_was_not_offered_is_not_a_result():
+def test_a_policy_answers_only_from_the_calls_it_made():
     from google.adk.models.llm_request import LlmRequest
     from google.genai import types
 
-    from coordinator.models.offline import function_responses
+    from coordinator.models.offline import function_call, function_responses
 
-    def response(name: str, payload: dict) -> types.Part:
-        return types.Part(function_response=types.FunctionResponse(name=name, response=payload))
+    own = function_call("list_invoices").content.parts[0].function_call
+
+    def response(name: str, payload: dict, call_id: str | None) -> types.Content:
+        fr = types.FunctionResponse(name=name, response=payload, id=call_id)
+        return types.Content(role="user", parts=[types.Part(function_response=fr)])
 
     req = LlmRequest(
         contents=[
             types.Content(role="user", parts=[types.Part(text="charged twice")]),
-            types.Content(role="user", parts=[response("list_invoices", {"status": "ok"})]),
-            types.Content(role="user", parts=[response("admin_override", {"error": "no tool"})]),
+            response("list_invoices", {"status": "ok"}, own.id),
+            # a glitch the policy never made: an invented tool, a real tool with bad args
+            response("admin_override", {"error": "no tool"}, None),
+            response("cancel_subscription", {"status": "error"}, None),
         ]
     )
-    req.tools_dict["list_invoices"] = object()  # offered this turn
     assert function_responses(req) == {"list_invoices": {"status": "ok"}}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
@@ -22,6 +23,7 @@ from google.adk.models.llm_response import LlmResponse
 from google.genai import types
 
 __all__ = [
+    "OWN_CALL_PREFIX",
     "OfflineLlm",
     "Policy",
     "estimate_tokens",
@@ -34,6 +36,9 @@ __all__ = [
 ]
 
 Policy = Callable[[LlmRequest], LlmResponse | Awaitable[LlmResponse]]
+
+# Id prefix of the tool calls a policy makes itself (see `function_responses`).
+OWN_CALL_PREFIX = "offline-"
 
 
 def estimate_tokens(text: str) -> int:
@@ -128,26 +133,35 @@ def last_user_text(req: LlmRequest) -> str:
 
 
 def function_responses(req: LlmRequest) -> dict[str, dict[str, Any]]:
-    """Tool results since the latest user text message, by tool name (latest wins).
+    """Results of the policy's own tool calls since the latest user text, by tool name
+    (latest wins).
 
-    A response named after a tool the agent was not offered is not a result: it is ADK's
-    error for a malformed call (e.g. a model that invented a tool name). Policies never
-    made such a call, so it is left out and the policy carries on from its real results
-    (or makes its first call again), as a model recovering from its own mistake would.
+    A deterministic policy answers from the calls it chose, never from a call it did not
+    make: a model glitch (an invented tool name, or a real tool called with bogus
+    arguments) gets ADK's or the tool's error back, and the policy carries on from its
+    real results, or makes its first call again, as a model recovering from its own
+    mistake would. Its calls carry an id with `OWN_CALL_PREFIX` (see `function_call`),
+    and only responses under such an id count.
     """
-    offered = set(req.tools_dict)
     found: dict[str, dict[str, Any]] = {}
-    for content in reversed(req.contents):
-        if _is_user_text(content):
-            break
+    for content in _since_last_user_text(req):
         for part in content.parts or []:
             fr = part.function_response
             if fr is None or not fr.name or fr.name in found:
                 continue
-            if offered and fr.name not in offered:
-                continue
-            found[fr.name] = dict(fr.response or {})
+            if (fr.id or "").startswith(OWN_CALL_PREFIX):
+                found[fr.name] = dict(fr.response or {})
     return found
+
+
+def _since_last_user_text(req: LlmRequest) -> list[types.Content]:
+    """The contents after the latest user text message, newest first."""
+    out: list[types.Content] = []
+    for content in reversed(req.contents):
+        if _is_user_text(content):
+            break
+        out.append(content)
+    return out
 
 
 def tool_names(req: LlmRequest) -> set[str]:
@@ -164,10 +178,10 @@ def text_response(text: str, **metadata: Any) -> LlmResponse:
 
 
 def function_call(name: str, args: dict[str, Any] | None = None, **metadata: Any) -> LlmResponse:
+    """A policy's tool call, with an id that marks it as the policy's own (ADK keeps ids
+    that do not start with "adk-", so the result comes back under the same id)."""
+    call = types.FunctionCall(name=name, args=args or {}, id=f"{OWN_CALL_PREFIX}{uuid.uuid4().hex}")
     return LlmResponse(
-        content=types.Content(
-            role="model",
-            parts=[types.Part(function_call=types.FunctionCall(name=name, args=args or {}))],
-        ),
+        content=types.Content(role="model", parts=[types.Part(function_call=call)]),
         custom_metadata=metadata or None,
     )
