@@ -18,7 +18,7 @@ from coordinator.errors import CoordinatorError, UsageError
 __all__ = ["build_parser", "main"]
 
 # Order is the order shown in --help.
-_SUBCOMMAND_MODULES = ("ask", "routes", "review", "bench")
+_SUBCOMMAND_MODULES = ("ask", "routes", "review", "bench", "web")
 
 
 class _Parser(argparse.ArgumentParser):
