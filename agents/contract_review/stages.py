@@ -278,8 +278,9 @@ class AggregateAgent(BaseAgent):
     use_presence_model: bool = Field(
         True,
         description="Offline, decide the CUAD presence categories with the document-level "
-        "presence model (tools/presence_model.py; held-out micro-F1 0.80 vs 0.77 from the "
-        "clause findings). Extraction categories still come from the findings.",
+        "presence model (tools/presence_model.py; 5-fold CV micro-F1 0.746 over 479 CUAD "
+        "contracts, 0.803 vs 0.765 from the clause findings on the 10 shipped ones). "
+        "Extraction categories still come from the findings.",
     )
 
     async def _presence(self, sections: dict[int, Section]) -> dict[str, Any]:
