@@ -102,7 +102,7 @@ def render_report(report: ReviewReport, fmt: Literal["text", "markdown"] = "text
         for c in high:
             f = groups[c][0]
             split = ", ".join(f"{n} {label}" for label, n in sorted(f.vote_split.items()))
-            decision = f.decision.upper() + (f" by the judges ({split})" if split else "")
+            decision = f.decision.upper() + (f" ({split})" if split else "")
             lines.append(f"- {strong(c)}, {_where(f)}: {decision}{_more(groups[c])}")
             lines.append(f'  > "{_clip(f.text, 300)}"')
             if f.reason:
@@ -136,9 +136,13 @@ def render_report(report: ReviewReport, fmt: Literal["text", "markdown"] = "text
         lines += [f"- {f.branch}: {f.reason}" for f in report.failed_branches]
 
     set_aside = sum(1 for f in report.findings if not f.retained)
-    tail = f"\n{report.usage.llm_calls} model calls, {report.usage.tokens} tokens, "
-    tail += f"{report.latency_ms:.0f} ms."
     if set_aside:
-        tail += f" {set_aside} candidate clause(s) set aside (dismissed or outweighed; see JSON)."
-    lines.append(tail)
+        lines.append(
+            f"\n{set_aside} candidate clause(s) set aside: dismissed by the judges or "
+            "outweighed by the document model (listed in the JSON report)."
+        )
+    lines.append(
+        f"\n{report.usage.llm_calls} model calls, {report.usage.tokens} tokens, "
+        f"{report.latency_ms:.0f} ms."
+    )
     return "\n".join(lines)
