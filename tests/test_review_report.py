@@ -164,3 +164,26 @@ def test_cli_formats(capsys):
     assert main(["review", str(path)]) == 0
     text = capsys.readouterr().out
     assert "Verdict:" in text and "###" not in text and "**" not in text
+
+
+def test_cli_subprocess_markdown_and_json_agree(tmp_path):
+    """The command a person types: same categories in the Markdown report and the JSON."""
+    import os
+    import subprocess
+    import sys
+
+    path = next((CUAD_DIR / "contracts").glob("SOLUTIONSVENDING*.txt"))
+    env = {**os.environ, "COORDINATOR_MODE": "offline", "COORDINATOR_DATA_DIR": str(tmp_path)}
+    runs = {
+        fmt: subprocess.run(
+            [sys.executable, "-m", "coordinator", "review", str(path), "--format", fmt],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
+        for fmt in ("json", "markdown")
+    }
+    assert all(r.returncode == 0 for r in runs.values()), {f: r.stderr for f, r in runs.items()}
+    found = json.loads(runs["json"].stdout)["categories_found"]
+    assert sorted(_category_lines(runs["markdown"].stdout)) == sorted(found)

@@ -704,7 +704,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     src.add_argument("--git", help="bare git repo holding master_clauses.csv + full_contract_txt/")
     src.add_argument("--dir", help="CUAD v1 directory (master_clauses.csv, full_contract_txt/)")
     b.add_argument("--out", default=str(MODEL_FILE))
-    b.add_argument("--cache", help="pickle of the featurised contracts (re-fit without re-reading)")
+    b.add_argument(
+        "--cache",
+        help="pickle of the embedded contracts (re-fit without re-embedding; it holds CUAD "
+        "contract text: keep it outside the repository)",
+    )
     args = parser.parse_args(argv)
     if args.cmd == "build":
         from tools.presence_model import build as _build  # pickled classes: not __main__.*
