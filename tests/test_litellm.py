@@ -61,11 +61,12 @@ def test_offline_mode_wins_over_a_litellm_name(monkeypatch):
     assert is_offline(resolve_model("strong", name="x", policy=policy, settings=s))
 
 
-def test_litellm_does_not_fetch_its_cost_map(litellm_env):
+def test_litellm_does_not_fetch_its_cost_map(litellm_env, monkeypatch):
     import os
 
     from coordinator.models import litellm_model
 
+    monkeypatch.delenv("LITELLM_LOCAL_MODEL_COST_MAP", raising=False)
     litellm_model("openai/gpt-4o-mini", get_settings())
     assert os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] == "True"
 
