@@ -177,7 +177,7 @@ class Coordinator:
 
     @property
     def offline(self) -> bool:
-        return not self.settings.use_gemini
+        return not self.settings.use_remote_models
 
     async def _session(self, user_id: str, session_id: str | None):
         if session_id:

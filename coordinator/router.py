@@ -179,17 +179,17 @@ class LlmRouter:
         from coordinator.settings import get_settings
 
         if llm is None:
-            if not get_settings().use_gemini:
+            from coordinator.models import remote_model
+
+            llm = remote_model("router", get_settings())
+            if llm is None:
                 from coordinator.errors import UsageError
 
                 raise UsageError(
                     "router method 'llm' needs a real model: set GOOGLE_API_KEY (or Vertex "
-                    "settings) and COORDINATOR_MODE=auto|gemini; offline use embedding, "
-                    "classifier or auto"
+                    "settings) and COORDINATOR_MODE=auto|gemini, or a LiteLLM name in "
+                    "COORDINATOR_MODEL_ROUTER; offline use embedding, classifier or auto"
                 )
-            from coordinator.models import gemini_model
-
-            llm = gemini_model(get_settings().model_router)
         self.routes = routes
         self.llm = llm
         listing = "\n".join(f"- {n}: {routes.description(n)}" for n in routes.names)

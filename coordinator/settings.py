@@ -52,6 +52,17 @@ class Settings(BaseSettings):
     model_fast: str = Field("gemini-2.5-flash", alias="COORDINATOR_MODEL_FAST", min_length=1)
     model_strong: str = Field("gemini-2.5-pro", alias="COORDINATOR_MODEL_STRONG", min_length=1)
     model_router: str = Field("gemini-2.5-flash", alias="COORDINATOR_MODEL_ROUTER", min_length=1)
+    litellm_api_base: str | None = Field(
+        None,
+        alias="COORDINATOR_LITELLM_API_BASE",
+        description="Endpoint for LiteLLM model names (provider/model), e.g. a local "
+        "OpenAI-compatible server; default: the provider's own (or OPENAI_API_BASE).",
+    )
+    litellm_api_key: str | None = Field(
+        None,
+        alias="COORDINATOR_LITELLM_API_KEY",
+        description="API key for that endpoint (default: the provider's usual variable).",
+    )
 
     # --- routing --------------------------------------------------------------------------
     encoder: Literal["wordllama", "gemini"] = Field(
@@ -222,6 +233,19 @@ class Settings(BaseSettings):
         if self.mode == "gemini":
             return True
         return self.has_gemini_credentials
+
+    @property
+    def use_litellm(self) -> bool:
+        """True when some role names a LiteLLM model ('provider/model') and mode allows it."""
+        from coordinator.models.names import is_litellm_name
+
+        names = (self.model_fast, self.model_strong, self.model_router)
+        return self.mode != "offline" and any(is_litellm_name(n) for n in names)
+
+    @property
+    def use_remote_models(self) -> bool:
+        """True when any role is answered by a real model (Gemini or LiteLLM)."""
+        return self.use_gemini or self.use_litellm
 
     @property
     def store_path(self) -> Path:

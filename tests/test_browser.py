@@ -1,11 +1,12 @@
-"""`adk web adk_web` in a real browser: a person's chat is routed to the right specialist.
+"""ADK's dev UI in a real browser: a person's chat is routed to the right specialist.
 
-Drives ADK's dev UI in headless system Chromium (Playwright, no browser download) the way
-a person would: open the `support` app, dismiss the first-run telemetry dialog, ask a
-billing question and then a refund question, and read what the page shows. The author of
-each answer is read from the UI's own event inspector (Raw JSON tab), so the test fails if
-the cascade routes to the wrong agent, not merely if no answer appears. Screenshots go to
-`artifacts/` (gitignored) on success and on failure.
+The server is `coordinator web` (ADK's `adk web` app plus the icon font served locally, so
+icons render offline). Drives the UI in headless system Chromium (Playwright, no browser
+download) the way a person would: open the `support` app, dismiss the first-run telemetry
+dialog, ask a billing question and then a refund question, and read what the page shows.
+The author of each answer is read from the UI's own event inspector (Raw JSON tab), so the
+test fails if the cascade routes to the wrong agent, not merely if no answer appears.
+Screenshots go to `artifacts/` (gitignored) on success and on failure.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests._servers import REPO_ROOT, AdkServer, run_adk_server
+from tests._servers import REPO_ROOT, AdkServer
+from tests._web import run_coordinator_web
 
 playwright_sync = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 
@@ -32,7 +34,7 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
-    # The dev UI asks fonts.gstatic.com for its icon fonts: resolve nothing but loopback.
+    # The dev UI's text fonts come from fonts.gstatic.com: resolve nothing but loopback.
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 ]
 # Requests that are not for the local server are refused. The pattern matches only
@@ -53,12 +55,7 @@ ANSWER_TIMEOUT = 30_000
 def web_server(tmp_path: Path) -> Iterator[AdkServer]:
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
-    with run_adk_server(
-        "web",
-        tmp_path / "server",
-        # In-memory sessions/artifacts: nothing is written under adk_web/<app>/.adk.
-        extra_args=["--session_service_uri", "memory://", "--artifact_service_uri", "memory://"],
-    ) as server:
+    with run_coordinator_web(tmp_path / "server") as server:
         yield server
 
 
@@ -158,6 +155,13 @@ def _billing_then_refund(pg, base_url: str) -> None:
     assert "1001" in refund_row.inner_text()
     assert _author_of(pg, refund_row) == "refund"
     _screenshot(pg, "browser-2-refund")
+
+    # Icons are glyphs from the locally served font, not their names as words.
+    statuses = pg.evaluate(
+        "document.fonts.ready.then(() => [...document.fonts]"
+        ".filter(f => f.family.includes('Material')).map(f => f.status))"
+    )
+    assert "loaded" in statuses, statuses
 
     # Exactly one transfer per turn, each to the specialist named above.
     chips = pg.get_by_text(re.compile(r"^\s*\w+ → \w+\s*$")).all_inner_texts()

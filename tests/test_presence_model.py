@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -92,3 +94,43 @@ def test_features_are_finite(contract, rulebook):
     assert x.shape == (len(rulebook.presence), len(FEATURES))
     assert np.isfinite(x).all()
     assert probs.shape[0] == len(raw.sentences)
+
+
+def _sample(tmp_path, n: int = 6):
+    """A small CUAD-layout directory: the first n shipped contracts and their label rows."""
+    import csv
+    import shutil
+
+    src = CUAD_DIR
+    out = tmp_path / "sample"
+    (out / "full_contract_txt").mkdir(parents=True)
+    with (src / "master_clauses.csv").open(encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        rows = sorted(reader, key=lambda r: r["Filename"])[:n]
+        fields = reader.fieldnames
+    with (out / "master_clauses.csv").open("w", encoding="utf-8", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
+    for r in rows:
+        name = Path(r["Filename"]).stem + ".txt"
+        shutil.copy(src / "contracts" / name, out / "full_contract_txt" / name)
+    return out
+
+
+def test_build_is_byte_reproducible_and_loads(tmp_path):
+    """Same command, same inputs -> the same bytes (seeds, order, solver, rounding, zip)."""
+    from tools.presence_model import PresenceModel, build
+
+    sample = _sample(tmp_path)
+    outs = []
+    for k in range(2):  # from scratch both times: featurising is part of the build
+        out = tmp_path / f"model{k}.npz"
+        meta = build(sample, out, folds=2, log=lambda *a: None, exclude_evaluated=False)
+        outs.append(out.read_bytes())
+    assert meta["contracts"] == 6
+    assert outs[0] == outs[1]
+    model = PresenceModel(tmp_path / "model0.npz")
+    assert model.categories and model.coef.dtype == np.float32
+    assert np.array_equal(model.coef, np.round(model.coef.astype(np.float64), 5).astype(np.float32))
+    assert {"cv_micro_f1", "cv_macro_f1", "cv_per_category"} <= set(model.meta)

@@ -17,8 +17,11 @@ sentence classifier that never saw it), so the document model learns how much to
 classifier on unseen text; thresholds are chosen by cross-validation on those contracts only.
 The shipped artefact (``presence_model.npz``) holds only weights: no contract text.
 
-    python -m tools.presence_model build --git /work/.mirror/YiYang02+Legal-Text-Classification/repo
-    python -m tools.presence_model eval            # the 10 untouched contracts
+    python -m tools.presence_model build --dir CUAD_v1/   # master_clauses.csv + full_contract_txt/
+    python -m tools.clause_eval                            # the 10 untouched contracts
+
+The build is byte-reproducible: contracts in name order, seeded folds and sampling,
+single-threaded solvers, weights rounded to `WEIGHT_DECIMALS`, fixed zip timestamps.
 """
 
 from __future__ import annotations
@@ -217,6 +220,12 @@ class PresenceModel:
             self.coef, self.bias = npz["coef"], npz["bias"]
             self.thresholds = npz["thresholds"]
             self.meta = json.loads(str(npz["meta"]))
+            # categories where a rule-judge "yes" on a cue candidate also means present
+            self.rule_override = (
+                npz["rule_override"].astype(bool)
+                if "rule_override" in npz.files
+                else np.zeros(len(self.categories), bool)
+            )
         self._col = {c.casefold(): i for i, c in enumerate(self.sentence_classes)}
         self._row = {c.casefold(): i for i, c in enumerate(self.categories)}
 
@@ -288,6 +297,10 @@ def presence(
             best = raw.sentences[pick]
         prob, thr = pred if pred is not None else (0.0, 1.0)
         present = pred is not None and prob >= thr
+        i = model._row.get(rule.name.casefold())
+        if not present and i is not None and model.rule_override[i]:
+            _, rule_yes, _ = raw.candidates.get(rule.name, (None, np.zeros(0, bool), None))
+            present = bool(rule_yes.any())
         out[rule.name] = PresenceResult(
             category=rule.name,
             present=present,
@@ -309,9 +322,12 @@ def _read_cuad(source: Path) -> tuple[list[dict[str, str]], dict[str, str]]:
     """master_clauses.csv rows and contract texts by stem, from a dir or a bare git repo."""
     if (source / "master_clauses.csv").exists():
         rows = list(csv.DictReader((source / "master_clauses.csv").open(encoding="utf-8")))
+        text_dir = source / "full_contract_txt"
+        if not text_dir.is_dir():  # the layout of tools/data/cuad (the shipped sample)
+            text_dir = source / "contracts"
         texts = {
             p.stem: p.read_text(encoding="utf-8", errors="replace")
-            for p in (source / "full_contract_txt").glob("*.txt")
+            for p in sorted(text_dir.glob("*.txt"))
         }
         return rows, texts
     blob = subprocess.run(
@@ -431,6 +447,28 @@ def _micro_f1(pred: np.ndarray, gold: np.ndarray) -> tuple[float, float, float]:
     return p, r, (2 * p * r / (p + r) if p + r else 0.0)
 
 
+def _counts(pred: np.ndarray, gold: np.ndarray) -> tuple[int, int, int]:
+    return int((pred & gold).sum()), int((pred & ~gold).sum()), int((~pred & gold).sum())
+
+
+def _macro_f1(pred: np.ndarray, gold: np.ndarray) -> float:
+    """Mean F1 over the categories that occur in the gold labels."""
+    f1s = [_micro_f1(pred[:, j], gold[:, j])[2] for j in range(gold.shape[1]) if gold[:, j].any()]
+    return float(np.mean(f1s)) if f1s else 0.0
+
+
+def _override_choice(pred: np.ndarray, rule: np.ndarray, gold: np.ndarray) -> np.ndarray:
+    """Per category: does OR-ing the rule judge's hits raise the micro-F1 over all
+    categories (pred, rule, gold: contracts x categories)?"""
+    base = _micro_f1(pred, gold)[2]
+    out = np.zeros(pred.shape[1], bool)
+    for j in range(pred.shape[1]):
+        trial = pred.copy()
+        trial[:, j] |= rule[:, j]
+        out[j] = _micro_f1(trial, gold)[2] > base + 1e-4
+    return out
+
+
 def _best_threshold(prob: np.ndarray, gold: np.ndarray, grid: np.ndarray) -> float:
     f = [_micro_f1(prob >= t, gold)[2] for t in grid]
     return float(grid[int(np.argmax(f))])
@@ -443,8 +481,13 @@ def build(
     seed: int = 0,
     cache: str | Path | None = None,
     log=print,
+    exclude_evaluated: bool = True,
 ) -> dict:
-    """Fit and save the model from CUAD v1 (dir or bare git repo); returns the CV summary."""
+    """Fit and save the model from CUAD v1 (dir or bare git repo); returns the CV summary.
+
+    Deterministic: the same inputs give a byte-identical file (contracts in name order,
+    seeded sampling and folds, single-threaded solvers, weights rounded, fixed zip times).
+    `exclude_evaluated=False` lets a test build from the shipped sample contracts."""
     import pickle
 
     from tools.cuad_corpus import _LOCAL_CONTRACTS, _keys
@@ -452,35 +495,55 @@ def build(
     rulebook = load_rulebook()
     cats = [r.name for r in rulebook.presence]
     cache_path = Path(cache) if cache else None
+    rj, kj = RuleJudge(rulebook), KeywordJudge(rulebook)
     if cache_path and cache_path.exists():
         with cache_path.open("rb") as fh:
             docs = pickle.load(fh)
-        log(f"loaded {len(docs)} featurised contracts from {cache_path}")
+        log(f"loaded {len(docs)} embedded contracts from {cache_path}")
+        for d in docs:  # the rulebook may have changed since: re-derive its features
+            d.update(_rulebook_parts(d["text"], d["row"], rulebook, rj, kj))
+            assert len(d["raw"].sentences) == len(d["emb"]), d["stem"]
     else:
         rows, texts = _read_cuad(Path(source))
         local = {p.stem: p.read_text(encoding="utf-8") for p in _LOCAL_CONTRACTS.glob("*.txt")}
-        held_keys = set().union(*(_keys(t) for t in local.values()))
-        rj, kj = RuleJudge(rulebook), KeywordJudge(rulebook)
+        if not exclude_evaluated:
+            local = {}
+        held_keys = set().union(set(), *(_keys(t) for t in local.values()))
         spelling = {c.casefold(): c for c in cats}
         docs = []
         t0 = time.perf_counter()
+        rows = sorted(rows, key=lambda r: r["Filename"])
         for n, row in enumerate(rows):
             stem = Path(row["Filename"]).stem
             text = texts.get(stem)
             if stem in local or text is None or len(_keys(text) & held_keys) >= 3:
                 continue  # evaluated, sibling filing of an evaluated one, or no text
             row = {_rulebook_key(k, spelling): v for k, v in row.items()}
-            raw = _raw(split_document(text), rulebook, rj, kj)
-            gold = np.array([row.get(f"{c}-Answer") == "Yes" for c in cats])
-            labels = _sentence_labels(raw, row, cats)
-            emb = _embed(raw.sentences).astype(np.float16)
-            docs.append({"stem": stem, "raw": raw, "gold": gold, "labels": labels, "emb": emb})
+            doc = {"stem": stem, "text": text, "row": row}
+            doc.update(_rulebook_parts(text, row, rulebook, rj, kj))
+            doc["emb"] = _embed(doc["raw"].sentences).astype(np.float16)
+            docs.append(doc)
             if n % 50 == 0:
                 log(f"  {n}/{len(rows)} rows, {time.perf_counter() - t0:.0f} s")
         if cache_path:
             with cache_path.open("wb") as fh:
                 pickle.dump(docs, fh)
-    return _fit_and_save(docs, rulebook, Path(out), folds, seed, log)
+    docs = sorted(docs, key=lambda d: d["stem"])
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):  # BLAS sums in one fixed order: same bits every build
+        return _fit_and_save(docs, rulebook, Path(out), folds, seed, log)
+
+
+def _rulebook_parts(text: str, row: dict[str, str], rulebook: Rulebook, rj, kj) -> dict:
+    """What depends on the rulebook (cheap); the sentence embeddings do not (costly)."""
+    cats = [r.name for r in rulebook.presence]
+    raw = _raw(split_document(text), rulebook, rj, kj)
+    return {
+        "raw": raw,
+        "gold": np.array([row.get(f"{c}-Answer") == "Yes" for c in cats]),
+        "labels": _sentence_labels(raw, row, cats),
+    }
 
 
 def _doc_features(docs: Sequence[dict], classes, coef, bias, cats) -> np.ndarray:
@@ -535,7 +598,7 @@ def _fit_and_save(
             p, r, f = _micro_f1(pred, gold)
             log(f"  C={c:<5} {mode:<13} CV micro-F1 {f:.3f} (P {p:.3f} R {r:.3f})")
             if best is None or f > best["f1"]:
-                best = {"c": c, "mode": mode, "f1": f, "p": p, "r": r, "oof": oof}
+                best = {"c": c, "mode": mode, "f1": f, "p": p, "r": r, "oof": oof, "pred": pred}
     assert best is not None
     oof = best["oof"]
     t_glob = _best_threshold(oof, gold, grid)
@@ -547,7 +610,20 @@ def _fit_and_save(
                 for j in range(len(cats))
             ]
         )
-    # 3. final fit on every training contract
+    # 3. rule override for categories the model rarely reaches (rare ones: MFN, liquidated
+    # damages...): present = model OR a rule-judge "yes" on a cue candidate, where that
+    # helps. Chosen per category on the training folds only, scored on the held-out fold.
+    rule_hit = x[:, :, FEATURES.index("n_rule_yes")] > 0
+    model_pred = best["pred"]
+    nested = model_pred.copy()
+    for k in range(folds):
+        tr, te = fold_of != k, fold_of == k
+        chosen = _override_choice(model_pred[tr], rule_hit[tr], gold[tr])
+        nested[te] = model_pred[te] | (rule_hit[te] & chosen)
+    override = _override_choice(model_pred, rule_hit, gold)
+    p_o, r_o, f_o = _micro_f1(nested, gold)
+    log(f"  with rule override (nested CV): micro-F1 {f_o:.3f} (P {p_o:.3f} R {r_o:.3f})")
+    # 4. final fit on every training contract
     classes, s_coef, s_bias = _fit_sentence_lr(
         [d["emb"].astype(np.float32) for d in docs], [d["labels"] for d in docs], seed
     )
@@ -559,32 +635,65 @@ def _fit_and_save(
         "features": list(FEATURES),
         "doc_C": best["c"],
         "threshold_mode": best["mode"],
-        "cv_micro_f1": round(best["f1"], 4),
-        "cv_precision": round(best["p"], 4),
-        "cv_recall": round(best["r"], 4),
+        "cv_model_only_micro_f1": round(best["f1"], 4),
+        "cv_micro_f1": round(f_o, 4),
+        "cv_precision": round(p_o, 4),
+        "cv_recall": round(r_o, 4),
+        "cv_macro_f1": round(_macro_f1(nested, gold), 4),
+        "cv_model_only_macro_f1": round(_macro_f1(model_pred, gold), 4),
+        "rule_override": [c for c, o in zip(cats, override, strict=True) if o],
+        "cv_per_category": {
+            cat: dict(zip(("tp", "fp", "fn"), _counts(nested[:, j], gold[:, j]), strict=True))
+            for j, cat in enumerate(cats)
+        },
         "folds": folds,
         "seed": seed,
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(
+    _save_npz(
         out,
         sentence_classes=np.array(classes, dtype=str),
         sentence_coef=s_coef,
         sentence_bias=s_bias,
         categories=np.array(cats, dtype=str),
-        mean=np.stack([p[0] for p in params]).astype(np.float32),
-        scale=np.stack([p[1] for p in params]).astype(np.float32),
-        coef=np.stack([p[2] for p in params]).astype(np.float32),
-        bias=np.array([float(p[3]) for p in params], dtype=np.float32),
-        thresholds=thresholds.astype(np.float32),
-        meta=np.array(json.dumps(meta)),
+        mean=np.stack([p[0] for p in params]),
+        scale=np.stack([p[1] for p in params]),
+        coef=np.stack([p[2] for p in params]),
+        bias=np.array([float(p[3]) for p in params]),
+        thresholds=thresholds,
+        rule_override=override.astype(np.int8),
+        meta=np.array(json.dumps(meta, sort_keys=True)),
     )
     load_presence_model.cache_clear()
     log(
         f"saved {out} ({out.stat().st_size} bytes);",
-        json.dumps({k: v for k, v in meta.items() if k != "stems"}),
+        json.dumps({k: v for k, v in meta.items() if k not in ("stems", "cv_per_category")}),
     )
     return meta
+
+
+WEIGHT_DECIMALS = 5
+"""Weights are rounded before saving: last-bit solver noise never changes the file."""
+
+
+def _save_npz(out: Path, **arrays: np.ndarray) -> None:
+    """Like `np.savez_compressed`, but byte-reproducible: float weights rounded to
+    `WEIGHT_DECIMALS` and stored as float32, entries in name order with a fixed timestamp."""
+    import zipfile
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(out.suffix + ".tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name in sorted(arrays):
+            a = np.asarray(arrays[name])
+            if a.dtype.kind == "f":
+                a = np.round(a.astype(np.float64), WEIGHT_DECIMALS).astype(np.float32)
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, a, allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, buf.getvalue())
+    tmp.replace(out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -595,7 +704,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     src.add_argument("--git", help="bare git repo holding master_clauses.csv + full_contract_txt/")
     src.add_argument("--dir", help="CUAD v1 directory (master_clauses.csv, full_contract_txt/)")
     b.add_argument("--out", default=str(MODEL_FILE))
-    b.add_argument("--cache", help="pickle of the featurised contracts (re-fit without re-reading)")
+    b.add_argument(
+        "--cache",
+        help="pickle of the embedded contracts (re-fit without re-embedding; it holds CUAD "
+        "contract text: keep it outside the repository)",
+    )
     args = parser.parse_args(argv)
     if args.cmd == "build":
         from tools.presence_model import build as _build  # pickled classes: not __main__.*

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 __all__ = [
     "Decision",
@@ -46,6 +46,16 @@ class ReviewFinding(BaseModel):
     votes: list[FindingVote] = Field(default_factory=list, description="Judges' votes (high risk).")
     decision: Decision = Field(description="What the review concluded about this finding.")
     vote_split: dict[str, int] = Field(default_factory=dict, description="label -> votes.")
+    source: Literal["clause_check", "presence_model"] = Field(
+        "clause_check",
+        description="clause_check: a section's clause check flagged it; presence_model: the "
+        "document-level presence model judged the category present and this is its best sentence.",
+    )
+    retained: bool = Field(
+        True,
+        description="True: a row of the report (its category is in categories_found). False: "
+        "kept for audit only (the judges dismissed it, or the presence model outweighed it).",
+    )
 
 
 class ReviewContradiction(BaseModel):
@@ -112,6 +122,43 @@ class ReviewReport(BaseModel):
     @property
     def complete(self) -> bool:
         return not self.failed_branches
+
+    @property
+    def rows(self) -> list[ReviewFinding]:
+        """The findings the report shows (one category each in `categories_found`)."""
+        return [f for f in self.findings if f.retained]
+
+    @computed_field(description="Categories found, by risk: {'high': n, 'medium': n, 'low': n}.")
+    @property
+    def risk_counts(self) -> dict[str, int]:
+        risk = {f.category: f.risk for f in self.rows}
+        return {r: sum(1 for v in risk.values() if v == r) for r in ("high", "medium", "low")}
+
+    @computed_field(description="One-line conclusion: not reviewed, incomplete, or what to do.")
+    @property
+    def verdict(self) -> str:
+        unchecked = sum(1 for f in self.failed_branches if f.stage == "clause_checks")
+        if not self.sections:
+            return "not reviewed: no document text"
+        if unchecked == self.sections:
+            return "NOT REVIEWED: no section could be checked; nothing here means it is clean"
+        parts = []
+        if self.high_risk:
+            n = len(self.high_risk)
+            parts.append(f"needs a lawyer's look: {n} high-risk categor{'y' if n == 1 else 'ies'}")
+        else:
+            parts.append("no high-risk clause found")
+        if self.contradictions:
+            parts.append(f"{len(self.contradictions)} contradiction(s)")
+        if self.failed_branches:
+            parts.append(f"INCOMPLETE: {len(self.failed_branches)} branch(es) not reviewed")
+        return "; ".join(parts)
+
+    def render(self, fmt: Literal["text", "markdown"] = "text") -> str:
+        """The report for people (see `render.py`): headline, high risk first, then the rest."""
+        from .render import render_report
+
+        return render_report(self, fmt)
 
     def to_state(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -290,8 +290,9 @@ class AggregateAgent(BaseAgent):
     use_presence_model: bool = Field(
         True,
         description="Offline, decide the CUAD presence categories with the document-level "
-        "presence model (tools/presence_model.py; held-out micro-F1 0.80 vs 0.77 from the "
-        "clause findings). Extraction categories still come from the findings.",
+        "presence model (tools/presence_model.py; 5-fold CV micro-F1 0.746 over 479 CUAD "
+        "contracts, 0.803 vs 0.765 from the clause findings on the 10 shipped ones). "
+        "Extraction categories still come from the findings.",
     )
 
     async def _presence(self, sections: dict[int, Section]) -> dict[str, Any]:
@@ -366,17 +367,8 @@ class AggregateAgent(BaseAgent):
         split_ms = float(timing.get("split_ms", 0.0))
         clause_wall = float((state.get(f"{CLAUSE_PREFIX}:_meta") or {}).get("wall_ms", 0.0))
         vote_wall = float((state.get(f"{VOTE_PREFIX}:_meta") or {}).get("wall_ms", 0.0))
-        from_findings = {f.category for f in findings if f.decision in _FOUND}
-        # A category whose every finding the judges unanimously dismissed stays out, even
-        # when the presence model liked it: the judges looked at the very clause.
-        dismissed = {f.category for f in findings if f.decision == "dismissed"} - from_findings
-        if judged:  # presence categories: the document model; the others: the findings
-            found = sorted(
-                ({c for c, r in judged.items() if r.present} - dismissed)
-                | {c for c in from_findings if c not in judged}
-            )
-        else:
-            found = sorted(from_findings)
+        found = _categories_found(findings, judged)
+        findings = _rows(findings, found, judged, sections, self.rulebook)
         report = ReviewReport(
             sections=len(sections),
             chars=int(timing.get("chars", 0)),
@@ -391,9 +383,7 @@ class AggregateAgent(BaseAgent):
                 for c, r in judged.items()
                 if r.present
             },
-            high_risk=sorted(
-                {f.category for f in findings if f.risk == "high" and f.decision != "dismissed"}
-            ),
+            high_risk=sorted({f.category for f in findings if f.retained and f.risk == "high"}),
             contradictions=find_contradictions(findings),
             failed_branches=failures,
             usage=ReviewUsage(
@@ -422,7 +412,7 @@ class AggregateAgent(BaseAgent):
                 REPORT_KEY: report.to_state(),
                 PROGRESS_KEY: {"done": 1, "total": 1, "stage": "aggregate"},
             },
-            text=render(report),
+            text=report.render("markdown"),
         )
 
 
@@ -430,58 +420,58 @@ def _failure(f: FailedBranch, prefix: str, stage: str) -> ReviewFailure:
     return ReviewFailure(branch=f"{prefix}:{f.branch_id}", stage=stage, reason=f.reason)  # type: ignore[arg-type]
 
 
-def _clip(text: str, n: int = 160) -> str:
-    return text if len(text) <= n else text[: n - 3].rstrip() + "..."
+def _categories_found(findings: list[ReviewFinding], judged: dict[str, Any]) -> list[str]:
+    """Presence categories from the document model, the others from the findings; a finding
+    the judges confirmed or kept flagged (escalated, unvoted) always counts, one they dismissed
+    vetoes its category unless another finding of it stands."""
+    from_findings = {f.category for f in findings if f.decision in _FOUND}
+    flagged = {f.category for f in findings if f.decision in ("confirmed", "escalated", "unvoted")}
+    dismissed = {f.category for f in findings if f.decision == "dismissed"} - from_findings
+    if not judged:
+        return sorted(from_findings | flagged)
+    by_model = {c for c, r in judged.items() if r.present} - dismissed
+    return sorted(by_model | {c for c in from_findings if c not in judged} | flagged)
 
 
-def render(report: ReviewReport) -> str:
-    """The human-readable answer (the structured report is in state)."""
-    mode = "offline models" if report.usage.offline else "Gemini"
-    unchecked = sum(1 for f in report.failed_branches if f.stage == "clause_checks")
-    lines = [
-        f"Contract review ({mode}): {report.sections} sections, "
-        f"{len(report.categories_found)} clause categories found."
+def _rows(
+    findings: list[ReviewFinding],
+    found: list[str],
+    judged: dict[str, Any],
+    sections: dict[int, Section],
+    rulebook: Rulebook | None,
+) -> list[ReviewFinding]:
+    """Mark which findings are rows, and give every found category without one a row from
+    the presence model's best sentence, so the rows and `categories_found` agree."""
+    keep = set(found)
+    out = [
+        f.model_copy(update={"retained": f.category in keep and f.decision != "dismissed"})
+        for f in findings
     ]
-    if not report.sections:
-        lines[0] = "Contract review: there is no document text to review."
-    elif unchecked == report.sections:
-        reason = report.failed_branches[0].reason
-        lines[0] = (
-            f"Contract review ({mode}): NOT REVIEWED - none of the {report.sections} sections "
-            f"could be checked ({reason}). Nothing below means the contract is clean."
-        )
-    if report.categories_found:
-        lines.append("Categories found: " + ", ".join(report.categories_found) + ".")
-    if unchecked and unchecked != report.sections:
-        lines[0] += (
-            f" {unchecked} of {report.sections} sections could not be checked (listed below)."
-        )
-    high = [f for f in report.findings if f.risk == "high"]
-    if high:
-        lines.append("\nHigh-risk clauses (3 judges, must agree):")
-        for f in high:
-            split = ", ".join(f"{n} {label}" for label, n in sorted(f.vote_split.items()))
-            lines.append(
-                f"- {f.category} [section {f.section}] {f.decision.upper()}"
-                f'{f" ({split})" if split else ""}: "{_clip(f.text)}"'
+    have = {f.category for f in out if f.retained}
+    for c in sorted(keep - have):
+        r = judged.get(c)
+        sec = sections.get(r.evidence_section) if r and r.evidence_section is not None else None
+        text = (r.evidence_text or "") if r else ""
+        at = sec.text.find(text) if sec and text else -1
+        start = sec.start + max(at, 0) if sec else 0
+        risk = "medium"
+        if rulebook is not None and c in rulebook.names:
+            risk = rulebook.get(c).risk
+        out.append(
+            ReviewFinding(
+                category=c,
+                section=sec.index if sec else 0,
+                section_title=sec.title if sec else None,
+                text=text or "(no single sentence; judged from the whole document)",
+                start=start,
+                end=start + len(text),
+                risk=risk,
+                reason=f"document presence model: P(present)={r.probability:.2f}"
+                if r
+                else "found by the clause checks",
+                decision="present",
+                source="presence_model",
             )
-    other = [f for f in report.findings if f.risk != "high"]
-    if other:
-        lines.append("\nOther clauses:")
-        seen: set[str] = set()
-        for f in other:
-            if f.category in seen:
-                continue
-            seen.add(f.category)
-            lines.append(f'- {f.category} ({f.risk}) [section {f.section}]: "{_clip(f.text)}"')
-    if report.contradictions:
-        lines.append("\nContradictions:")
-        lines += [f"- {c.topic}: {c.detail}" for c in report.contradictions]
-    if report.failed_branches:
-        lines.append("\nNOT REVIEWED (failed branches):")
-        lines += [f"- {f.branch}: {f.reason}" for f in report.failed_branches]
-    lines.append(
-        f"\n{report.usage.llm_calls} model calls, {report.usage.tokens} tokens, "
-        f"{report.latency_ms:.0f} ms."
-    )
-    return "\n".join(lines)
+        )
+    out.sort(key=lambda f: (f.start, f.category))
+    return out

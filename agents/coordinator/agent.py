@@ -76,8 +76,9 @@ def announce_mode(s: Settings) -> None:
     if _announced:
         return
     _announced = True
-    if s.use_gemini:
-        print(f"coordinator: using Gemini ({s.model_fast} / {s.model_strong})", file=sys.stderr)
+    if s.use_remote_models:
+        names = f"{s.model_router} / {s.model_fast} / {s.model_strong}"
+        print(f"coordinator: using real models (router / fast / strong: {names})", file=sys.stderr)
     else:
         why = "COORDINATOR_MODE=offline" if s.mode == "offline" else "no GOOGLE_API_KEY set"
         print(
@@ -144,7 +145,7 @@ def build_root_agent(
         router,
         routes,
         agent_names=names,
-        llm_available=s.use_gemini,
+        llm_available=s.use_remote_models,
         decision_log=decision_log,
         max_chars=s.max_request_chars,
         escalation_route=ESCALATION_ROUTE,

@@ -19,7 +19,7 @@ from coordinator.errors import CoordinatorError, UsageError, as_storage_error
 __all__ = ["build_parser", "main"]
 
 # Order is the order shown in --help.
-_SUBCOMMAND_MODULES = ("ask", "routes", "review", "bench", "tickets", "serve")
+_SUBCOMMAND_MODULES = ("ask", "routes", "review", "bench", "tickets", "serve", "web")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="review a contract or a code snippet (parallel checks + voting)",
         description="Review FILE ('-' for stdin): a contract (sectioned, clause checks in "
         "parallel, 3 judges on high-risk clauses) or code/config (N voters). Prints the "
-        "report; --json prints it as JSON.",
+        "report: --format text (default) or markdown for people, json for the typed report.",
     )
     p.add_argument("file", metavar="FILE", help="UTF-8 text file, or '-' for stdin")
     p.add_argument(
@@ -36,7 +36,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--rulebook", default=None, help="rulebook YAML (contract or security)")
     p.add_argument("--voters", type=int, default=3, help="security voters, 1-6 (default 3)")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument(
+        "--format",
+        choices=["text", "markdown", "json"],
+        default="text",
+        help="text/markdown: verdict, high risk first, the rest by category; json: the report",
+    )
+    p.add_argument("--json", action="store_true", help="same as --format json")
     p.add_argument(
         "--max-bytes",
         type=positive_int,
@@ -106,34 +112,11 @@ def run(args: argparse.Namespace) -> int:
     with progress:
         result = run_review_sync(kind, text, on_progress=on_progress, **options)
     report = result.report
-    if args.json:
+    fmt = "json" if args.json else args.format
+    if fmt == "json":
         print(report.model_dump_json(indent=2))
     elif kind == "contract":
-        _print_contract(report)
+        print(report.render(fmt))
     else:
         print(result.text)
     return 0
-
-
-def _print_contract(report: Any) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    out = Console()
-    table = Table(title=f"Contract review: {report.sections} sections", show_lines=False)
-    for col in ("category", "sec", "risk", "decision", "votes", "clause"):
-        table.add_column(col, overflow="fold")
-    for f in report.findings:
-        votes = " ".join(f"{n}{label[0]}" for label, n in sorted(f.vote_split.items()))
-        clause = f.text if len(f.text) <= 90 else f.text[:87] + "..."
-        table.add_row(f.category, str(f.section), f.risk, f.decision, votes, clause)
-    out.print(table)
-    out.print("categories found: " + (", ".join(report.categories_found) or "none"))
-    for c in report.contradictions:
-        out.print(f"[bold]contradiction[/bold] {c.topic}: {c.detail}")
-    for f in report.failed_branches:
-        out.print(f"[bold red]not reviewed[/bold red] {f.branch}: {f.reason}")
-    out.print(
-        f"{report.usage.llm_calls} model calls, {report.usage.tokens} tokens, "
-        f"{report.latency_ms:.0f} ms (critical path {report.critical_path_ms:.0f} ms)"
-    )
