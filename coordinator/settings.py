@@ -28,6 +28,12 @@ def _default_data_dir() -> Path:
     return Path(base) / "adk-coordinator"
 
 
+# Signed JWT algorithms a deployment may allow (never "none").
+_JWT_ALGORITHMS = frozenset(
+    f"{family}{bits}" for family in ("HS", "RS", "ES", "PS") for bits in (256, 384, 512)
+) | {"EdDSA"}
+
+
 class Settings(BaseSettings):
     """Runtime configuration. Keys are read from the environment, then `.env`."""
 
@@ -55,12 +61,14 @@ class Settings(BaseSettings):
     litellm_api_base: str | None = Field(
         None,
         alias="COORDINATOR_LITELLM_API_BASE",
+        pattern=r"^https?://",
         description="Endpoint for LiteLLM model names (provider/model), e.g. a local "
         "OpenAI-compatible server; default: the provider's own (or OPENAI_API_BASE).",
     )
     litellm_api_key: str | None = Field(
         None,
         alias="COORDINATOR_LITELLM_API_KEY",
+        min_length=1,
         description="API key for that endpoint (default: the provider's usual variable).",
     )
 
@@ -151,22 +159,25 @@ class Settings(BaseSettings):
         description="Lines `<user_id> <sha256 hex of the key>`; keys sent as Bearer tokens.",
     )
     jwt_secret: str | None = Field(
-        None, alias="COORDINATOR_JWT_SECRET", description="HS256 secret for JWT bearer tokens."
+        None,
+        alias="COORDINATOR_JWT_SECRET",
+        min_length=32,  # RFC 7518 3.2: an HS256 key at least as long as the hash
+        description="HS256 secret for JWT bearer tokens (32 characters or more).",
     )
     jwt_keys_file: Path | None = Field(
         None,
         alias="COORDINATOR_JWT_KEYS_FILE",
         description="PEM public key or JWKS JSON file verifying JWT bearer tokens.",
     )
-    jwt_issuer: str | None = Field(None, alias="COORDINATOR_JWT_ISSUER")
-    jwt_audience: str | None = Field(None, alias="COORDINATOR_JWT_AUDIENCE")
+    jwt_issuer: str | None = Field(None, alias="COORDINATOR_JWT_ISSUER", min_length=1)
+    jwt_audience: str | None = Field(None, alias="COORDINATOR_JWT_AUDIENCE", min_length=1)
     jwt_algorithms: list[str] = Field(
         default_factory=list,
         alias="COORDINATOR_JWT_ALGORITHMS",
         description="Allowed JWT algorithms (default: HS256 with a secret, RS256,ES256 "
         "with a keys file).",
     )
-    jwt_user_claim: str = Field("sub", alias="COORDINATOR_JWT_USER_CLAIM")
+    jwt_user_claim: str = Field("sub", alias="COORDINATOR_JWT_USER_CLAIM", min_length=1)
     rate_per_minute: float = Field(
         120.0, alias="COORDINATOR_RATE_PER_MINUTE", gt=0, description="Requests per user."
     )
@@ -196,6 +207,18 @@ class Settings(BaseSettings):
     def _split_algorithms(cls, v: object) -> object:
         if isinstance(v, str):
             return [name.strip() for name in v.split(",") if name.strip()]
+        return v
+
+    @field_validator("jwt_algorithms")
+    @classmethod
+    def _signed_algorithms(cls, v: list[str]) -> list[str]:
+        # "none" (unsigned) and unknown names would let a forged token through or fail late.
+        bad = [name for name in v if name not in _JWT_ALGORITHMS]
+        if bad:
+            raise ValueError(
+                f"unsupported JWT algorithm {', '.join(map(repr, bad))}; "
+                f"use {', '.join(sorted(_JWT_ALGORITHMS))}"
+            )
         return v
 
     @field_validator("side_effect_tools", mode="before")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -183,6 +184,25 @@ BAD_SETTINGS = {
     "COORDINATOR_MAX_REQUEST_CHARS": ("0", "greater than or equal to 1"),
     "COORDINATOR_MAX_LLM_CALLS_CAP": ("inf", "integer"),
     "COORDINATOR_SIDE_EFFECT_TOOLS": ("", "at least one tool"),
+    "COORDINATOR_LITELLM_API_BASE": ("localhost:4000", "match pattern"),
+    "COORDINATOR_LITELLM_API_KEY": ("", "at least 1 character"),
+    "COORDINATOR_CLARIFY": ("maybe", "boolean"),
+    "COORDINATOR_CLARIFY_MARGIN": ("2", "less than or equal to 1"),
+    "COORDINATOR_MAX_SECTIONS": ("0", "greater than or equal to 1"),
+    "COORDINATOR_JWT_SECRET": ("short", "at least 32 characters"),
+    "COORDINATOR_JWT_ISSUER": ("", "at least 1 character"),
+    "COORDINATOR_JWT_AUDIENCE": ("", "at least 1 character"),
+    "COORDINATOR_JWT_ALGORITHMS": ("none", "none"),
+    "COORDINATOR_JWT_USER_CLAIM": ("", "at least 1 character"),
+    "COORDINATOR_RATE_PER_MINUTE": ("nan", "greater than 0"),
+    "COORDINATOR_RATE_BURST": ("0", "greater than or equal to 1"),
+    "COORDINATOR_USER_CONCURRENCY": ("0", "greater than or equal to 1"),
+    "COORDINATOR_HEAVY_CONCURRENCY": ("many", "integer"),
+    "COORDINATOR_HEAVY_BYTES": ("0", "greater than or equal to 1"),
+    "COORDINATOR_HEAVY_OFFLOAD": ("maybe", "boolean"),
+    "COORDINATOR_MAX_BODY_BYTES": ("-5", "greater than or equal to 1"),
+    "COORDINATOR_MAX_STATE_DELTA_BYTES": ("-1", "greater than or equal to 0"),
+    "COORDINATOR_MAX_STATE_DELTA_KEYS": ("1.5", "integer"),
 }
 # Path settings: checked where they are used (an `ask` builds everything).
 PATH_SETTINGS = {
@@ -191,12 +211,17 @@ PATH_SETTINGS = {
     "COORDINATOR_DATA_DIR": ("{tmp}/doc.txt", "COORDINATOR_DATA_DIR=.*not a directory"),
     "COORDINATOR_SESSION_DB": ("sqlite:////nonexistent-dir/s.db", "COORDINATOR_SESSION_DB="),
 }
+# Path settings only `coordinator serve` reads: checked before it binds a port.
+SERVE_PATH_SETTINGS = {
+    "COORDINATOR_API_KEYS_FILE": ("{tmp}/missing-keys.txt", "missing-keys.txt"),
+    "COORDINATOR_JWT_KEYS_FILE": ("{tmp}/missing-jwks.json", "missing-jwks.json"),
+}
 
 
 def test_every_coordinator_setting_has_a_bad_value_case():
     keys = {f.alias for f in Settings.model_fields.values() if f.alias}
     ours = {k for k in keys if k.startswith("COORDINATOR_")}
-    assert ours == set(BAD_SETTINGS) | set(PATH_SETTINGS)
+    assert ours == set(BAD_SETTINGS) | set(PATH_SETTINGS) | set(SERVE_PATH_SETTINGS)
 
 
 @pytest.mark.parametrize("source", ["env", "dotenv"])
@@ -218,6 +243,19 @@ def test_invalid_setting_is_named_in_one_line(key, source, tmp_path):
 def test_unusable_path_setting_is_named_in_one_line(key, hostile, tmp_path):
     value, why = PATH_SETTINGS[key]
     code, err = _cli(["ask", "hello"], tmp_path, env={key: value.format(tmp=tmp_path)})
+    _one_error(code, err, why)
+
+
+@pytest.mark.parametrize("key", SERVE_PATH_SETTINGS)
+def test_unusable_serve_path_setting_is_named_in_one_line(key, tmp_path):
+    value, why = SERVE_PATH_SETTINGS[key]
+    env = {key: value.format(tmp=tmp_path)}
+    if key == "COORDINATOR_JWT_KEYS_FILE":
+        env["COORDINATOR_JWT_ALGORITHMS"] = "RS256"
+    with socket.socket() as sock:  # a free port: were the check missing, serve would start
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    code, err = _cli(["serve", "--port", str(port)], tmp_path, env=env)
     _one_error(code, err, why)
 
 
