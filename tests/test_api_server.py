@@ -1,6 +1,6 @@
 """`adk api_server adk_web`: sessions and their full history survive a server restart.
 
-This is the scale-out story in DESIGN.md (stateless api_server replicas, sessions in a
+This is the README's scale-out story (stateless api_server replicas, sessions in a
 database): a second server process on the same SQLite session store must see exactly
 what the first one wrote, routing events included, and be able to carry on the session.
 """
