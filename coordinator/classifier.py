@@ -175,7 +175,7 @@ class ClassifierRouter:
 
     def _block_sims(self, rows: np.ndarray) -> np.ndarray:
         """Joint cosine similarities of training rows `rows` to every training example."""
-        sims = self._x[rows] @ self._x.T * (self._b**2)
+        sims = self._x[rows] @ self._x.T * (self._b**2)  # incl. the fallback's examples
         if self._chars is not None:
             sims += (self._xc[rows] @ self._xc_t).toarray() * (self._a**2)
         return sims
@@ -271,6 +271,7 @@ class ClassifierRouter:
         if not held_out:
             cv_logits = np.asarray(design @ coef.T + bias)
         self.temperature = _fit_temperature(cv_logits, y)
+        self._add_negatives(texts)
         cv_p = _softmax(cv_logits / self.temperature)
         cv_pred = cv_p.argmax(axis=1)
         cv_scores = np.zeros(len(y))
@@ -301,6 +302,20 @@ class ClassifierRouter:
             },
         }
 
+    def _add_negatives(self, texts: Sequence[str]) -> None:
+        """The fallback route's utterances (chit-chat, other topics, in every language):
+        a request nearer to them than to its best route's examples is not in scope."""
+        fallback = self.routes.get(self.routes.fallback)
+        neg = [u for u in (fallback.utterances if fallback else ()) if u not in set(texts)]
+        if neg:
+            self._x = np.vstack([self._x, self.encoder.embed(neg)])
+            self._y = np.concatenate([self._y, np.full(len(neg), -1)])
+            if self._chars is not None:
+                from scipy.sparse import vstack
+
+                self._set_chars(self._chars, xc=vstack([self._xc, self._chars.transform(neg)]))
+        self._neg = np.flatnonzero(self._y == -1)
+
     def _set_chars(self, chars: CharFeatures | None, texts: Sequence[str] | None = None, xc=None):
         self._chars = chars
         if chars is None:
@@ -317,14 +332,23 @@ class ClassifierRouter:
             bias = np.asarray([-bias[0] / 2, bias[0] / 2])
         return coef.astype(np.float32), bias.astype(np.float32)
 
-    def _in_scope(self, p_top: float, sims_row: np.ndarray, pred: int) -> float:
-        s = sims_row[self._groups[pred]]
+    def _top(self, sims_row: np.ndarray, idx: np.ndarray) -> float | None:
+        s = sims_row[idx]
         s = s[np.isfinite(s)]
         if s.size == 0:
-            return 0.0
+            return None
         kk = min(self.k, s.size)
-        top = np.partition(s, s.size - kk)[-kk:]
-        return float(np.sqrt(max(p_top, 0.0)) * max(float(top.mean()), 0.0))
+        return float(np.partition(s, s.size - kk)[-kk:].mean())
+
+    def _in_scope(self, p_top: float, sims_row: np.ndarray, pred: int) -> float:
+        near = self._top(sims_row, self._groups[pred])
+        if near is None:
+            return 0.0
+        # Closer to the fallback's examples than to the route's: lose the difference twice.
+        other = self._top(sims_row, self._neg) if self._neg.size else None
+        if other is not None and other > near:
+            near -= other - near
+        return float(np.sqrt(max(p_top, 0.0)) * max(near, 0.0))
 
     def calibrate(self, retention: float) -> float:
         """Threshold for another retention target, from the stored held-out scores."""
@@ -379,7 +403,7 @@ class ClassifierRouter:
             temperature=self.temperature,
             k=self.k,
             created=datetime.now(UTC).isoformat(timespec="seconds"),
-            n_train=len(self._y),
+            n_train=int((self._y >= 0).sum()),
             metrics=self.metrics,
         )
 
@@ -453,6 +477,7 @@ class ClassifierRouter:
         self.cv_scores = state["cv_scores"]
         self.oos_scores = state["oos_scores"]
         self._groups = [np.flatnonzero(self._y == i) for i in range(len(self.names))]
+        self._neg = np.flatnonzero(self._y == -1)
         if m.features == "hybrid":
             from scipy.sparse import csr_matrix
 

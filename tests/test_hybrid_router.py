@@ -15,7 +15,7 @@ from coordinator.classifier import WEIGHTS, ClassifierRouter, read_manifest
 from coordinator.router import build_router
 from coordinator.routes import load_routes
 
-MULTILINGUAL = Path(__file__).parent / "data" / "multilingual_routing.csv"
+MULTILINGUAL = Path(__file__).parent / "data" / "multilingual"  # <lang>.csv: text,route
 TYPOS = [
     ("i was chrged twise for my subscrption", "billing"),
     ("how do i resett my pasword", "technical_support"),
@@ -42,8 +42,11 @@ def embedding_only(routes) -> ClassifierRouter:
 
 
 def _rows() -> list[dict[str, str]]:
-    with MULTILINGUAL.open(encoding="utf-8", newline="") as f:
-        return list(csv.DictReader(f))
+    rows = []
+    for path in sorted(MULTILINGUAL.glob("*.csv")):
+        with path.open(encoding="utf-8", newline="") as f:
+            rows.extend({**r, "lang": path.stem} for r in csv.DictReader(f))
+    return rows
 
 
 @pytest.mark.parametrize("text,expected", TYPOS)
@@ -108,7 +111,7 @@ def test_multilingual_test_set_is_held_out_of_training(routes):
 
 
 def test_requests_in_five_languages_reach_the_right_specialist(hybrid):
-    """Held-out es/de/fr/pt/it requests (tests/data/multilingual_routing.csv)."""
+    """Held-out es/de/fr/pt/it requests (tests/data/multilingual/*.csv)."""
     rows = [r for r in _rows() if r["route"] != "general"]
     right = Counter(r["lang"] for r in rows if hybrid.route(r["text"]).route == r["route"])
     total = Counter(r["lang"] for r in rows)
@@ -116,10 +119,22 @@ def test_requests_in_five_languages_reach_the_right_specialist(hybrid):
     assert all(right[lang] >= total[lang] - 2 for lang in total), right
 
 
-def test_more_held_out_languages_are_routed_than_with_the_embedding_alone(
-    hybrid, embedding_only
-):
+def test_more_held_out_languages_are_routed_than_with_the_embedding_alone(hybrid, embedding_only):
     rows = [r for r in _rows() if r["route"] != "general"]
     ours = sum(hybrid.route(r["text"]).route == r["route"] for r in rows)
     before = sum(embedding_only.route(r["text"]).route == r["route"] for r in rows)
     assert ours > before
+
+
+def test_fallback_examples_pull_held_out_off_topic_requests_to_general(routes, hybrid):
+    """`general`'s utterances (other topics than the tests') are negatives, never a route."""
+    from coordinator.routes import RouteSet
+
+    off_topic = [r["text"] for r in _rows() if r["route"] == "general"]
+    bare = ClassifierRouter(
+        RouteSet(fallback="general", routes=tuple(r for r in routes.routes if r.name != "general"))
+    )
+    ours = sum(hybrid.route(t).route == "general" for t in off_topic)
+    before = sum(bare.route(t).route == "general" for t in off_topic)
+    assert ours > before
+    assert "general" not in hybrid.route("hola, ¿cómo estás?").scores

@@ -46,7 +46,9 @@ def _hwu64(d: Path) -> Path:
     (d / "trainset").mkdir(parents=True)
     for (scenario, intent), texts in HWU.items():
         with (d / "trainset" / f"{scenario}_{intent}.csv").open("w", encoding="utf-8") as f:
-            f.write("answerid;scenario;intent;answer_annotation;answer_from_anno;answer_from_user\n")
+            f.write(
+                "answerid;scenario;intent;answer_annotation;answer_from_anno;answer_from_user\n"
+            )
             for i, t in enumerate(texts * 3):
                 f.write(f'{i};{scenario};{intent};"{t} {i}";"{t} {i}";"{t}"\n')
         folder = d / "testset" / "annotated" / f"{scenario}_{intent}"
