@@ -20,7 +20,10 @@ retention keeps about 95% of in-scope traffic and rejects what is less typical t
 
 Training data = the routes' utterances plus optional labelled rows `(text, route)`; rows
 labelled with the fallback route are out-of-scope examples: never trained on, used to
-report the expected OOS recall. A saved model is `router.npz` (plain numpy arrays incl.
+report the expected OOS recall. The fallback route's own utterances (if the routes file
+gives it any) are negatives: a request nearer to them than to its best route's examples
+loses that margin from its in-scope score (held-out scores are computed the same way, so
+the threshold still keeps the target share of in-scope traffic). A saved model is `router.npz` (plain numpy arrays incl.
 the char vocabulary as a string array, no pickle, so loading needs neither scikit-learn nor
 trust) + `manifest.json` (routes fingerprint, features, threshold, metrics).
 """
