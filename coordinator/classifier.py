@@ -23,9 +23,11 @@ labelled with the fallback route are out-of-scope examples: never trained on, us
 report the expected OOS recall. The fallback route's own utterances (if the routes file
 gives it any) are negatives: a request nearer to them than to its best route's examples
 loses that margin from its in-scope score (held-out scores are computed the same way, so
-the threshold still keeps the target share of in-scope traffic). A saved model is `router.npz` (plain numpy arrays incl.
-the char vocabulary as a string array, no pickle, so loading needs neither scikit-learn nor
-trust) + `manifest.json` (routes fingerprint, features, threshold, metrics).
+the threshold still keeps the target share of in-scope traffic).
+
+A saved model is `router.npz` (plain numpy arrays incl. the char vocabulary as a string
+array, no pickle, so loading needs neither scikit-learn nor trust) + `manifest.json`
+(routes fingerprint, features, threshold, metrics).
 """
 
 from __future__ import annotations
@@ -183,17 +185,41 @@ class ClassifierRouter:
             sims += (self._xc[rows] @ self._xc_t).toarray() * (self._a**2)
         return sims
 
-    def _query(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        """(logits, joint similarities to every training example) of one request."""
+    def _query(self, text: str) -> tuple[np.ndarray, tuple]:
+        """(logits, probe) of one request; the probe feeds `_probe_score`."""
         v = self.encoder.embed(text)
         logits = self._coef @ v + self._bias
-        sims = (self._x @ v) * (self._b**2)
+        q = None
         if self._chars is not None:
             idx, val = self._chars.transform_one(text)
             if idx.size:
                 logits = logits + self._coef_char[:, idx] @ val
-                sims = sims + (self._xc_t[idx].T @ val) * (self._a**2)
-        return logits, sims
+                q = np.zeros(self._chars.dim, dtype=np.float32)
+                q[idx] = val
+        return logits, (v, q)
+
+    def _rows_of(self, group: int) -> tuple[np.ndarray, Any]:
+        """Embeddings and char rows of one route's examples (-1: the fallback's), cached:
+        a request is compared with its best route's examples only, never all of them."""
+        hit = self._blocks.get(group)
+        if hit is None:
+            rows = self._neg if group < 0 else self._groups[group]
+            xc = self._xc[rows] if self._chars is not None else None
+            hit = self._blocks[group] = (self._x[rows], xc)
+        return hit
+
+    def _probe_sims(self, group: int, probe: tuple) -> np.ndarray:
+        v, q = probe
+        x, xc = self._rows_of(group)
+        sims = (x @ v) * (self._b**2)
+        if q is not None:
+            sims = sims + (xc @ q) * (self._a**2)
+        return sims
+
+    def _probe_score(self, p_top: float, pred: int, probe: tuple) -> float:
+        near = self._topk(self._probe_sims(pred, probe))
+        other = self._topk(self._probe_sims(-1, probe)) if self._neg.size else None
+        return self._score(p_top, near, other)
 
     # --- training ----------------------------------------------------------------------------
 
@@ -320,6 +346,7 @@ class ClassifierRouter:
         self._neg = np.flatnonzero(self._y == -1)
 
     def _set_chars(self, chars: CharFeatures | None, texts: Sequence[str] | None = None, xc=None):
+        self._blocks: dict[int, tuple[np.ndarray, Any]] = {}
         self._chars = chars
         if chars is None:
             self._xc = self._xc_t = None
@@ -335,23 +362,27 @@ class ClassifierRouter:
             bias = np.asarray([-bias[0] / 2, bias[0] / 2])
         return coef.astype(np.float32), bias.astype(np.float32)
 
-    def _top(self, sims_row: np.ndarray, idx: np.ndarray) -> float | None:
-        s = sims_row[idx]
+    def _topk(self, s: np.ndarray) -> float | None:
         s = s[np.isfinite(s)]
         if s.size == 0:
             return None
         kk = min(self.k, s.size)
         return float(np.partition(s, s.size - kk)[-kk:].mean())
 
-    def _in_scope(self, p_top: float, sims_row: np.ndarray, pred: int) -> float:
-        near = self._top(sims_row, self._groups[pred])
+    @staticmethod
+    def _score(p_top: float, near: float | None, other: float | None) -> float:
         if near is None:
             return 0.0
         # Closer to the fallback's examples than to the route's: lose the difference twice.
-        other = self._top(sims_row, self._neg) if self._neg.size else None
         if other is not None and other > near:
             near -= other - near
         return float(np.sqrt(max(p_top, 0.0)) * max(near, 0.0))
+
+    def _in_scope(self, p_top: float, sims_row: np.ndarray, pred: int) -> float:
+        """The in-scope score from similarities to every stored example (training, CV)."""
+        near = self._topk(sims_row[self._groups[pred]])
+        other = self._topk(sims_row[self._neg]) if self._neg.size else None
+        return self._score(p_top, near, other)
 
     def calibrate(self, retention: float) -> float:
         """Threshold for another retention target, from the stored held-out scores."""
@@ -359,10 +390,10 @@ class ClassifierRouter:
 
     def in_scope_score(self, text: str) -> tuple[str, float]:
         """Best route and the score the threshold is compared with."""
-        logits, sims = self._query(text)
+        logits, probe = self._query(text)
         p = _softmax(logits / self.temperature)
         best = int(p.argmax())
-        return self.names[best], self._in_scope(float(p[best]), sims, best)
+        return self.names[best], self._probe_score(float(p[best]), best, probe)
 
     # --- routing -------------------------------------------------------------------------------
 
@@ -373,10 +404,10 @@ class ClassifierRouter:
 
     def route(self, text: str) -> Decision:
         t0 = time.perf_counter()
-        logits, sims = self._query(text)
+        logits, probe = self._query(text)
         p = _softmax(logits / self.temperature)
         best = int(p.argmax())
-        score = self._in_scope(float(p[best]), sims, best)
+        score = self._probe_score(float(p[best]), best, probe)
         confident = score >= self.threshold
         # Probability of the route, discounted by how typical the request is (0.5x at threshold).
         spread = max(float(np.std(self.cv_scores)), 1e-3) / 4
