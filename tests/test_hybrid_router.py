@@ -138,3 +138,17 @@ def test_fallback_examples_pull_held_out_off_topic_requests_to_general(routes, h
     before = sum(bare.route(t).route == "general" for t in off_topic)
     assert ours > before
     assert "general" not in hybrid.route("hola, ¿cómo estás?").scores
+
+
+def test_comparing_with_the_best_routes_examples_only_changes_no_score(hybrid):
+    """The fast path (best route's + fallback's examples) equals comparing with all."""
+    for text, _ in [*TYPOS, ("hola, ¿qué tal?", "general"), ("zzzz", "general")]:
+        logits, (v, q) = hybrid._query(text)
+        sims = (hybrid._x @ v) * hybrid._b**2
+        if q is not None:
+            sims = sims + (hybrid._xc @ q) * hybrid._a**2
+        p = np.exp(logits / hybrid.temperature - np.max(logits / hybrid.temperature))
+        p /= p.sum()
+        best = int(p.argmax())
+        full = hybrid._in_scope(float(p[best]), sims, best)
+        assert hybrid.in_scope_score(text)[1] == pytest.approx(full, abs=1e-6)
