@@ -5,10 +5,15 @@ A specialist is an `LlmAgent` whose description comes from the routes file (the 
 the router and the root LLM see), whose model comes from `resolve_model` (Gemini with the
 prompt, or the offline policy), and which never transfers on its own: the root coordinator
 re-routes every user turn, so `disallow_transfer_to_parent/peers` are set.
+
+Replies follow the user's language: a real model is told the detected language in its
+system instruction; an offline policy (English only) gets a one-sentence notice in the
+user's language before its answer.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Callable, Iterable
@@ -19,6 +24,7 @@ from google.adk.models.llm_response import LlmResponse
 from google.genai import types
 
 from coordinator.cascade import LAST_DECISION_KEY
+from coordinator.language import answer_in_instruction, detect_language, offline_notice
 from coordinator.models import is_offline, resolve_model
 from coordinator.models.offline import Policy, is_relayed
 from coordinator.routes import RouteSet, load_routes
@@ -59,14 +65,19 @@ def build_specialist(
     route = routes.get(name)
     role = "strong" if route is not None and route.tier == "strong" else "cheap"
     model = resolve_model(role, name=name, policy=policy, settings=s)
-    tiered = route is not None and route.tier == "auto" and not is_offline(model)
+    offline = is_offline(model)
+    tiered = route is not None and route.tier == "auto" and not offline
+    before = [_tier_model(s)] if tiered else []
+    if not offline:
+        before.append(_answer_in_user_language)
     return LlmAgent(
         name=name,
         description=description,
         instruction=prompt,
         model=model,
         tools=list(tools),
-        before_model_callback=_tier_model(s) if tiered else None,
+        before_model_callback=before or None,
+        after_model_callback=_offline_language_notice if offline else None,
         on_model_error_callback=honest_model_failure(name),
         disallow_transfer_to_parent=True,
         disallow_transfer_to_peers=True,
@@ -87,6 +98,36 @@ def _tier_model(s: Settings):
         return None
 
     return choose
+
+
+@functools.lru_cache(maxsize=512)
+def _language_of(text: str) -> str | None:
+    return detect_language(text)
+
+
+def _user_language(callback_context) -> str | None:
+    content = callback_context.user_content
+    text = " ".join(p.text for p in (content.parts or []) if p.text) if content else ""
+    return _language_of(text[:2000]) if text.strip() else None
+
+
+def _answer_in_user_language(callback_context, llm_request):
+    """Tell the model which language the user wrote in (system instruction)."""
+    line = answer_in_instruction(_user_language(callback_context))
+    if line:
+        llm_request.append_instructions([line])
+    return None
+
+
+def _offline_language_notice(callback_context, llm_response: LlmResponse):
+    """Offline answers are English: say so first, in the user's language."""
+    parts = llm_response.content.parts if llm_response.content else None
+    if not parts or any(p.function_call for p in parts) or not parts[0].text:
+        return None
+    notice = offline_notice(_user_language(callback_context))
+    if notice and not parts[0].text.startswith(notice):
+        parts[0].text = f"{notice} {parts[0].text}"
+    return None
 
 
 def honest_model_failure(name: str):

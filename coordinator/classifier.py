@@ -3,11 +3,16 @@
 Why two signals: a softmax classifier always names *some* route, even for "what's the
 weather" — its probability says which route fits best, not whether any fits. So:
 
-* **which route**: logistic regression on WordLlama embeddings, probabilities
+* **which route**: logistic regression on the request's features, probabilities
   temperature-scaled on cross-validated logits (so 0.9 means right ~90% of the time);
 * **whether in scope**: `sqrt(p_top) * sim_top`, where `sim_top` is the mean of the top-k
   cosine similarities to the predicted route's training examples. Far-from-everything
   requests score low even when the classifier is sure.
+
+Features (`features=`): `hybrid` (the default) concatenates character 2-5-gram tf-idf
+(`coordinator.charfeatures`: robust to typos, shares stems across languages) with the
+WordLlama embedding (meaning, synonyms), each block weighted so the joint vector stays unit
+length; `embedding` is the embedding alone (the previous router, kept for comparison).
 
 The threshold on that score is the `1 - target_retention` quantile of the *held-out*
 (cross-validated) scores of in-scope examples, stored with the model: asking for 95%
@@ -15,9 +20,14 @@ retention keeps about 95% of in-scope traffic and rejects what is less typical t
 
 Training data = the routes' utterances plus optional labelled rows `(text, route)`; rows
 labelled with the fallback route are out-of-scope examples: never trained on, used to
-report the expected OOS recall. A saved model is `router.npz` (plain numpy arrays, no
-pickle, so loading needs neither scikit-learn nor trust) + `manifest.json` (routes
-fingerprint, threshold, metrics).
+report the expected OOS recall. The fallback route's own utterances (if the routes file
+gives it any) are negatives: a request nearer to them than to its best route's examples
+loses that margin from its in-scope score (held-out scores are computed the same way, so
+the threshold still keeps the target share of in-scope traffic).
+
+A saved model is `router.npz` (plain numpy arrays incl. the char vocabulary as a string
+array, no pickle, so loading needs neither scikit-learn nor trust) + `manifest.json`
+(routes fingerprint, features, threshold, metrics).
 """
 
 from __future__ import annotations
@@ -27,11 +37,12 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
 
+from coordinator.charfeatures import CharFeatures
 from coordinator.errors import ConfigError, UsageError
 from coordinator.input_files import read_bounded
 from coordinator.router import Decision
@@ -52,6 +63,9 @@ log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
 WEIGHTS = "router.npz"
 _FORMAT = 1
+Features = Literal["embedding", "hybrid"]
+# Share of the joint vector's squared norm given to the char n-grams in `hybrid`.
+CHAR_WEIGHT = 0.5
 
 
 class Manifest(BaseModel):
@@ -63,6 +77,8 @@ class Manifest(BaseModel):
     routes: list[str] = Field(description="Routes the classifier scores.")
     fallback: str = Field(description="Fallback route name.")
     encoder: str = Field(description="Sentence encoder the features come from.")
+    features: str = Field("embedding", description="embedding, or hybrid (+ char n-grams).")
+    char_weight: float = Field(0.0, description="Char n-grams' share of the joint vector.")
     threshold: float = Field(description="In-scope score threshold (below -> fallback).")
     target_retention: float = Field(description="In-scope share the threshold keeps (CV).")
     temperature: float = Field(description="Softmax temperature fitted on CV logits.")
@@ -103,7 +119,7 @@ def _fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
 
 
 class ClassifierRouter:
-    """Logistic regression on embeddings + similarity-based out-of-scope rejection.
+    """Logistic regression on char n-grams + embeddings, similarity-based OOS rejection.
 
     Example::
 
@@ -126,6 +142,8 @@ class ClassifierRouter:
         c: float = 10.0,
         seed: int = 0,
         folds: int = 5,
+        features: Features = "hybrid",
+        char_weight: float = CHAR_WEIGHT,
         _state: dict[str, Any] | None = None,
     ) -> None:
         from coordinator.encoder import routing_encoder
@@ -135,9 +153,74 @@ class ClassifierRouter:
         if _state is not None:
             self._restore(_state)
         else:
+            if features not in ("embedding", "hybrid"):
+                raise UsageError(f"unknown features {features!r}; use embedding or hybrid")
+            self.features = features
+            self.char_weight = char_weight if features == "hybrid" else 0.0
             self._train(examples, target_retention, k, c, seed, folds)
         if threshold is not None:
             self.threshold = float(threshold)
+
+    # --- features ----------------------------------------------------------------------------
+
+    @property
+    def _a(self) -> float:  # char block scale
+        return float(np.sqrt(self.char_weight))
+
+    @property
+    def _b(self) -> float:  # embedding block scale
+        return float(np.sqrt(1.0 - self.char_weight))
+
+    def _design(self, x: np.ndarray, xc):
+        """The joint feature matrix logistic regression is trained on."""
+        if self._chars is None:
+            return x
+        from scipy.sparse import csr_matrix, hstack
+
+        return hstack([xc * self._a, csr_matrix(x * self._b)], format="csr")
+
+    def _block_sims(self, rows: np.ndarray) -> np.ndarray:
+        """Joint cosine similarities of training rows `rows` to every training example."""
+        sims = self._x[rows] @ self._x.T * (self._b**2)  # incl. the fallback's examples
+        if self._chars is not None:
+            sims += (self._xc[rows] @ self._xc_t).toarray() * (self._a**2)
+        return sims
+
+    def _query(self, text: str) -> tuple[np.ndarray, tuple]:
+        """(logits, probe) of one request; the probe feeds `_probe_score`."""
+        v = self.encoder.embed(text)
+        logits = self._coef @ v + self._bias
+        q = None
+        if self._chars is not None:
+            idx, val = self._chars.transform_one(text)
+            if idx.size:
+                logits = logits + self._coef_char[:, idx] @ val
+                q = np.zeros(self._chars.dim, dtype=np.float32)
+                q[idx] = val
+        return logits, (v, q)
+
+    def _rows_of(self, group: int) -> tuple[np.ndarray, Any]:
+        """Embeddings and char rows of one route's examples (-1: the fallback's), cached:
+        a request is compared with its best route's examples only, never all of them."""
+        hit = self._blocks.get(group)
+        if hit is None:
+            rows = self._neg if group < 0 else self._groups[group]
+            xc = self._xc[rows] if self._chars is not None else None
+            hit = self._blocks[group] = (self._x[rows], xc)
+        return hit
+
+    def _probe_sims(self, group: int, probe: tuple) -> np.ndarray:
+        v, q = probe
+        x, xc = self._rows_of(group)
+        sims = (x @ v) * (self._b**2)
+        if q is not None:
+            sims = sims + (xc @ q) * (self._a**2)
+        return sims
+
+    def _probe_score(self, p_top: float, pred: int, probe: tuple) -> float:
+        near = self._topk(self._probe_sims(pred, probe))
+        other = self._topk(self._probe_sims(-1, probe)) if self._neg.size else None
+        return self._score(p_top, near, other)
 
     # --- training ----------------------------------------------------------------------------
 
@@ -183,6 +266,8 @@ class ClassifierRouter:
         self._x = x
         self._y = y
         self._groups = [np.flatnonzero(y == i) for i in range(len(names))]
+        self._set_chars(CharFeatures.fit(texts) if self.features == "hybrid" else None, texts)
+        design = self._design(x, self._xc)
 
         def make() -> LogisticRegression:
             return LogisticRegression(C=c, max_iter=3000)
@@ -194,37 +279,42 @@ class ClassifierRouter:
         if n_splits >= 2:
             skf = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
             for tr, te in skf.split(x, y):
-                m = make().fit(x[tr], y[tr])
-                cv_logits[np.ix_(te, m.classes_)] = self._logits_of(m, x[te])
+                m = make().fit(design[tr], y[tr])
+                coef, bias = self._coef_of(m)
+                cv_logits[np.ix_(te, m.classes_)] = design[te] @ coef.T + bias
             held_out = True
         else:
             held_out = False
-        model = make().fit(x, y)
-        self._coef = np.zeros((len(names), x.shape[1]), dtype=np.float32)
+        model = make().fit(design, y)
+        coef, bias = self._coef_of(model)
+        dim = x.shape[1]
+        n_char = self._chars.dim if self._chars is not None else 0
+        self._coef = np.zeros((len(names), dim), dtype=np.float32)
+        self._coef_char = np.zeros((len(names), n_char), dtype=np.float32)
         self._bias = np.full(len(names), -1e9, dtype=np.float32)  # routes without data
-        self._coef[model.classes_] = self._coef_of(model)[0]
-        self._bias[model.classes_] = self._coef_of(model)[1]
+        if self._chars is not None:  # fold the block scales into the weights
+            self._coef_char[model.classes_] = coef[:, :n_char] * self._a
+            self._coef[model.classes_] = coef[:, n_char:] * self._b
+        else:
+            self._coef[model.classes_] = coef
+        self._bias[model.classes_] = bias
         if not held_out:
-            cv_logits = x @ self._coef.T + self._bias
+            cv_logits = np.asarray(design @ coef.T + bias)
         self.temperature = _fit_temperature(cv_logits, y)
+        self._add_negatives(texts)
         cv_p = _softmax(cv_logits / self.temperature)
         cv_pred = cv_p.argmax(axis=1)
-        sims = x @ x.T
-        np.fill_diagonal(sims, -np.inf)  # an example never supports itself
-        cv_scores = np.asarray(
-            [self._in_scope(cv_p[i, p], sims[i], p) for i, p in enumerate(cv_pred)]
-        )
+        cv_scores = np.zeros(len(y))
+        for start in range(0, len(y), 512):  # blocks: n x n similarities never all in memory
+            rows = np.arange(start, min(start + 512, len(y)))
+            sims = self._block_sims(rows)
+            sims[np.arange(len(rows)), rows] = -np.inf  # an example never supports itself
+            for j, i in enumerate(rows):
+                cv_scores[i] = self._in_scope(cv_p[i, cv_pred[i]], sims[j], cv_pred[i])
         self.cv_scores = cv_scores
         self.threshold = threshold_for_retention(cv_scores, retention)
-        oos_scores = np.zeros(0)
-        if oos:
-            ox = self.encoder.embed(oos)
-            op = _softmax((ox @ self._coef.T + self._bias) / self.temperature)
-            osims = ox @ x.T
-            oos_scores = np.asarray(
-                [self._in_scope(op[i].max(), osims[i], op[i].argmax()) for i in range(len(oos))]
-            )
-        self.oos_scores = oos_scores
+        self.oos_scores = np.asarray([self.in_scope_score(t)[1] for t in oos])
+        oos_scores = self.oos_scores
         self.metrics = {
             "held_out": held_out,
             "cv_folds": n_splits if held_out else 0,
@@ -242,6 +332,29 @@ class ClassifierRouter:
             },
         }
 
+    def _add_negatives(self, texts: Sequence[str]) -> None:
+        """The fallback route's utterances (chit-chat, other topics, in every language):
+        a request nearer to them than to its best route's examples is not in scope."""
+        fallback = self.routes.get(self.routes.fallback)
+        neg = [u for u in (fallback.utterances if fallback else ()) if u not in set(texts)]
+        if neg:
+            self._x = np.vstack([self._x, self.encoder.embed(neg)])
+            self._y = np.concatenate([self._y, np.full(len(neg), -1)])
+            if self._chars is not None:
+                from scipy.sparse import vstack
+
+                self._set_chars(self._chars, xc=vstack([self._xc, self._chars.transform(neg)]))
+        self._neg = np.flatnonzero(self._y == -1)
+
+    def _set_chars(self, chars: CharFeatures | None, texts: Sequence[str] | None = None, xc=None):
+        self._blocks: dict[int, tuple[np.ndarray, Any]] = {}
+        self._chars = chars
+        if chars is None:
+            self._xc = self._xc_t = None
+            return
+        self._xc = chars.transform(texts) if xc is None else xc
+        self._xc_t = self._xc.T.tocsr()  # feature -> examples: one request's n-grams' rows
+
     @staticmethod
     def _coef_of(model) -> tuple[np.ndarray, np.ndarray]:
         coef, bias = model.coef_, model.intercept_
@@ -250,19 +363,27 @@ class ClassifierRouter:
             bias = np.asarray([-bias[0] / 2, bias[0] / 2])
         return coef.astype(np.float32), bias.astype(np.float32)
 
-    @classmethod
-    def _logits_of(cls, model, x: np.ndarray) -> np.ndarray:
-        coef, bias = cls._coef_of(model)
-        return x @ coef.T + bias
-
-    def _in_scope(self, p_top: float, sims_row: np.ndarray, pred: int) -> float:
-        s = sims_row[self._groups[pred]]
+    def _topk(self, s: np.ndarray) -> float | None:
         s = s[np.isfinite(s)]
         if s.size == 0:
-            return 0.0
+            return None
         kk = min(self.k, s.size)
-        top = np.partition(s, s.size - kk)[-kk:]
-        return float(np.sqrt(max(p_top, 0.0)) * top.mean())
+        return float(np.partition(s, s.size - kk)[-kk:].mean())
+
+    @staticmethod
+    def _score(p_top: float, near: float | None, other: float | None) -> float:
+        if near is None:
+            return 0.0
+        # Closer to the fallback's examples than to the route's: lose the difference twice.
+        if other is not None and other > near:
+            near -= other - near
+        return float(np.sqrt(max(p_top, 0.0)) * max(near, 0.0))
+
+    def _in_scope(self, p_top: float, sims_row: np.ndarray, pred: int) -> float:
+        """The in-scope score from similarities to every stored example (training, CV)."""
+        near = self._topk(sims_row[self._groups[pred]])
+        other = self._topk(sims_row[self._neg]) if self._neg.size else None
+        return self._score(p_top, near, other)
 
     def calibrate(self, retention: float) -> float:
         """Threshold for another retention target, from the stored held-out scores."""
@@ -270,25 +391,24 @@ class ClassifierRouter:
 
     def in_scope_score(self, text: str) -> tuple[str, float]:
         """Best route and the score the threshold is compared with."""
-        v = self.encoder.embed(text)
-        p = _softmax((self._coef @ v + self._bias) / self.temperature)
+        logits, probe = self._query(text)
+        p = _softmax(logits / self.temperature)
         best = int(p.argmax())
-        return self.names[best], self._in_scope(float(p[best]), self._x @ v, best)
+        return self.names[best], self._probe_score(float(p[best]), best, probe)
 
     # --- routing -------------------------------------------------------------------------------
 
     def scores(self, text: str) -> dict[str, float]:
         """Calibrated probability per route."""
-        v = self.encoder.embed(text)
-        p = _softmax((self._coef @ v + self._bias) / self.temperature)
+        p = _softmax(self._query(text)[0] / self.temperature)
         return dict(zip(self.names, p.tolist(), strict=True))
 
     def route(self, text: str) -> Decision:
         t0 = time.perf_counter()
-        v = self.encoder.embed(text)
-        p = _softmax((self._coef @ v + self._bias) / self.temperature)
+        logits, probe = self._query(text)
+        p = _softmax(logits / self.temperature)
         best = int(p.argmax())
-        score = self._in_scope(float(p[best]), self._x @ v, best)
+        score = self._probe_score(float(p[best]), best, probe)
         confident = score >= self.threshold
         # Probability of the route, discounted by how typical the request is (0.5x at threshold).
         spread = max(float(np.std(self.cv_scores)), 1e-3) / 4
@@ -311,12 +431,14 @@ class ClassifierRouter:
             routes=list(self.names),
             fallback=self.routes.fallback,
             encoder=getattr(self.encoder, "name", type(self.encoder).__name__),
+            features=self.features,
+            char_weight=self.char_weight,
             threshold=float(self.threshold),  # exact: calibrate() must reproduce it
             target_retention=self.target_retention,
             temperature=self.temperature,
             k=self.k,
             created=datetime.now(UTC).isoformat(timespec="seconds"),
-            n_train=len(self._y),
+            n_train=int((self._y >= 0).sum()),
             metrics=self.metrics,
         )
 
@@ -332,6 +454,15 @@ class ClassifierRouter:
             "cv_scores": self.cv_scores,
             "oos_scores": self.oos_scores,
         }
+        if self._chars is not None:
+            state |= {
+                "char_vocab": self._chars.vocabulary,
+                "char_idf": self._chars.idf,
+                "coef_char": self._coef_char,
+                "xc_data": self._xc.data,
+                "xc_indices": self._xc.indices,
+                "xc_indptr": self._xc.indptr,
+            }
         np.savez(out / WEIGHTS, **state)
         (out / MANIFEST).write_text(self.manifest().model_dump_json(indent=2) + "\n")
         return out
@@ -366,6 +497,8 @@ class ClassifierRouter:
 
     def _restore(self, state: dict[str, Any]) -> None:
         m: Manifest = state["manifest"]
+        self.features = m.features
+        self.char_weight = m.char_weight
         self.names = list(m.routes)
         self.k = m.k
         self.temperature = m.temperature
@@ -379,6 +512,20 @@ class ClassifierRouter:
         self.cv_scores = state["cv_scores"]
         self.oos_scores = state["oos_scores"]
         self._groups = [np.flatnonzero(self._y == i) for i in range(len(self.names))]
+        self._neg = np.flatnonzero(self._y == -1)
+        if m.features == "hybrid":
+            from scipy.sparse import csr_matrix
+
+            chars = CharFeatures(state["char_vocab"], state["char_idf"])
+            xc = csr_matrix(
+                (state["xc_data"], state["xc_indices"], state["xc_indptr"]),
+                shape=(len(self._y), chars.dim),
+            )
+            self._coef_char = state["coef_char"]
+            self._set_chars(chars, xc=xc)
+        else:
+            self._coef_char = np.zeros((len(self.names), 0), dtype=np.float32)
+            self._set_chars(None)
 
 
 MAX_MANIFEST_BYTES = 4_000_000

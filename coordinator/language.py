@@ -9,6 +9,10 @@ Spanish *variant* of `billing`; when the router picks `billing` for a Spanish re
 
 Detection uses langdetect, seeded for determinism. Its probabilities are overconfident on
 short inputs ("hola" -> Welsh, 0.99), so texts under a few words/letters return None.
+
+The reply follows the user's language: a model is told to answer in it
+(`answer_in_instruction`); the offline policies answer in English and say so first, in the
+user's language (`offline_notice`).
 """
 
 from __future__ import annotations
@@ -18,7 +22,38 @@ import threading
 from coordinator.router import Decision
 from coordinator.routes import RouteSet
 
-__all__ = ["detect_language", "language_variant", "prefer_language"]
+__all__ = [
+    "LANGUAGE_NAMES",
+    "OFFLINE_NOTICES",
+    "answer_in_instruction",
+    "detect_language",
+    "language_variant",
+    "offline_notice",
+    "prefer_language",
+]
+
+LANGUAGE_NAMES = {
+    "en": "English",
+    "es": "Spanish",
+    "de": "German",
+    "fr": "French",
+    "pt": "Portuguese",
+    "it": "Italian",
+    "nl": "Dutch",
+    "pl": "Polish",
+    "ca": "Catalan",
+}
+# One sentence per language, said before an offline (English-only) answer.
+OFFLINE_NOTICES = {
+    "es": "(Respondo en inglés en modo sin conexión.)",
+    "de": "(Im Offline-Modus antworte ich auf Englisch.)",
+    "fr": "(Hors ligne, je réponds en anglais.)",
+    "pt": "(No modo offline, respondo em inglês.)",
+    "it": "(In modalità offline rispondo in inglese.)",
+    "nl": "(Offline antwoord ik in het Engels.)",
+    "pl": "(W trybie offline odpowiadam po angielsku.)",
+    "ca": "(Sense connexió, responc en anglès.)",
+}
 
 _lock = threading.Lock()
 
@@ -81,3 +116,21 @@ def prefer_language(decision: Decision, routes: RouteSet, lang: str | None) -> D
     if variant is None or variant == decision.route:
         return decision
     return decision.model_copy(update={"route": variant, "candidate": variant})
+
+
+def answer_in_instruction(lang: str | None) -> str | None:
+    """System-instruction line telling a model to answer in the user's language."""
+    if not lang or lang == "en":
+        return None
+    name = LANGUAGE_NAMES.get(lang, f"the language with ISO 639-1 code '{lang}'")
+    return (
+        f"The user's message is in {name} (detected language: {lang}). Answer in {name}; "
+        "keep tool names, order numbers and other identifiers unchanged."
+    )
+
+
+def offline_notice(lang: str | None) -> str | None:
+    """The user-language sentence an offline (English) answer starts with, if any."""
+    if not lang or lang == "en":
+        return None
+    return OFFLINE_NOTICES.get(lang, "(Offline mode: answering in English.)")

@@ -293,7 +293,7 @@ def _trained_classifier(routes: RouteSet, target_retention: float):
     from coordinator.settings import get_settings
 
     encoder = routing_encoder().name.replace("/", "_")
-    key = f"{routes.fingerprint()}-{encoder}-r{target_retention:g}"
+    key = f"{routes.fingerprint()}-{encoder}-hybrid-r{target_retention:g}"
     cache = get_settings().data_dir / "router-cache" / key
     if cache.is_dir():
         try:

@@ -244,9 +244,11 @@ def test_a_pasted_contract_with_a_request_line_reaches_contract_review(real_casc
 
 def test_a_pasted_contract_alone_is_routed_by_its_windows(real_cascade):
     routed = [real_cascade.decide(c.read_text()[:3000]).route for c in CONTRACTS]
-    # Only document routes can win the window vote; measured 9/10 (one starts with a table).
+    # Only document routes can win the window vote; measured 9/10 (one starts with a table:
+    # the hybrid router is unsure of its windows, so it goes to the fallback, no longer to
+    # security_review). No support specialist ever wins.
     assert routed.count("contract_review") >= 9
-    assert set(routed) <= {"contract_review", "security_review"}
+    assert set(routed) <= {"contract_review", "security_review", "general"}
 
 
 def test_a_long_support_message_is_not_taken_for_a_document(real_cascade):

@@ -1,19 +1,19 @@
 """`coordinator bench routing`: our routers vs the `semantic-router` library, same data.
 
-Data: the Bitext customer-support sample (agents/data/bitext, CDLA-Sharing-1.0). Routes
-are its categories; a few categories are held out entirely as OUT OF SCOPE (never seen
-in training; the right answer is the fallback). In-scope rows are split train/test per
-category (seeded). Every system uses the same WordLlama embeddings (semantic-router gets
-them through its `DenseEncoder` interface), so the comparison is about the routing.
+Datasets (`--dataset`, see coordinator.bench.datasets): `bitext` (default, shipped),
+`banking77` and `hwu64` (public, read from `--data-dir`), or any `PATH.csv`. Labels held
+out entirely are OUT OF SCOPE (never seen in training; the right answer is the fallback).
+Every system uses the same WordLlama embeddings (semantic-router gets them through its
+`DenseEncoder` interface), so the comparison is about the routing.
 
-Setups:
-* few-shot: `--per-route` utterances per route (ours: embedding and classifier, threshold
-  calibrated on those utterances only);
-* full: the whole training split (ours: classifier trained on it).
-semantic-router's `IndexedRouter` gets the same utterances; it is shown without a threshold,
-and with a bar set by our retention rule on its own scores for a validation slice of the
-training split (its Platt calibrator cannot be fitted there: it needs wrong answers, and the
-validation queries are all answered right).
+Systems: `ours embedding` (nearest examples), `ours classifier` (logistic regression on the
+embedding: the previous default), `ours hybrid` (char n-gram tf-idf + embedding: the
+default), semantic-router's `IndexedRouter` without a threshold and with a bar set by our
+retention rule on its own scores for a validation slice of the training data.
+
+Setups: few-shot K per route (`--per-route 10,20`) and full training. Columns: accuracy,
+in-scope accuracy, OOS recall, typo accuracy (the test set with seeded typos:
+coordinator.bench.typos), p50 latency (one BLAS thread for every system).
 
 semantic-router is an optional bench dependency: `pip install semantic-router` (or install
 it with `--target DIR` and pass `--semantic-router-path DIR` to keep the main env intact).
@@ -22,8 +22,6 @@ it with `--target DIR` and pass `--semantic-router-path DIR` to keep the main en
 from __future__ import annotations
 
 import argparse
-import csv
-import random
 import sys
 import time
 from collections.abc import Callable
@@ -31,39 +29,48 @@ from pathlib import Path
 
 import numpy as np
 
-from coordinator.cli._args import non_negative_int, positive_int
+from coordinator.bench.datasets import FALLBACK, few_shot, load_dataset, validation
+from coordinator.bench.typos import typo_copy
+from coordinator.cli._args import non_negative_int
 
 __all__ = ["register", "run"]
-
-DATA = Path(__file__).resolve().parents[2] / "agents" / "data" / "bitext" / "customer_support.csv"
-FALLBACK = "out_of_scope"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "routing",
-        help="our routers vs semantic-router on Bitext (accuracy, OOS recall, latency)",
+        help="our routers vs semantic-router (accuracy, OOS recall, typos, latency)",
         description=__doc__.split("\n\n")[0],
     )
     p.add_argument(
-        "--per-route", type=positive_int, default=20, help="few-shot utterances per route"
+        "--dataset",
+        default="bitext",
+        help="bitext | banking77 | hwu64 | PATH.csv (text + label column)",
+    )
+    p.add_argument("--data-dir", type=Path, help="folder of the banking77/hwu64 files")
+    p.add_argument(
+        "--per-route", default="10,20", help="comma-separated few-shot utterances per route"
     )
     p.add_argument(
         "--level",
         choices=["category", "intent"],
         default="category",
-        help="routes are Bitext categories (11) or intents (27)",
+        help="bitext only: routes are categories (11) or intents (27)",
     )
     p.add_argument(
-        "--oos", type=non_negative_int, default=3, help="routes held out as out of scope"
+        "--oos",
+        type=non_negative_int,
+        help="labels held out as out of scope (HWU64: scenarios); default 3 bitext, "
+        "0 banking77, 1 hwu64, 0 csv",
     )
     p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument(
         "--target-retention",
-        default="0.95,0.98",
+        default="0.95",
         help="comma-separated in-scope retention targets for the thresholds",
     )
-    p.add_argument("--data", type=Path, default=DATA, help="CSV with text,intent,category")
+    p.add_argument("--no-full", action="store_true", help="skip full-training rows")
+    p.add_argument("--data", type=Path, help=argparse.SUPPRESS)  # old name of the bitext CSV
     p.add_argument(
         "--semantic-router-path",
         type=Path,
@@ -74,51 +81,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_main)
 
 
-def _load(path: Path, level: str = "category") -> dict[str, list[str]]:
-    by_cat: dict[str, list[str]] = {}
-    with path.open(encoding="utf-8", newline="") as f:
-        for row in csv.DictReader(f):
-            by_cat.setdefault(row[level].lower(), []).append(row["text"].strip())
-    return {c: list(dict.fromkeys(t)) for c, t in sorted(by_cat.items())}
-
-
-def split(by_cat: dict[str, list[str]], *, oos: int, per_route: int, seed: int) -> dict:
-    """Seeded split: held-out OOS categories, train/validation/test per in-scope category."""
-    rng = random.Random(seed)
-    held = sorted(rng.sample(sorted(by_cat), oos))
-    train: list[tuple[str, str]] = []
-    val: list[tuple[str, str]] = []
-    test: list[tuple[str, str]] = []
-    few: dict[str, list[str]] = {}
-    oos_pool: list[str] = []
-    for cat, texts in by_cat.items():
-        texts = texts[:]
-        rng.shuffle(texts)
-        if cat in held:
-            oos_pool.extend(texts)
-            continue
-        n_test = round(len(texts) * 0.3)
-        test.extend((t, cat) for t in texts[:n_test])
-        rest = texts[n_test:]
-        n_val = max(10, int(len(rest) * 0.1))
-        val.extend((t, cat) for t in rest[:n_val])
-        train.extend((t, cat) for t in rest[n_val:])
-        few[cat] = rest[n_val : n_val + per_route]
-    # Out-of-scope rows: a quarter of the test set (a held-out big category must not swamp it).
-    rng.shuffle(oos_pool)
-    test.extend((t, FALLBACK) for t in oos_pool[: len(test) // 3])
-    few_val = [(t, c) for c in few for t in [t for t, cc in val if cc == c][:10]]
-    return {
-        "held_out": held,
-        "train": train,
-        "val": val,
-        "few": few,
-        "few_val": few_val,
-        "test": test,
-    }
-
-
-def _measure(name: str, setup: str, predict: Callable[[str], str], test, note: str = "") -> dict:
+def _measure(
+    name: str, setup: str, predict: Callable[[str], str], test, typos: list[str], note: str = ""
+) -> dict:
     predict(test[0][0])  # warm-up
     preds, lat = [], []
     for text, _ in test:
@@ -126,14 +91,20 @@ def _measure(name: str, setup: str, predict: Callable[[str], str], test, note: s
         preds.append(predict(text))
         lat.append((time.perf_counter() - t0) * 1000)
     truth = [r for _, r in test]
+    typo_preds = [predict(t) for t in typos]
     ins = [(p, t) for p, t in zip(preds, truth, strict=True) if t != FALLBACK]
     oos = [(p, t) for p, t in zip(preds, truth, strict=True) if t == FALLBACK]
+
+    def acc(ps) -> float:
+        return round(float(np.mean([p == t for p, t in zip(ps, truth, strict=True)])), 4)
+
     return {
         "system": name,
         "setup": setup,
-        "accuracy": round(float(np.mean([p == t for p, t in zip(preds, truth, strict=True)])), 4),
+        "accuracy": acc(preds),
         "in_scope_accuracy": round(float(np.mean([p == t for p, t in ins])), 4),
         "oos_recall": round(float(np.mean([p == FALLBACK for p, _ in oos])), 4) if oos else None,
+        "typo_accuracy": acc(typo_preds),
         "p50_ms": round(float(np.percentile(lat, 50)), 4),
         "p95_ms": round(float(np.percentile(lat, 95)), 4),
         "note": note,
@@ -147,11 +118,19 @@ def _routeset(utterances: dict[str, list[str]]):
         {
             "fallback": FALLBACK,
             "routes": [
-                {"name": c, "description": f"Bitext {c} requests", "utterances": u}
+                {"name": _safe(c), "description": f"{c} requests", "utterances": u}
                 for c, u in utterances.items()
             ],
         }
     )
+
+
+def _safe(label: str) -> str:
+    """A route name (Python identifier) for a dataset label."""
+    import re
+
+    name = re.sub(r"\W", "_", label)
+    return name if re.match(r"[A-Za-z_]", name) else f"r_{name}"
 
 
 def _import_semantic_router(path: Path | None):
@@ -171,7 +150,7 @@ def _import_semantic_router(path: Path | None):
 
 
 def _semantic_router_systems(
-    sr, data, retentions: list[float]
+    sr, setups, retentions: list[float]
 ) -> list[tuple[str, str, Callable, str]]:
     module, indexed_router, route_cls, dense_encoder = sr
     from coordinator.encoder import get_encoder
@@ -187,17 +166,15 @@ def _semantic_router_systems(
     encoder = WordLlamaEncoder()
     version = getattr(module, "__version__", "?")
     out = []
-    full: dict[str, list[str]] = {}
-    for t, c in data["train"]:
-        full.setdefault(c, []).append(t)
-    for setup, utterances, val in (
-        (f"few-shot {len(next(iter(data['few'].values())))}/route", data["few"], data["few_val"]),
-        ("full train", full, data["val"]),
-    ):
-        router = indexed_router(
-            encoder=encoder,
-            routes=[route_cls(name=c, utterances=u) for c, u in utterances.items()],
-        )
+    for setup, utterances, val in setups:
+
+        def build(bar=None, utterances=utterances):
+            routes = [route_cls(name=_safe(c), utterances=u) for c, u in utterances.items()]
+            if bar is None:
+                return indexed_router(encoder=encoder, routes=routes)
+            return indexed_router(encoder=encoder, routes=routes, confidence_threshold=bar)
+
+        router = build()
 
         def raw(text: str, router=router) -> str:
             return getattr(router(text), "name", None) or FALLBACK
@@ -207,18 +184,25 @@ def _semantic_router_systems(
         # on its own top scores for the validation queries: same principle, same data size.
         tops = [router(t, limit=None)[0].confidence for t, _ in val]
         for retention in retentions:
-            bar = float(np.quantile(tops, 1.0 - retention))
-            barred = indexed_router(
-                encoder=encoder,
-                routes=[route_cls(name=c, utterances=u) for c, u in utterances.items()],
-                confidence_threshold=bar,
-            )
+            barred = build(float(np.quantile(tops, 1.0 - retention)))
 
             def with_bar(text: str, router=barred) -> str:
                 return getattr(router(text), "name", None) or FALLBACK
 
-            note = f"bar keeps {retention:.0%} of {len(val)} extra val. queries"
+            note = f"bar keeps {retention:.0%} of {len(val)} val. queries"
             out.append((f"semantic-router {version}", setup, with_bar, note))
+    return out
+
+
+def _ints(value: str, flag: str, low: int) -> list[int]:
+    from coordinator.errors import UsageError
+
+    try:
+        out = [int(v) for v in str(value).split(",") if v.strip()]
+    except ValueError:
+        raise UsageError(f"{flag} {value!r}: expected integers like 10,20") from None
+    if not out or min(out) < low:
+        raise UsageError(f"{flag} values must be at least {low}")
     return out
 
 
@@ -240,32 +224,55 @@ def run(args: argparse.Namespace) -> dict:
     from coordinator.router import EmbeddingRouter
 
     retentions = _retentions(args.target_retention)
-    data = split(
-        _load(args.data, args.level), oos=args.oos, per_route=args.per_route, seed=args.seed
+    ks = _ints(args.per_route, "--per-route", 2)
+    data_dir = args.data_dir if args.data_dir is not None else args.data
+    data = load_dataset(
+        args.dataset, data_dir=data_dir, oos=args.oos, seed=args.seed, level=args.level
     )
-    test = data["test"]
-    few_routes = _routeset(data["few"])
+    test = [(t, _safe(lab) if lab != FALLBACK else lab) for t, lab in data["test"]]
+    train = [(t, _safe(lab)) for t, lab in data["train"]]
+    typos = typo_copy([t for t, _ in test], seed=args.seed)
     results = []
-    few = f"few-shot {args.per_route}/route"
-    for r in retentions:
-        emb = EmbeddingRouter(few_routes, target_retention=r)
-        note = f"threshold keeps {r:.0%} (LOO)"
+    sr_setups = []
+
+    def add(name: str, setup: str, model, note: str) -> None:
         results.append(
-            _measure("ours embedding", few, lambda t, m=emb: m.route(t).route, test, note)
+            _measure(name, setup, lambda t, m=model: m.route(t).route, test, typos, note)
         )
-    clf = ClassifierRouter(few_routes, seed=args.seed)
-    t0 = time.perf_counter()
-    full = ClassifierRouter(few_routes, examples=data["train"] + data["val"], seed=args.seed)
-    train_s = time.perf_counter() - t0
-    for setup, model in ((few, clf), ("full train", full)):
+
+    def classifiers(setup: str, routes, examples, timing: bool) -> None:
+        for name, features in (("ours classifier", "embedding"), ("ours hybrid", "hybrid")):
+            t0 = time.perf_counter()
+            model = ClassifierRouter(routes, examples=examples, seed=args.seed, features=features)
+            took = time.perf_counter() - t0
+            for r in retentions:
+                model.threshold = model.calibrate(r)
+                note = f"threshold keeps {r:.0%} (CV)"
+                if timing:
+                    note += f"; trained in {took:.0f} s"
+                add(name, setup, model, note)
+
+    for k in ks:
+        few, few_val = few_shot(train, k, args.seed)
+        setup = f"few-shot {k}/route"
+        routes = _routeset(few)
         for r in retentions:
-            model.threshold = model.calibrate(r)
-            note = f"threshold keeps {r:.0%} (CV)"
-            if model is full:
-                note += f"; trained in {train_s:.1f} s"
-            results.append(
-                _measure("ours classifier", setup, lambda t, m=model: m.route(t).route, test, note)
+            add(
+                "ours embedding",
+                setup,
+                EmbeddingRouter(routes, target_retention=r),
+                f"threshold keeps {r:.0%} (LOO)",
             )
+        classifiers(setup, routes, (), timing=False)
+        sr_setups.append((setup, few, few_val))
+    if not args.no_full:
+        few, _ = few_shot(train, 2, args.seed)
+        classifiers("full train", _routeset(few), train, timing=True)
+        fit, val = validation(train, args.seed)
+        full: dict[str, list[str]] = {}
+        for t, c in fit:
+            full.setdefault(c, []).append(t)
+        sr_setups.append(("full train", full, val))
     sr_status = "skipped (--no-semantic-router)"
     if not args.no_semantic_router:
         sr = _import_semantic_router(args.semantic_router_path)
@@ -273,18 +280,21 @@ def run(args: argparse.Namespace) -> dict:
             sr_status = sr
         else:
             sr_status = f"semantic-router {getattr(sr[0], '__version__', '?')}"
-            for name, setup, predict, note in _semantic_router_systems(sr, data, retentions):
-                results.append(_measure(name, setup, predict, test, note=note))
+            for name, setup, predict, note in _semantic_router_systems(sr, sr_setups, retentions):
+                results.append(_measure(name, setup, predict, test, typos, note=note))
+    order = {s: i for i, s in enumerate(dict.fromkeys(r["setup"] for r in results))}
+    results.sort(key=lambda r: order[r["setup"]])
     return {
-        "data": str(args.data),
+        "dataset": data["dataset"],
+        "data": data["source"],
         "seed": args.seed,
-        "level": args.level,
-        "routes": sorted(data["few"]),
+        "routes": sorted({lab for _, lab in train}),
         "held_out_as_oos": data["held_out"],
-        "n_train": len(data["train"]) + len(data["val"]),
+        "n_train": len(train),
         "n_test": len(test),
         "n_test_oos": sum(1 for _, r in test if r == FALLBACK),
         "target_retention": retentions,
+        "typos": "seeded: 25% of words (at least one per text), drop/swap/double/neighbour key",
         "semantic_router": sr_status,
         "results": results,
     }
@@ -293,13 +303,20 @@ def run(args: argparse.Namespace) -> dict:
 def _main(args: argparse.Namespace) -> int:
     import json
 
+    from threadpoolctl import threadpool_limits
+
     from coordinator.errors import UsageError
 
-    if not args.data.is_file():
+    if args.data is not None and not args.data.is_file():
         raise UsageError(f"{args.data}: bench data not found")
-    if args.per_route < 2:
-        raise UsageError("--per-route must be at least 2")
-    result = run(args)
+    if args.dataset not in ("bitext", "banking77", "hwu64") and not Path(args.dataset).is_file():
+        raise UsageError(
+            f"--dataset {args.dataset!r}: not bitext, banking77, hwu64 or an existing CSV file"
+        )
+    # One BLAS thread for every system: a router answers one request per call, and on a
+    # busy machine multi-threaded matrix-vector products cost 100x more than they save.
+    with threadpool_limits(1):
+        result = run(args)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -308,15 +325,17 @@ def _main(args: argparse.Namespace) -> int:
 
     console = Console()
     if not console.is_terminal:
-        console = Console(width=150)  # piped: do not wrap the table at 80 columns
+        console = Console(width=160)  # piped: do not wrap the table at 80 columns
+    held = ", ".join(result["held_out_as_oos"]) or "none (no OOS rows)"
     console.print(
-        f"Bitext: {len(result['routes'])} routes ({result['level']}), held out as out of scope: "
-        f"{', '.join(result['held_out_as_oos'])}; test {result['n_test']} rows "
+        f"{result['dataset']}: {len(result['routes'])} routes, held out as out of scope: "
+        f"{held}; train {result['n_train']}, test {result['n_test']} rows "
         f"({result['n_test_oos']} OOS); {result['semantic_router']}"
     )
     table = Table(title="routing bench (same WordLlama embeddings for every system)")
-    for col in ("system", "setup", "accuracy", "in-scope acc", "OOS recall", "p50 ms", "note"):
-        table.add_column(col, justify="right" if col[0] in "aiOp" else "left")
+    cols = ("system", "setup", "accuracy", "in-scope acc", "OOS recall", "typo acc", "p50 ms")
+    for col in (*cols, "note"):
+        table.add_column(col, justify="right" if col in cols[2:] else "left")
     for r in result["results"]:
         oos = "-" if r["oos_recall"] is None else f"{r['oos_recall']:.3f}"
         table.add_row(
@@ -325,6 +344,7 @@ def _main(args: argparse.Namespace) -> int:
             f"{r['accuracy']:.3f}",
             f"{r['in_scope_accuracy']:.3f}",
             oos,
+            f"{r['typo_accuracy']:.3f}",
             f"{r['p50_ms']:.3f}",
             r["note"],
         )
