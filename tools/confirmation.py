@@ -201,9 +201,26 @@ def confirmed_proposal(
         )
     if proposal.get("invocation_id") != previous_turn(tool_context):
         return None, "the proposal has expired (it was not answered in the next message)"
-    if not is_affirmative(_current_text(tool_context), allow=_ALLOW.get(kind, ())):
+    text = _current_text(tool_context)
+    if not is_affirmative(text, allow=_ALLOW.get(kind, ())):
         return None, "the customer's message is not a clear yes to the proposal"
+    named = _named_numbers(text)
+    if named and named != {_digits(str(proposal.get("target")))}:
+        return None, (
+            f"the customer's yes names {', '.join(sorted(named))}, but the proposal was "
+            f"{proposal.get('summary')}: ask again"
+        )
     return dict(proposal), ""
+
+
+def _digits(value: str) -> str:
+    return "".join(re.findall(r"\d", value)).lstrip("0")
+
+
+def _named_numbers(text: str) -> set[str]:
+    """Order/charge numbers a yes restates ("yes, order 1007"): a yes naming another
+    number than the proposal's is not a yes to the proposal, whatever the model calls."""
+    return {m.lstrip("0") for m in re.findall(r"\d{3,}", _normalise(text))}
 
 
 def consume(tool_context: ToolContext) -> None:
