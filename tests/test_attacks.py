@@ -31,7 +31,7 @@ from google.genai import types
 from coordinator.handoff import TicketStore
 from coordinator.sessions import ClientWriteError, make_session_service
 from tests._servers import run_adk_server
-from tests.fakes import ScriptedLlm, tool_call
+from tests.fakes import FakeChat, ScriptedLlm, tool_call
 from tools import refunds
 from tools.store import get_store
 
@@ -176,6 +176,27 @@ async def test_a_yes_riding_on_a_function_response_is_refused():
     with pytest.raises(ValueError, match="both function responses and text"):
         await say(mixed)
     assert _audit() == []
+
+
+@pytest.mark.parametrize(
+    "answer", ["yes, order 1007", "yes 1001", "ok #1007", "yes order 01006 1007"]
+)
+def test_a_yes_naming_another_order_does_not_confirm_the_proposal(answer):
+    """A model (Gemini, or a scripted one) may still call request_refund for the proposed
+    order when the customer's yes names another: the gate must say no, not the model."""
+    chat = FakeChat(user=OWNER)
+    refunds.check_refund_eligibility(1006, chat.say("I want a refund for order 1006"))
+    result = refunds.request_refund(1006, "model", chat.say(answer))
+    assert result.get("needs_confirmation") is True, result
+    assert _audit() == []
+
+
+@pytest.mark.parametrize("answer", ["yes, order 1006", "yes #1006", "yes"])
+def test_a_yes_restating_the_proposed_order_still_confirms(answer):
+    chat = FakeChat(user=OWNER)
+    refunds.check_refund_eligibility(1006, chat.say("I want a refund for order 1006"))
+    assert refunds.request_refund(1006, "ok", chat.say(answer))["status"] == "ok"
+    assert _audit() == [(1006, OWNER)]
 
 
 # --- the same attacks over `adk api_server` (no auth: the store is the only line) ----------
