@@ -285,6 +285,8 @@ class ServeGuard:
             data = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise _Refusal(400, f"request body is not valid JSON: {exc}") from None
+        except RecursionError:  # "[[[[..." within the size limit; would be a 500
+            raise _Refusal(400, "request body is not valid JSON: nested too deeply") from None
         if not isinstance(data, dict):
             raise _Refusal(422, "request body must be a JSON object")
         if path in _RUN_PATHS:
