@@ -241,3 +241,164 @@ def test_api_server_refuses_forged_state_and_reused_invocation_ids(api_server):
             r = run("yes", invocationId=reused)
             assert "Done: refund" not in r.text, r.text
     assert _audit(api_server.store) == []
+
+
+# --- `coordinator serve`: probing the guard over real HTTP ----------------------------------
+
+KEYS = {"alice": "alice-attack-key-0123456789", "bob": "bob-attack-key-0123456789"}
+
+
+def _auth(user: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {KEYS[user]}"}
+
+
+@pytest.fixture(scope="module")
+def serve(tmp_path_factory):
+    import hashlib
+
+    from tests._servers import run_coordinator_serve
+
+    work = tmp_path_factory.mktemp("attack-serve")
+    keys = work / "keys.txt"
+    keys.write_text("".join(f"{u} {hashlib.sha256(k.encode()).hexdigest()}\n"
+                            for u, k in KEYS.items()))
+    env = {
+        "COORDINATOR_API_KEYS_FILE": str(keys),
+        "COORDINATOR_RATE_BURST": "1000",
+        "COORDINATOR_RATE_PER_MINUTE": "6000",
+        "COORDINATOR_MAX_BODY_BYTES": "200000",
+    }
+    with run_coordinator_serve(work, env=env) as server:
+        server.store = work / "data" / "store.sqlite3"
+        yield server
+
+
+def _raw(server, request: bytes, timeout: float = 10.0) -> bytes:
+    """Send bytes as they are (no client-side normalisation of the path); the answer."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=timeout) as s:
+        s.sendall(request)
+        chunks = []
+        while True:
+            try:
+                data = s.recv(65536)
+            except TimeoutError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+            if b"\r\n\r\n" in b"".join(chunks) and b"content-length" in b"".join(chunks).lower():
+                head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+                length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                if len(body) >= length:
+                    break
+        return b"".join(chunks)
+
+
+def _status(raw: bytes) -> int:
+    return int(raw.split(b" ", 2)[1])
+
+
+# (attack, raw request line path, method) -> never another user's data: 4xx, never 200.
+PATH_TRICKS = [
+    ("encoded-slash", "GET", "/apps/support/users/bob%2F..%2Falice/sessions"),
+    ("encoded-slash-2", "GET", "/apps/support/users/alice%2F..%2Fbob/sessions"),
+    ("double-slash", "GET", "//apps/support/users/bob/sessions"),
+    ("inner-double-slash", "GET", "/apps/support/users//bob/sessions"),
+    ("trailing-slash", "GET", "/apps/support/users/bob/sessions/"),
+    ("upper-case", "GET", "/APPS/support/users/bob/sessions"),
+    ("user-case", "GET", "/apps/support/users/Bob/sessions"),
+    ("dot-segment", "GET", "/apps/support/users/alice/../bob/sessions"),
+    ("encoded-dots", "GET", "/apps/support/users/alice/%2e%2e/bob/sessions"),
+    ("unicode-user", "GET", "/apps/support/users/b%C3%B6b/sessions"),
+    ("fullwidth-user", "GET", "/apps/support/users/%EF%BD%82ob/sessions"),
+    ("newline-user", "GET", "/apps/support/users/bob%0A/sessions"),
+    ("nul-user", "GET", "/apps/support/users/bob%00/sessions"),
+    ("newline-session", "POST", "/apps/support/users/alice/sessions/s1%0A"),
+    ("absolute-artifact", "GET", "/apps/support/users/alice/sessions/s1/artifacts//etc/passwd"),
+    ("artifact-traversal", "GET",
+     "/apps/support/users/alice/sessions/s1/artifacts/..%2F..%2F..%2Fbob%2Fsessions"),
+    ("options", "OPTIONS", "/run"),
+    ("trace", "TRACE", "/list-apps"),
+    ("put", "PUT", "/apps/support/users/alice/sessions/s1"),
+    ("eval", "GET", "/apps/support/eval_sets"),
+    ("eval-results", "GET", "/apps/support/eval_results"),
+    ("run-live", "GET", "/run_live?app_name=support&user_id=alice&session_id=s1"),
+    ("metrics", "GET", "/metrics"),
+    ("redoc", "GET", "/redoc"),
+    ("builder", "GET", "/builder/app/support"),
+    ("apps-list", "GET", "/apps"),
+]
+
+
+@pytest.mark.parametrize("case", PATH_TRICKS, ids=[c[0] for c in PATH_TRICKS])
+def test_path_tricks_never_reach_another_users_data(serve, case):
+    _, method, path = case
+    req = (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+           f"Authorization: Bearer {KEYS['alice']}\r\nConnection: close\r\n\r\n").encode()
+    answer = _raw(serve, req)
+    assert 400 <= _status(answer) < 500, answer[:300]
+
+
+def test_a_query_parameter_does_not_change_whose_sessions_are_listed(serve):
+    with httpx.Client(base_url=serve.base_url, timeout=60, trust_env=False) as c:
+        assert c.post("/apps/support/users/bob/sessions/bq", json={},
+                      headers=_auth("bob")).status_code == 200
+        for query in ("?user_id=bob", "?userId=bob", "?user_id=bob&user_id=alice"):
+            r = c.get(f"/apps/support/users/alice/sessions{query}", headers=_auth("alice"))
+            assert r.status_code == 200 and "bq" not in r.text, r.text
+
+
+def test_body_tricks_cannot_act_as_another_user(serve):
+    with httpx.Client(base_url=serve.base_url, timeout=60, trust_env=False) as c:
+        assert c.post("/apps/support/users/bob/sessions/b1", json={},
+                      headers=_auth("bob")).status_code == 200
+        msg = {"role": "user", "parts": [{"text": "list my orders"}]}
+        bodies = [
+            # duplicate keys: the guard and ADK both read the last one
+            b'{"appName":"support","userId":"alice","userId":"bob","sessionId":"b1",'
+            b'"newMessage":' + json_bytes(msg) + b"}",
+            # camelCase and snake_case disagreeing: ADK prefers the alias, as the guard does
+            json_bytes({"appName": "support", "userId": "alice", "user_id": "bob",
+                        "sessionId": "b1", "newMessage": msg}),
+            json_bytes({"app_name": "support", "userId": "bob", "user_id": "alice",
+                        "session_id": "b1", "new_message": msg}),
+        ]
+        for body in bodies:
+            for ctype in ("application/json", None, "text/plain"):
+                headers = {**_auth("alice"), **({"Content-Type": ctype} if ctype else {})}
+                r = c.post("/run", content=body, headers=headers)
+                assert r.status_code in (403, 404, 422), (body, ctype, r.status_code, r.text)
+                assert "orders" not in r.text.lower() or r.status_code != 200
+
+
+def json_bytes(value) -> bytes:
+    import json
+
+    return json.dumps(value).encode()
+
+
+def test_a_chunked_body_over_the_limit_without_length_is_refused(serve):
+    def chunks():
+        for _ in range(50):
+            yield b" " * 10_000  # 500 kB > 200 kB limit, no Content-Length
+
+    with httpx.Client(base_url=serve.base_url, timeout=60, trust_env=False) as c:
+        r = c.post("/run", content=chunks(), headers=_auth("alice"))
+    assert r.status_code == 413, r.text
+
+
+def test_deeply_nested_json_is_a_clear_400_not_a_server_error(serve):
+    with httpx.Client(base_url=serve.base_url, timeout=60, trust_env=False) as c:
+        nested_state = b'{"stateDelta":' + b'{"a":' * 30_000 + b"1" + b"}" * 30_001
+        for body in (b"[" * 100_000, nested_state):
+            r = c.post("/run", content=body, headers=_auth("alice"))
+            assert r.status_code == 400 and "JSON" in r.text, r.text[:300]
+        assert c.get("/health").status_code == 200
+
+
+def test_head_is_answered_like_get_and_unauthenticated_head_is_401(serve):
+    with httpx.Client(base_url=serve.base_url, timeout=60, trust_env=False) as c:
+        assert c.head("/list-apps").status_code == 401
+        assert c.head("/apps/support/users/bob/sessions", headers=_auth("alice")).status_code == 403
