@@ -267,6 +267,7 @@ def serve(tmp_path_factory):
         "COORDINATOR_RATE_BURST": "1000",
         "COORDINATOR_RATE_PER_MINUTE": "6000",
         "COORDINATOR_MAX_BODY_BYTES": "200000",
+        "COORDINATOR_BODY_TIMEOUT": "2",
     }
     with run_coordinator_serve(work, env=env) as server:
         server.store = work / "data" / "store.sqlite3"
@@ -402,3 +403,32 @@ def test_head_is_answered_like_get_and_unauthenticated_head_is_401(serve):
     with httpx.Client(base_url=serve.base_url, timeout=60, trust_env=False) as c:
         assert c.head("/list-apps").status_code == 401
         assert c.head("/apps/support/users/bob/sessions", headers=_auth("alice")).status_code == 403
+
+
+def test_slow_bodies_are_bounded_per_user_and_in_time(serve):
+    """Slowloris with a valid key: headers, then a body that never finishes. Each user may
+    hold only as many unfinished bodies as requests in flight (4): the next is 429 at once;
+    held ones end with 408 after COORDINATOR_BODY_TIMEOUT (2 s here); others are served."""
+    import socket
+
+    head = ("POST /run HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Authorization: Bearer {KEYS['alice']}\r\nContent-Length: 1000\r\n\r\n{{").encode()
+    held = []
+    try:
+        for _ in range(4):
+            s = socket.create_connection(("127.0.0.1", serve.port), timeout=30)
+            s.sendall(head)
+            held.append(s)
+        with httpx.Client(base_url=serve.base_url, timeout=60, trust_env=False) as c:
+            # all four are in the server before the fifth (each answered nothing yet)
+            assert c.get("/health").status_code == 200
+            fifth = _raw(serve, head, timeout=10)
+            assert _status(fifth) == 429, fifth[:300]
+            r = c.get("/apps/support/users/bob/sessions", headers=_auth("bob"))
+            assert r.status_code == 200  # another user is not affected
+        for s in held:
+            answer = s.recv(65536)
+            assert _status(answer) == 408, answer[:300]
+    finally:
+        for s in held:
+            s.close()
