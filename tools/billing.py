@@ -13,6 +13,7 @@ from typing import Any
 
 from google.adk.tools import ToolContext
 
+from coordinator.fanout import side_effecting
 from tools.confirmation import (
     PROPOSAL_KEY,
     confirmed_proposal,
@@ -200,6 +201,7 @@ def _confirmed(
     return None, proposal["nonce"]
 
 
+@side_effecting
 def refund_duplicate_charge(invoice_id: str, tool_context: ToolContext) -> dict[str, Any]:
     """Refund a duplicate charge the customer has just confirmed.
 
@@ -245,6 +247,7 @@ def propose_cancel_subscription(tool_context: ToolContext) -> dict[str, Any]:
     return {"status": "ok", "plan": customer.plan, "proposal": {"summary": summary}}
 
 
+@side_effecting
 def cancel_subscription(tool_context: ToolContext) -> dict[str, Any]:
     """Cancel the subscription the customer has just confirmed cancelling (explicit yes in
     this message to the proposal of the previous turn); otherwise nothing is done."""

@@ -31,6 +31,7 @@ from typing import Any
 
 from google.adk.tools import ToolContext
 
+from coordinator.fanout import side_effecting
 from tools.confirmation import (
     IN_PARALLEL_KEY,
     PROPOSAL_KEY,
@@ -204,6 +205,7 @@ def check_refund_eligibility(order_id: int, tool_context: ToolContext) -> dict[s
     return result
 
 
+@side_effecting
 def request_refund(order_id: int, reason: str, tool_context: ToolContext) -> dict[str, Any]:
     """Issue the refund the customer has just confirmed.
 
