@@ -266,8 +266,8 @@ def cancel_subscription(tool_context: ToolContext) -> dict[str, Any]:
 
 def decline_billing_action(tool_context: ToolContext) -> dict[str, Any]:
     """The customer said no (or not now) to the proposed billing action: drop it."""
-    had = bool(tool_context.state.get(PROPOSAL_KEY))
-    consume(tool_context)
+    had = (tool_context.state.get(PROPOSAL_KEY) or {}).get("kind") in (CHARGE_REFUND, CANCEL)
+    consume(tool_context, (CHARGE_REFUND, CANCEL))
     _set_pending(tool_context, False)
     return {"status": "ok", "cancelled": had, "message": "Nothing was changed."}
 

@@ -276,8 +276,8 @@ def request_refund(order_id: int, reason: str, tool_context: ToolContext) -> dic
 
 def decline_refund(tool_context: ToolContext) -> dict[str, Any]:
     """The customer said no (or not now) to the proposed refund: drop the proposal."""
-    had = bool(tool_context.state.get(PROPOSAL_KEY))
-    consume(tool_context)
+    had = (tool_context.state.get(PROPOSAL_KEY) or {}).get("kind") == REFUND_KIND
+    consume(tool_context, (REFUND_KIND,))
     _set_pending(tool_context, False)
     return {"status": "ok", "cancelled": had, "message": "Nothing was refunded."}
 
