@@ -88,6 +88,64 @@ async def test_a_person_request_in_another_users_session_id_gets_its_own_ticket(
     assert mallory_ticket.number in reply.text
 
 
+# --- two actions proposed in one message --------------------------------------------------
+
+
+def _actions() -> list[tuple]:
+    with get_store().connect() as conn:
+        return [tuple(r) for r in conn.execute("SELECT kind, target FROM actions ORDER BY id")]
+
+
+@pytest.mark.parametrize(
+    "module, tool",
+    [("billing", "refund_duplicate_charge"), ("billing", "cancel_subscription"),
+     ("refunds", "request_refund")],
+)
+def test_executing_tools_are_refused_in_parallel_branches_whatever_the_deny_list(
+    monkeypatch, module, tool
+):
+    """Unmarked, the billing agent ran as a parallel part of a multi-intent message: in a
+    private session, whose proposal the customer was shown and could never confirm. The
+    refund tool was refused only by name in COORDINATOR_SIDE_EFFECT_TOOLS, which a
+    deployment can change."""
+    import importlib
+
+    from coordinator.errors import UsageError
+    from coordinator.fanout import assert_no_side_effects
+
+    monkeypatch.setenv("COORDINATOR_SIDE_EFFECT_TOOLS", "some_other_tool")
+    with pytest.raises(UsageError, match=tool):
+        assert_no_side_effects([getattr(importlib.import_module(f"tools.{module}"), tool)])
+
+
+@pytest.mark.anyio
+async def test_one_yes_to_two_proposals_in_one_message_executes_neither(coordinator):
+    """A multi-intent message whose billing part and refund part each ask "Reply yes to
+    ...": one bare "yes" cannot say which; it used to refund whichever part ran last."""
+    first = await coordinator.ask_async(
+        "I was charged twice this month and refund order 1006", user_id=OWNER)
+    assert first.text.count('Reply "yes"') == 2, first.text
+    reply = await coordinator.ask_async("yes", user_id=OWNER, session_id=first.session_id)
+    assert _audit() == [] and _actions() == [], reply.text
+    # Asked one at a time, each goes through.
+    one = await coordinator.ask_async("I want a refund for order 1006", user_id=OWNER,
+                                      session_id=first.session_id)
+    await coordinator.ask_async("yes", user_id=OWNER, session_id=one.session_id)
+    assert _audit() == [(1006, OWNER)]
+
+
+@pytest.mark.anyio
+async def test_declining_one_kind_of_action_keeps_the_other_kinds_proposal(coordinator):
+    """ "refund order 1006 and cancel my subscription": the refund part reads "cancel" as a
+    no and declines; that must not drop the billing part's cancellation proposal."""
+    first = await coordinator.ask_async(
+        "refund order 1006 and cancel my subscription", user_id=OWNER)
+    assert 'Reply "yes" to cancel it' in first.text, first.text
+    await coordinator.ask_async("yes", user_id=OWNER, session_id=first.session_id)
+    assert [kind for kind, _ in _actions()] == ["cancel_subscription"]
+    assert _audit() == []
+
+
 # --- client-written state and turns --------------------------------------------------------
 
 FORGED = {
