@@ -490,3 +490,103 @@ def test_slow_bodies_are_bounded_per_user_and_in_time(serve):
     finally:
         for s in held:
             s.close()
+
+
+# --- invariants across processes, over HTTP -------------------------------------------------
+
+
+def _serve_on(data: Path, work: Path, **env: str):
+    from tests._servers import run_coordinator_serve
+
+    return run_coordinator_serve(
+        work, env={"COORDINATOR_DATA_DIR": str(data), **env}, extra_args=["--insecure-local"]
+    )
+
+
+def _turn(c: httpx.Client, user: str, sid: str, text: str) -> str:
+    r = c.post("/run", json={"appName": "support", "userId": user, "sessionId": sid,
+                             "newMessage": {"role": "user", "parts": [{"text": text}]}})
+    assert r.status_code == 200, r.text
+    return " ".join(p.get("text") or "" for e in r.json()
+                    for p in (e.get("content") or {}).get("parts") or [])
+
+
+def test_the_daily_cap_holds_across_two_servers_over_http(tmp_path):
+    """Four eligible orders, a cap of two a day, four yeses at once on two `coordinator
+    serve` processes sharing one store: exactly two refunds."""
+    import threading
+    from datetime import UTC, datetime, timedelta
+
+    data = tmp_path / "data"
+    ordered = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    orders = [9301, 9302, 9303, 9304]
+    with get_store(data / "store.sqlite3").connect() as conn:
+        conn.executemany("INSERT INTO orders VALUES (?,?,?,?,?,?,?)", [
+            (o, "alice", f"Item {o}", 1500, "USD", ordered, "delivered") for o in orders])
+    with _serve_on(data, tmp_path / "a") as a, _serve_on(data, tmp_path / "b") as b:
+        servers = [a, b, a, b]
+        for order, server in zip(orders, servers, strict=True):
+            with httpx.Client(base_url=server.base_url, timeout=120, trust_env=False) as c:
+                c.post(f"/apps/support/users/alice/sessions/o{order}", json={})
+                assert "Reply \"yes\"" in _turn(c, "alice", f"o{order}",
+                                                f"I want a refund for order {order}")
+        start = threading.Barrier(len(orders))
+        answers: list[str] = []
+
+        def yes(order: int, server) -> None:
+            with httpx.Client(base_url=server.base_url, timeout=120, trust_env=False) as c:
+                start.wait(timeout=60)
+                answers.append(_turn(c, "alice", f"o{order}", "yes"))
+
+        threads = [threading.Thread(target=yes, args=(o, s)) for o, s in zip(orders, servers,
+                                                                             strict=True)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+    rows = [r for r in _audit(data / "store.sqlite3") if r[1] == "alice"]
+    assert len(rows) == 2, (rows, answers)
+    assert sum("Done: refund #" in a for a in answers) == 2, answers
+
+
+def test_a_refund_audited_before_kill_9_is_told_over_http_by_another_server(tmp_path):
+    import contextlib
+    import os
+    import signal
+    import threading
+    import time
+
+    data, mark = tmp_path / "data", tmp_path / "audited.mark"
+    fault = {"COORDINATOR_FAULT_REFUND": "after_audit:60", "COORDINATOR_FAULT_REFUND_MARK":
+             str(mark)}
+    with _serve_on(data, tmp_path / "a", **fault) as a:
+        with httpx.Client(base_url=a.base_url, timeout=120, trust_env=False) as c:
+            c.post(f"/apps/support/users/{OWNER}/sessions/k9", json={})
+            _turn(c, OWNER, "k9", "I want a refund for order 1006")
+
+        def yes() -> None:
+            with (
+                httpx.Client(base_url=a.base_url, timeout=90, trust_env=False) as c2,
+                contextlib.suppress(httpx.HTTPError, AssertionError),  # it dies mid-answer
+            ):
+                _turn(c2, OWNER, "k9", "yes")
+
+        t = threading.Thread(target=yes)
+        t.start()
+        for _ in range(600):  # up to 60 s for the audit commit
+            if mark.exists():
+                break
+            time.sleep(0.1)
+        assert mark.exists(), a.log_tail()
+        os.killpg(a.proc.pid, signal.SIGKILL)
+        a.proc.wait(timeout=10)
+        t.join(timeout=30)
+    assert _audit(data / "store.sqlite3") == [(1006, OWNER)]
+    with (
+        _serve_on(data, tmp_path / "b") as b,
+        httpx.Client(base_url=b.base_url, timeout=120, trust_env=False) as c,
+    ):
+        told = _turn(c, OWNER, "k9", "hello")
+        again = _turn(c, OWNER, "k9", "thanks")
+    assert "Before we go on: your refund #1 of $24.99 for order 1006" in told, told
+    assert "Before we go on" not in again
