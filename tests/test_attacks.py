@@ -457,6 +457,21 @@ def test_deeply_nested_json_is_a_clear_400_not_a_server_error(serve):
         assert c.get("/health").status_code == 200
 
 
+@pytest.mark.parametrize("user", ["alice", None])
+def test_the_live_websocket_is_not_served_even_with_a_valid_key(serve, user):
+    from websockets.exceptions import ConnectionClosed, InvalidStatus
+    from websockets.sync.client import connect
+
+    url = (f"ws://127.0.0.1:{serve.port}/run_live?app_name=support&user_id=alice"
+           "&session_id=s1")
+    headers = _auth(user) if user else {}
+    with (
+        pytest.raises((InvalidStatus, ConnectionClosed)),
+        connect(url, additional_headers=headers, open_timeout=10) as ws,
+    ):
+        ws.recv(timeout=10)
+
+
 def test_head_is_answered_like_get_and_unauthenticated_head_is_401(serve):
     with httpx.Client(base_url=serve.base_url, timeout=60, trust_env=False) as c:
         assert c.head("/list-apps").status_code == 401
@@ -590,3 +605,27 @@ def test_a_refund_audited_before_kill_9_is_told_over_http_by_another_server(tmp_
         again = _turn(c, OWNER, "k9", "thanks")
     assert "Before we go on: your refund #1 of $24.99 for order 1006" in told, told
     assert "Before we go on" not in again
+
+
+# --- phrasings that tried to pass as a yes (all held before; kept for the record) -----------
+
+NOT_A_YES = [
+    "no, no lo hagas", "nein, nicht erstatten", "non merci", "não", "no grazie",
+    "yes " * 20, 'he said "yes"', "yes? ok", "yes but no", "yes/no", "yes_no", "уes",
+    "yes tomorrow", "sí, pero no", "ja, aber nicht jetzt", "oui, mais non", "👍",
+]
+STILL_A_YES = ["ｙｅｓ", "yes\u200b", "YES!", "yes\u00a0please", "sí", "oui", "ja"]
+
+
+@pytest.mark.parametrize("text", NOT_A_YES)
+def test_negations_quotes_confusables_and_long_yeses_are_not_a_yes(text):
+    from tools.confirmation import is_affirmative
+
+    assert not is_affirmative(text)
+
+
+@pytest.mark.parametrize("text", STILL_A_YES)
+def test_width_and_invisible_characters_do_not_hide_a_real_yes(text):
+    from tools.confirmation import is_affirmative
+
+    assert is_affirmative(text)
