@@ -257,6 +257,34 @@ def test_a_yes_restating_the_proposed_order_still_confirms(answer):
     assert _audit() == [(1006, OWNER)]
 
 
+@pytest.mark.anyio
+async def test_a_proposal_in_one_app_cannot_be_confirmed_from_another_app():
+    """Same store, same user, same session id, two apps (as `adk web` serves them): the
+    second app's session is another session, with no proposal in it."""
+    store = make_session_service()
+    runners = {
+        app: Runner(app_name=app, session_service=store, agent=LlmAgent(
+            name="refund", tools=list(refunds.REFUND_TOOLS), model=ScriptedLlm(script=script)))
+        for app, script in [
+            ("support", [tool_call("check_refund_eligibility", order_id=1006), "Reply yes."]),
+            ("other_app", [tool_call("request_refund", order_id=1006, reason="x"), "done"]),
+        ]
+    }
+    for app, text in [("support", "I want a refund for order 1006"), ("other_app", "yes")]:
+        if await store.get_session(app_name=app, user_id=OWNER, session_id="same") is None:
+            await store.create_session(app_name=app, user_id=OWNER, session_id="same")
+        msg = types.Content(role="user", parts=[types.Part(text=text)])
+        events = [e async for e in runners[app].run_async(
+            user_id=OWNER, session_id="same", new_message=msg)]
+    [result] = [p.function_response.response for e in events for p in e.content.parts
+                if p.function_response is not None]
+    assert result.get("needs_confirmation") is True, result
+    assert _audit() == []
+    support = await store.get_session(app_name="support", user_id=OWNER, session_id="same")
+    other = await store.get_session(app_name="other_app", user_id=OWNER, session_id="same")
+    assert support.state.get("confirm:proposal") and not other.state.get("confirm:proposal")
+
+
 # --- the same attacks over `adk api_server` (no auth: the store is the only line) ----------
 
 
