@@ -183,6 +183,7 @@ BAD_SETTINGS = {
     "COORDINATOR_MAX_REQUEST_CHARS": ("0", "greater than or equal to 1"),
     "COORDINATOR_MAX_LLM_CALLS_CAP": ("inf", "integer"),
     "COORDINATOR_SIDE_EFFECT_TOOLS": ("", "at least one tool"),
+    "COORDINATOR_BODY_TIMEOUT": ("-1", "greater than 0"),
 }
 # Path settings: checked where they are used (an `ask` builds everything).
 PATH_SETTINGS = {
