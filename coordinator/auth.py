@@ -25,10 +25,11 @@ from coordinator.settings import Settings
 
 __all__ = ["USER_ID", "ApiKeys", "Authenticator", "JwtVerifier", "hash_key"]
 
-USER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,127}$")
-"""User and session ids: 1-128 characters, no slashes, spaces or control characters."""
+USER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,127}\Z")
+"""User and session ids: 1-128 characters, no slashes, spaces or control characters
+(end anchor `\\Z`, not `$`, which also matches before a trailing newline)."""
 
-_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+_SHA256 = re.compile(r"^[0-9a-fA-F]{64}\Z")
 
 
 def hash_key(key: str) -> str:

@@ -47,8 +47,9 @@ CREATE TABLE IF NOT EXISTS handoff_tickets (
     created_at TEXT NOT NULL,
     closed_at  TEXT
 );
-CREATE UNIQUE INDEX IF NOT EXISTS handoff_one_open_per_session
-    ON handoff_tickets (session_id) WHERE status = 'open';
+DROP INDEX IF EXISTS handoff_one_open_per_session;
+CREATE UNIQUE INDEX IF NOT EXISTS handoff_one_open_per_user_session
+    ON handoff_tickets (user_id, session_id) WHERE status = 'open';
 CREATE TABLE IF NOT EXISTS handoff_ticket_events (
     id        INTEGER PRIMARY KEY AUTOINCREMENT,
     ticket_id INTEGER NOT NULL REFERENCES handoff_tickets (id),
@@ -126,13 +127,17 @@ class TicketStore:
     def open(
         self, *, user_id: str, session_id: str, reason: str, summary: str, actor: str = "system"
     ) -> tuple[Ticket, bool]:
-        """The session's open ticket, creating it if there is none: `(ticket, created)`."""
+        """The session's open ticket, creating it if there is none: `(ticket, created)`.
+
+        Keyed by user *and* session: session ids are names clients pick, and another
+        user's session of the same name must get its own ticket, never this one."""
         if not user_id or not session_id:
             raise UsageError("a ticket needs an authenticated user and a session")
         with self._tx() as conn:
             existing = conn.execute(
-                "SELECT * FROM handoff_tickets WHERE session_id = ? AND status = 'open'",
-                (session_id,),
+                "SELECT * FROM handoff_tickets WHERE user_id = ? AND session_id = ? "
+                "AND status = 'open'",
+                (user_id, session_id),
             ).fetchone()
             if existing is not None:
                 return _row(existing), False

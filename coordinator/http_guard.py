@@ -11,8 +11,10 @@ and one session can cost. In order, for every HTTP request except `GET /health`:
 3. per-user token bucket -> 429 with Retry-After;
 4. app name must be a served app -> 404 (nothing is created for unknown names);
    user id in the path or body must be the caller -> 403; ids checked -> 400;
-5. body size -> 413; JSON shape of /run and session bodies -> 400/422 (stateDelta size,
-   key count and key names, no client-supplied events, no mixed functionResponse+text);
+5. body size -> 413, a body still arriving after `body_timeout` -> 408, more unfinished
+   bodies per user than `user_concurrency` -> 429 (slowloris); JSON shape of /run and
+   session bodies -> 400/422 (stateDelta size, key count and key names, no
+   client-supplied events, no mixed functionResponse+text);
 6. per-user requests in flight -> 429; a second turn in a busy session -> 409;
 7. large requests take one of a few "heavy" slots (queueing), so a flood of 60k-char
    reviews cannot starve a small request or /health.
@@ -73,6 +75,7 @@ class GuardLimits:
     heavy_concurrency: int = 2
     heavy_bytes: int = 8_000
     heavy_offload: bool = True
+    body_timeout: float = 30.0
 
     @classmethod
     def from_settings(cls, s: Settings) -> GuardLimits:
@@ -86,6 +89,7 @@ class GuardLimits:
             heavy_concurrency=s.heavy_concurrency,
             heavy_bytes=s.heavy_bytes,
             heavy_offload=s.heavy_offload,
+            body_timeout=s.body_timeout,
         )
 
 
@@ -203,6 +207,7 @@ class ServeGuard:
         self.limits = limits
         self.bucket = TokenBucket(limits.rate_per_minute, limits.rate_burst)
         self._in_flight: defaultdict[str, int] = defaultdict(int)
+        self._reading: defaultdict[str, int] = defaultdict(int)
         self._busy_sessions: set[tuple[str, str, str]] = set()
         self._heavy: asyncio.Semaphore | None = None
         self._worker: _WorkerLoop | None = None
@@ -276,6 +281,35 @@ class ServeGuard:
             if not message.get("more_body"):
                 return b"".join(chunks)
 
+    async def _read_body_bounded(
+        self, scope: Scope, receive: Receive, principal: str | None
+    ) -> bytes:
+        """`_read_body` within `body_timeout`, and (with auth) at most `user_concurrency`
+        unfinished bodies per caller: a client trickling bodies cannot hold connections
+        and memory for ever, nor open them without limit. (Without auth, loopback only,
+        there is no caller to count by; the timeout still holds.)"""
+        if principal is not None:
+            if self._reading[principal] >= self.limits.user_concurrency:
+                raise _Refusal(
+                    429,
+                    f"{self.limits.user_concurrency} request bodies of yours are still "
+                    "arriving; finish or close them first",
+                    {"retry-after": "1"},
+                )
+            self._reading[principal] += 1
+        try:
+            async with asyncio.timeout(self.limits.body_timeout):
+                return await self._read_body(scope, receive)
+        except TimeoutError:
+            raise _Refusal(
+                408, f"request body not received within {self.limits.body_timeout:g} s"
+            ) from None
+        finally:
+            if principal is not None:
+                self._reading[principal] -= 1
+                if not self._reading[principal]:
+                    del self._reading[principal]
+
     def _check_body(self, path: str, method: str, ids: dict[str, str], body: bytes) -> dict:
         if not body.strip():
             if path in _RUN_PATHS:
@@ -285,6 +319,8 @@ class ServeGuard:
             data = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise _Refusal(400, f"request body is not valid JSON: {exc}") from None
+        except RecursionError:  # "[[[[..." within the size limit; would be a 500
+            raise _Refusal(400, "request body is not valid JSON: nested too deeply") from None
         if not isinstance(data, dict):
             raise _Refusal(422, "request body must be a JSON object")
         if path in _RUN_PATHS:
@@ -316,7 +352,7 @@ class ServeGuard:
         body = b""
         session_key = None
         if method in ("POST", "PATCH", "PUT"):
-            body = await self._read_body(scope, receive)
+            body = await self._read_body_bounded(scope, receive, principal)
             data = self._check_body(path, method, ids, body)
             if path in _RUN_PATHS:
                 app = _field(data, "appName", "app_name")

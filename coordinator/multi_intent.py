@@ -105,7 +105,7 @@ class MultiIntentAgent(BaseAgent):
         ]
         parallel = [p for p in parts if not has_side_effects(self.specialists[p["route"]])]
         after = [p for p in parts if has_side_effects(self.specialists[p["route"]])]
-        routes = [p["route"] for p in parallel + after]
+        routes = [p["route"] for p in parts]  # the message's order, however they run
         sections: list[str] = []
         spent = Usage()
         if parallel:

@@ -71,4 +71,18 @@ def build_app(
         bind_host=host if host in LOOPBACK else None,
         port=port,
     )
+    _bad_input_is_400(fast)
     return ServeGuard(fast, auth=auth, apps=apps, limits=GuardLimits.from_settings(s))
+
+
+def _bad_input_is_400(fast: Any) -> None:
+    """ADK validates some inputs deep inside (an artifact name with `..` or an absolute
+    path raises `InputValidationError`) and its routes let that become a 500 with a
+    traceback in the log; it is the client's mistake: 400 with ADK's one-line reason."""
+    from google.adk.errors.input_validation_error import InputValidationError
+    from starlette.responses import JSONResponse
+
+    async def handler(_request: Any, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc).splitlines()[0][:300]}, status_code=400)
+
+    fast.add_exception_handler(InputValidationError, handler)

@@ -22,7 +22,13 @@ from starlette.exceptions import HTTPException
 from coordinator.errors import ConfigError
 from coordinator.settings import Settings, get_settings
 
-__all__ = ["SerializedSqliteSessionService", "SessionBusyError", "make_session_service"]
+__all__ = [
+    "ClientWriteError",
+    "SerializedSqliteSessionService",
+    "SessionBusyError",
+    "check_client_write",
+    "make_session_service",
+]
 
 
 class SessionBusyError(StaleSessionError, HTTPException):
@@ -46,7 +52,71 @@ class SessionBusyError(StaleSessionError, HTTPException):
         return str(self.detail)
 
 
-class SerializedSqliteSessionService(SqliteSessionService):
+class ClientWriteError(ValueError, HTTPException):
+    """A client tried to write what only the server may write (400 over HTTP).
+
+    A `ValueError` for Python callers and a Starlette `HTTPException` for `adk
+    api_server`/`adk web`/`coordinator serve`, like `SessionBusyError`.
+    """
+
+    def __init__(self, detail: str) -> None:
+        HTTPException.__init__(self, status_code=400, detail=detail)
+        self.args = (detail,)
+
+    def __str__(self) -> str:
+        return str(self.detail)
+
+
+def _reserved(state: dict | None) -> list[str]:
+    """Prefixed keys (`confirm:proposal`, `coordinator:pending`, `app:`, `temp:`, ...)."""
+    return sorted(k for k in (state or {}) if not isinstance(k, str) or ":" in k)
+
+
+def check_client_write(event: Event) -> None:
+    """Refuse a user-authored event that would forge server state.
+
+    Every HTTP server hands the client's `stateDelta` (run or PATCH) to the store as a
+    `user` event. Confirmation and routing trust prefixed state keys (a refund proposal,
+    the pending agent, an escalation, "told" markers), so none may come from a client;
+    ADK's own rewind events are the server's and pass. (A client-chosen `invocationId`
+    needs nothing here: ADK 2.13 drops a message that reuses a session's invocation id
+    and refuses a function response mixed with text; tests/test_attacks.py checks both.)
+    """
+    if event.author != "user" or (event.actions and event.actions.rewind_before_invocation_id):
+        return
+    bad = _reserved(event.actions.state_delta if event.actions else None)
+    if bad:
+        raise ClientWriteError(
+            f"state key {str(bad[0])[:80]!r} is written only by the server: a client may set "
+            "plain keys (letters, digits, _) only"
+        )
+
+
+class _ClientChecked:
+    """Mixin for the store classes: `check_client_write` on every write from outside."""
+
+    async def create_session(self, *, app_name, user_id, state=None, session_id=None, **kw):
+        bad = _reserved(state)
+        if bad:
+            raise ClientWriteError(
+                f"state key {str(bad[0])[:80]!r} is written only by the server: a new session "
+                "may start with plain keys (letters, digits, _) only"
+            )
+        return await super().create_session(
+            app_name=app_name, user_id=user_id, state=state, session_id=session_id, **kw
+        )
+
+    async def append_event(self, session: Session, event: Event) -> Event:
+        check_client_write(event)
+        return await super().append_event(session, event)
+
+
+def _checked(base: type) -> type:
+    """`base` with `_ClientChecked` in front (ADK's store classes, imported lazily)."""
+    return type(f"Checked{base.__name__}", (_ClientChecked, base), {})
+
+
+class SerializedSqliteSessionService(_ClientChecked, SqliteSessionService):
     """ADK's SQLite service with in-process writes taken in turn.
 
     ADK opens a connection per operation; 50 concurrent sessions in one process then
@@ -121,7 +191,7 @@ def make_session_service(
     if url in ("memory", "memory://"):
         from google.adk.sessions import InMemorySessionService
 
-        return InMemorySessionService()
+        return _checked(InMemorySessionService)()
     setting = "COORDINATOR_SESSION_DB" if s.session_db_url else "COORDINATOR_DATA_DIR"
     try:
         if url.startswith(("sqlite:", "sqlite+aiosqlite:")):
@@ -131,7 +201,7 @@ def make_session_service(
             return SerializedSqliteSessionService(url)
         from google.adk.sessions import DatabaseSessionService
 
-        return DatabaseSessionService(db_url=url)
+        return _checked(DatabaseSessionService)(db_url=url)
     except ConfigError:
         raise
     except Exception as exc:  # bad URL, missing driver, unopenable file: one line

@@ -199,6 +199,12 @@ class Settings(BaseSettings):
         description="Run large requests on a second event loop thread, off the server's loop.",
     )
     max_body_bytes: int = Field(1_000_000, alias="COORDINATOR_MAX_BODY_BYTES", ge=1)
+    body_timeout: float = Field(
+        30.0,
+        alias="COORDINATOR_BODY_TIMEOUT",
+        gt=0,
+        description="Seconds a request body may take to arrive (slow clients get 408).",
+    )
     max_state_delta_bytes: int = Field(16_000, alias="COORDINATOR_MAX_STATE_DELTA_BYTES", ge=0)
     max_state_delta_keys: int = Field(32, alias="COORDINATOR_MAX_STATE_DELTA_KEYS", ge=0)
 

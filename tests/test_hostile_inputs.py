@@ -203,6 +203,7 @@ BAD_SETTINGS = {
     "COORDINATOR_MAX_BODY_BYTES": ("-5", "greater than or equal to 1"),
     "COORDINATOR_MAX_STATE_DELTA_BYTES": ("-1", "greater than or equal to 0"),
     "COORDINATOR_MAX_STATE_DELTA_KEYS": ("1.5", "integer"),
+    "COORDINATOR_BODY_TIMEOUT": ("-1", "greater than 0"),
 }
 # Path settings: checked where they are used (an `ask` builds everything).
 PATH_SETTINGS = {

@@ -13,6 +13,7 @@ from typing import Any
 
 from google.adk.tools import ToolContext
 
+from coordinator.fanout import side_effecting
 from tools.confirmation import (
     PROPOSAL_KEY,
     confirmed_proposal,
@@ -200,6 +201,7 @@ def _confirmed(
     return None, proposal["nonce"]
 
 
+@side_effecting
 def refund_duplicate_charge(invoice_id: str, tool_context: ToolContext) -> dict[str, Any]:
     """Refund a duplicate charge the customer has just confirmed.
 
@@ -245,6 +247,7 @@ def propose_cancel_subscription(tool_context: ToolContext) -> dict[str, Any]:
     return {"status": "ok", "plan": customer.plan, "proposal": {"summary": summary}}
 
 
+@side_effecting
 def cancel_subscription(tool_context: ToolContext) -> dict[str, Any]:
     """Cancel the subscription the customer has just confirmed cancelling (explicit yes in
     this message to the proposal of the previous turn); otherwise nothing is done."""
@@ -263,8 +266,8 @@ def cancel_subscription(tool_context: ToolContext) -> dict[str, Any]:
 
 def decline_billing_action(tool_context: ToolContext) -> dict[str, Any]:
     """The customer said no (or not now) to the proposed billing action: drop it."""
-    had = bool(tool_context.state.get(PROPOSAL_KEY))
-    consume(tool_context)
+    had = (tool_context.state.get(PROPOSAL_KEY) or {}).get("kind") in (CHARGE_REFUND, CANCEL)
+    consume(tool_context, (CHARGE_REFUND, CANCEL))
     _set_pending(tool_context, False)
     return {"status": "ok", "cancelled": had, "message": "Nothing was changed."}
 

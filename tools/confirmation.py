@@ -166,6 +166,22 @@ def propose(
         and current.get("invocation_id") == previous_turn(tool_context)
     ):
         return dict(current)
+    if (
+        current
+        and current.get("invocation_id") == tool_context.invocation_id
+        and (current.get("kind"), current.get("target")) != (kind, target)
+    ):
+        # A second, different action proposed in the same turn (a multi-intent message
+        # with a billing part and a refund part): the customer sees two "Reply yes"
+        # questions, and one bare yes cannot say which. Neither may run on it.
+        tool_context.state[PROPOSAL_KEY] = {
+            "ambiguous": True,
+            "invocation_id": tool_context.invocation_id,
+            "user_id": tool_context.user_id,
+            "summary": f"{current.get('summary') or current.get('kind')} / {summary}",
+        }
+        return {"kind": kind, "target": target, "amount_cents": amount_cents,
+                "summary": summary, "nonce": None, "ambiguous": True}
     proposal = {
         "kind": kind,
         "target": target,
@@ -186,6 +202,11 @@ def confirmed_proposal(
     """`(proposal, "")` when the customer confirmed exactly this action in this turn,
     else `(None, why_not)`. Only session state and the real user message decide."""
     proposal = tool_context.state.get(PROPOSAL_KEY) or {}
+    if proposal.get("ambiguous"):
+        return None, (
+            "two actions were proposed in one message, so a yes cannot say which: ask the "
+            "customer to request them one at a time"
+        )
     if not proposal or proposal.get("kind") != kind:
         return None, f"there is no {kind} waiting for the customer's confirmation"
     if proposal.get("target") != target:
@@ -201,12 +222,33 @@ def confirmed_proposal(
         )
     if proposal.get("invocation_id") != previous_turn(tool_context):
         return None, "the proposal has expired (it was not answered in the next message)"
-    if not is_affirmative(_current_text(tool_context), allow=_ALLOW.get(kind, ())):
+    text = _current_text(tool_context)
+    if not is_affirmative(text, allow=_ALLOW.get(kind, ())):
         return None, "the customer's message is not a clear yes to the proposal"
+    named = _named_numbers(text)
+    if named and named != {_digits(str(proposal.get("target")))}:
+        return None, (
+            f"the customer's yes names {', '.join(sorted(named))}, but the proposal was "
+            f"{proposal.get('summary')}: ask again"
+        )
     return dict(proposal), ""
 
 
-def consume(tool_context: ToolContext) -> None:
-    """Drop the proposal (executed, refused or declined): a second yes finds nothing."""
-    if tool_context.state.get(PROPOSAL_KEY):
+def _digits(value: str) -> str:
+    return "".join(re.findall(r"\d", value)).lstrip("0")
+
+
+def _named_numbers(text: str) -> set[str]:
+    """Order/charge numbers a yes restates ("yes, order 1007"): a yes naming another
+    number than the proposal's is not a yes to the proposal, whatever the model calls."""
+    return {m.lstrip("0") for m in re.findall(r"\d{3,}", _normalise(text))}
+
+
+def consume(tool_context: ToolContext, kinds: tuple[str, ...] | None = None) -> None:
+    """Drop the proposal (executed, refused or declined): a second yes finds nothing.
+
+    With `kinds`, only a proposal of those kinds: one agent declining its own action must
+    not drop another agent's proposal made in the same turn."""
+    proposal = tool_context.state.get(PROPOSAL_KEY)
+    if proposal and (kinds is None or proposal.get("kind") in kinds):
         tool_context.state[PROPOSAL_KEY] = None

@@ -31,6 +31,7 @@ from typing import Any
 
 from google.adk.tools import ToolContext
 
+from coordinator.fanout import side_effecting
 from tools.confirmation import (
     IN_PARALLEL_KEY,
     PROPOSAL_KEY,
@@ -204,6 +205,7 @@ def check_refund_eligibility(order_id: int, tool_context: ToolContext) -> dict[s
     return result
 
 
+@side_effecting
 def request_refund(order_id: int, reason: str, tool_context: ToolContext) -> dict[str, Any]:
     """Issue the refund the customer has just confirmed.
 
@@ -274,8 +276,8 @@ def request_refund(order_id: int, reason: str, tool_context: ToolContext) -> dic
 
 def decline_refund(tool_context: ToolContext) -> dict[str, Any]:
     """The customer said no (or not now) to the proposed refund: drop the proposal."""
-    had = bool(tool_context.state.get(PROPOSAL_KEY))
-    consume(tool_context)
+    had = (tool_context.state.get(PROPOSAL_KEY) or {}).get("kind") == REFUND_KIND
+    consume(tool_context, (REFUND_KIND,))
     _set_pending(tool_context, False)
     return {"status": "ok", "cancelled": had, "message": "Nothing was refunded."}
 

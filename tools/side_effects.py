@@ -43,12 +43,14 @@ def told_key(row: Refund | Action | int) -> str:
     return f"{TOLD_PREFIX}{row if isinstance(row, int) else row.id}"
 
 
-def unreported_refunds(session_id: str, state: dict[str, Any]) -> list[Refund | Action]:
-    """Audit rows (refunds and billing actions) of this session it never reported."""
+def unreported_refunds(
+    session_id: str, state: dict[str, Any], user_id: str
+) -> list[Refund | Action]:
+    """Audit rows (refunds and billing actions) of this user's session it never reported."""
     store = get_store()
     rows: list[Refund | Action] = [
-        *store.refunds_for_session(session_id),
-        *store.actions_for_session(session_id),
+        *store.refunds_for_session(session_id, user_id),
+        *store.actions_for_session(session_id, user_id),
     ]
     return [r for r in rows if not state.get(told_key(r))]
 
@@ -106,7 +108,7 @@ class SideEffectReportPlugin(BasePlugin):
             return None
         session = invocation_context.session
         try:
-            missing = unreported_refunds(session.id, session.state)
+            missing = unreported_refunds(session.id, session.state, session.user_id)
         except Exception:  # the store must not break a conversation; retried next turn
             log.exception("could not check the refund audit for session %s", session.id)
             return None

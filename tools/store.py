@@ -521,11 +521,15 @@ class Store:
         assert refund is not None
         return refund, created
 
-    def refunds_for_session(self, session_id: str) -> list[Refund]:
-        """Refunds confirmed in one chat session (to check that the session was told)."""
+    def refunds_for_session(self, session_id: str, user_id: str) -> list[Refund]:
+        """Refunds confirmed in one chat session (to check that the session was told).
+
+        By user *and* session: a session id is a name the client picks, so another user
+        can have a session of the same name, and must not be told this user's refunds."""
         with self.connect() as conn:
             rows = conn.execute(
-                "SELECT * FROM refunds WHERE session_id=? ORDER BY id", (session_id,)
+                "SELECT * FROM refunds WHERE session_id=? AND user_id=? ORDER BY id",
+                (session_id, user_id),
             ).fetchall()
         return [Refund(**dict(r)) for r in rows]
 
@@ -635,10 +639,12 @@ class Store:
         with self.connect() as conn:
             return self._existing_action(conn, kind, target)
 
-    def actions_for_session(self, session_id: str) -> list[Action]:
+    def actions_for_session(self, session_id: str, user_id: str) -> list[Action]:
+        """Billing actions of one user's chat session (see `refunds_for_session`)."""
         with self.connect() as conn:
             rows = conn.execute(
-                "SELECT * FROM actions WHERE session_id=? ORDER BY id", (session_id,)
+                "SELECT * FROM actions WHERE session_id=? AND user_id=? ORDER BY id",
+                (session_id, user_id),
             ).fetchall()
         return [Action(**dict(r)) for r in rows]
 
