@@ -17,6 +17,7 @@ function response, both meant to make a stale proposal look one turn old.
 from __future__ import annotations
 
 import sqlite3
+import time
 import uuid
 from pathlib import Path
 
@@ -533,6 +534,38 @@ def test_slow_bodies_are_bounded_per_user_and_in_time(serve):
     finally:
         for s in held:
             s.close()
+
+
+def test_connections_held_open_before_credentials_are_bounded(tmp_path):
+    """Slow headers (a request that never finishes its header block, so no credentials yet):
+    beyond --max-connections the server answers 503 at once instead of accepting connections
+    for ever; once they go, it serves again."""
+    import socket
+
+    from tests._servers import run_coordinator_serve
+
+    with run_coordinator_serve(
+        tmp_path / "w",
+        env={"COORDINATOR_DATA_DIR": str(tmp_path / "data")},
+        extra_args=["--insecure-local", "--max-connections", "3"],
+    ) as server:
+        held = []
+        try:
+            for _ in range(3):
+                s = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+                s.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+                held.append(s)
+            with httpx.Client(base_url=server.base_url, timeout=30, trust_env=False) as c:
+                assert c.get("/health").status_code == 503
+        finally:
+            for s in held:
+                s.close()
+        with httpx.Client(base_url=server.base_url, timeout=30, trust_env=False) as c:
+            for _ in range(50):  # the server notices the closed sockets within moments
+                if c.get("/health").status_code == 200:
+                    break
+                time.sleep(0.1)
+            assert c.get("/health").status_code == 200
 
 
 # --- invariants across processes, over HTTP -------------------------------------------------

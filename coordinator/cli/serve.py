@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from coordinator.cli._args import positive_int
+
 __all__ = ["register", "run"]
 
 
@@ -32,6 +34,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--new-key",
         metavar="USER_ID",
         help="print a new random API key for USER_ID and its keys-file line, then exit",
+    )
+    p.add_argument(
+        "--max-connections",
+        type=positive_int,
+        default=512,
+        help="open connections and requests at once before new ones get 503; bounds clients "
+        "that hold connections open before sending credentials (default: %(default)s)",
     )
     p.add_argument("--log-level", default="warning", help="uvicorn log level (default: warning)")
     p.set_defaults(func=run)
@@ -61,5 +70,12 @@ def run(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        limit_concurrency=args.max_connections,
+        timeout_keep_alive=5,  # idle keep-alive connections are closed, not held
+    )
     return 0
