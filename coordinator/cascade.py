@@ -73,6 +73,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 PENDING_KEY = "coordinator:pending"
+# Each part of a split message must be routed at least this surely (else: one ask).
+SPLIT_PART_CONFIDENCE = 0.5
 LAST_DECISION_KEY = "coordinator:last_decision"
 TRANSFER_TOOL = "transfer_to_agent"
 ESCALATION_KEY = "coordinator:escalation"  # {"reason", "explicit"} for the hand-off agent
@@ -235,6 +237,7 @@ class RoutingCascade:
                 decision.confident
                 and decision.route != pending
                 and decision.route != self.routes.fallback
+                and not intents.is_yes_or_no(text)  # a bare yes/no answers the agent's question
             )
             if not switched:
                 decision = decision.model_copy(
@@ -256,8 +259,12 @@ class RoutingCascade:
         by_route: dict[str, tuple[str, Decision]] = {}
         for piece in pieces:
             d = self.decide(piece)
-            # Document routes review a pasted document as a whole: never a split part.
+            # Document routes review a pasted document as a whole: never a split part. A part
+            # the router is less than even on is context for the other ("it arrived broken
+            # and I want a refund"), not an ask of its own.
             if not d.confident or d.route not in self.chat_routes:
+                return []
+            if d.confidence < SPLIT_PART_CONFIDENCE:
                 return []
             if self.clarify_margin is not None and intents.margin(d) < self.clarify_margin:
                 return []  # a part we would have to ask about is not a confident split

@@ -164,6 +164,20 @@ def is_affirmative(text: str) -> bool:
     return len(text) <= 60 and bool(_AFFIRMATIVE.search(text))
 
 
+# An answer to a yes/no question (six languages): the yes or no first, a few words at most
+# after it ("sí", "no", "yes, cancel it", "nein danke").
+_YES_OR_NO = re.compile(
+    r"^\W*(yes|yeah|yep|sure|ok|okay|no|nope|nah|s[ií]|claro|vale|ja|nein|oui|non|sim|n[aã]o"
+    r"|certo|va bene)\b",
+    re.IGNORECASE,
+)
+
+
+def is_yes_or_no(text: str) -> bool:
+    """An answer to the pending question, whatever the router makes of its few words."""
+    return len(text.split()) <= 6 and bool(_YES_OR_NO.match(text))
+
+
 def is_courtesy(text: str) -> bool:
     """Thanks / bye / ok: a fallback answer to these is not a failed turn."""
     return bool(_COURTESY.match(text))
