@@ -243,3 +243,19 @@ def test_coordinator_serve_gets_one_guard_not_two():
     app = build_app(default_agents_dir(), insecure_local=True)
     assert isinstance(app, ServeGuard)
     assert DevGuard not in [m.cls for m in app.app.user_middleware]
+
+
+def test_adk_web_serves_its_ui_and_the_same_bounds(tmp_path):
+    """`adk web` (ADK's DevServer) goes through the same hook: UI routes on, bounds on."""
+    with run_adk_server(
+        "web", tmp_path, extra_args=["--artifact_service_uri", "memory://"]
+    ) as web, httpx.Client(base_url=web.base_url, timeout=120.0, trust_env=False) as c:
+        assert c.get("/dev-ui/").status_code == 200
+        assert c.get("/dev/apps/support/graph").status_code == 200
+        _new_session(c, "w")
+        r = c.post("/run", json=_run_body("w", "hi", stateDelta={"coordinator:pending": "refund"}))
+        assert r.status_code == 400, r.text
+        assert c.post("/apps/nope/users/user/sessions", json={}).status_code == 404
+        r = c.post("/run", json=_run_body("w", "Can you show me my invoices?"))
+        assert r.status_code == 200, r.text
+        assert _session(c, "w")["state"].get("coordinator:pending") is None
