@@ -40,20 +40,36 @@ _log = logging.getLogger(__name__)
 _GUARDED_ELSEWHERE: ContextVar[bool] = ContextVar("coordinator_guarded_elsewhere", default=False)
 
 
+def _settings() -> Any:
+    """The settings, or (inside the `adk` command) one clear line and exit 2 if invalid."""
+    import click
+
+    from coordinator.errors import ConfigError
+    from coordinator.settings import get_settings
+
+    class BadSetting(click.ClickException):
+        exit_code = 2
+
+    try:
+        return get_settings()
+    except ConfigError as exc:
+        raise BadSetting(str(exc)) from None
+
+
 def session_service_for_uri(uri: str, **_: Any) -> BaseSessionService:
     """Registry factory: `coordinator://` -> settings' store, `sqlite:...` -> that file."""
     from coordinator.sessions import make_session_service
 
     if uri.startswith("coordinator:"):
-        return make_session_service()
-    return make_session_service(url=uri)
+        return make_session_service(_settings())
+    return make_session_service(_settings(), url=uri)
 
 
 def _default_session_service(**_: Any) -> BaseSessionService:
     """Stands in for ADK's per-agent `.adk/session.db` default."""
     from coordinator.sessions import make_session_service
 
-    return make_session_service()
+    return make_session_service(_settings())
 
 
 @contextmanager
@@ -80,29 +96,20 @@ def _known_app(server: Any) -> Any:
 
 def _guard_dev_servers() -> None:
     """Wrap `ApiServer.get_fast_api_app` so its app gets `DevGuard` (idempotent)."""
-    import click
     from google.adk.cli.api_server import ApiServer
     from starlette.middleware import Middleware
 
-    from coordinator.errors import ConfigError
     from coordinator.http_guard import DevGuard, GuardLimits
-    from coordinator.settings import get_settings
 
     original = ApiServer.get_fast_api_app
     if getattr(original, "_coordinator_guard", False):
         return
 
-    class _BadSetting(click.ClickException):
-        exit_code = 2
-
     @functools.wraps(original)
     def get_fast_api_app(self: Any, *args: Any, **kwargs: Any) -> Any:
         if _GUARDED_ELSEWHERE.get():
             return original(self, *args, **kwargs)
-        try:
-            limits = GuardLimits.from_settings(get_settings())
-        except ConfigError as exc:
-            raise _BadSetting(str(exc)) from None
+        limits = GuardLimits.from_settings(_settings())
         app = original(self, *args, **kwargs)
         # Innermost (appended, not add_middleware's insert(0)): ADK's CORS/origin checks
         # and default-app rewrite run first, so the guard sees the path ADK routes.

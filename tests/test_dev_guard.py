@@ -259,3 +259,54 @@ def test_adk_web_serves_its_ui_and_the_same_bounds(tmp_path):
         r = c.post("/run", json=_run_body("w", "Can you show me my invoices?"))
         assert r.status_code == 200, r.text
         assert _session(c, "w")["state"].get("coordinator:pending") is None
+
+
+def test_a_bad_limit_setting_stops_adk_api_server_with_one_line_and_exit_2(tmp_path):
+    import subprocess
+
+    from tests._servers import require_adk, server_env
+
+    env = {**server_env(tmp_path), "COORDINATOR_MAX_BODY_BYTES": "0"}
+    done = subprocess.run(
+        [require_adk(), "api_server", "--port", "1", "--no-reload", str(ADK_WEB_DIR)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "COORDINATOR_MAX_BODY_BYTES" in errors[0]
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.anyio
+async def test_dev_routes_pass_through_unparsed_but_size_bounded():
+    """Builder uploads and eval bodies are not JSON-checked (they are ADK's), only bounded."""
+    from coordinator.http_guard import DevGuard, GuardLimits
+
+    seen: list[tuple[str, bytes]] = []
+
+    async def adk(scope, receive, send):
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        seen.append((scope["path"], body))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    guard = DevGuard(adk, apps={"support"}, limits=GuardLimits(max_body_bytes=10_000))
+    transport = httpx.ASGITransport(app=guard)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        files = {"files": ("root_agent.yaml", b"name: x\n")}
+        assert (await c.post("/builder/save", files=files)).status_code == 200
+        assert seen and seen[-1][0] == "/builder/save" and b"root_agent.yaml" in seen[-1][1]
+        big = await c.post("/builder/save", files={"files": ("a.yaml", b"x" * 20_000)})
+        assert big.status_code == 413
+        other = await c.post("/dev/apps/other/eval-sets", json={})
+        assert other.status_code == 404
+    assert len(seen) == 1
