@@ -14,18 +14,46 @@ store without consulting that registry:
 * `--session_service_uri sqlite:///...`: the `sqlite` scheme is re-registered to build
   the same serialized store on that file; `coordinator://` means "what the settings say"
   (COORDINATOR_SESSION_DB or the data dir). Other schemes keep ADK's factories.
+
+It also puts `DevGuard` (coordinator/http_guard.py: ServeGuard's bounds, without
+authentication or route allow-list) in front of the app ADK builds: ADK's
+`ApiServer.get_fast_api_app` (which `DevServer`, i.e. `adk web`, calls too) is wrapped so
+the FastAPI app it returns gets the guard as its innermost middleware, after ADK's own
+origin checks and default-app rewrite. `coordinator serve` builds its app inside
+`guarded_elsewhere()`: ServeGuard already stands in front of it.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from google.adk.sessions import BaseSessionService
 
-__all__ = ["install", "session_service_for_uri"]
+__all__ = ["guarded_elsewhere", "install", "session_service_for_uri"]
 
 _log = logging.getLogger(__name__)
+_GUARDED_ELSEWHERE: ContextVar[bool] = ContextVar("coordinator_guarded_elsewhere", default=False)
+
+
+def _settings() -> Any:
+    """The settings, or (inside the `adk` command) one clear line and exit 2 if invalid."""
+    import click
+
+    from coordinator.errors import ConfigError
+    from coordinator.settings import get_settings
+
+    class BadSetting(click.ClickException):
+        exit_code = 2
+
+    try:
+        return get_settings()
+    except ConfigError as exc:
+        raise BadSetting(str(exc)) from None
 
 
 def session_service_for_uri(uri: str, **_: Any) -> BaseSessionService:
@@ -33,21 +61,72 @@ def session_service_for_uri(uri: str, **_: Any) -> BaseSessionService:
     from coordinator.sessions import make_session_service
 
     if uri.startswith("coordinator:"):
-        return make_session_service()
-    return make_session_service(url=uri)
+        return make_session_service(_settings())
+    return make_session_service(_settings(), url=uri)
 
 
 def _default_session_service(**_: Any) -> BaseSessionService:
     """Stands in for ADK's per-agent `.adk/session.db` default."""
     from coordinator.sessions import make_session_service
 
-    return make_session_service()
+    return make_session_service(_settings())
+
+
+@contextmanager
+def guarded_elsewhere() -> Iterator[None]:
+    """ADK apps built inside this block get no DevGuard (the caller wraps its own guard)."""
+    token = _GUARDED_ELSEWHERE.set(True)
+    try:
+        yield
+    finally:
+        _GUARDED_ELSEWHERE.reset(token)
+
+
+def _known_app(server: Any) -> Any:
+    """The dev server's app names, read per request (agents can be added while it runs);
+    ADK's built-in `__` agents only where ADK itself allows them (loopback `adk web`)."""
+
+    def known(name: str) -> bool:
+        if name.startswith("__"):
+            return bool(getattr(server, "_allow_special_agents", False))
+        return name in server.agent_loader.list_agents()
+
+    return known
+
+
+def _guard_dev_servers() -> None:
+    """Wrap `ApiServer.get_fast_api_app` so its app gets `DevGuard` (idempotent)."""
+    from google.adk.cli.api_server import ApiServer
+    from starlette.middleware import Middleware
+
+    from coordinator.http_guard import DevGuard, GuardLimits
+
+    original = ApiServer.get_fast_api_app
+    if getattr(original, "_coordinator_guard", False):
+        return
+
+    @functools.wraps(original)
+    def get_fast_api_app(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if _GUARDED_ELSEWHERE.get():
+            return original(self, *args, **kwargs)
+        limits = GuardLimits.from_settings(_settings())
+        app = original(self, *args, **kwargs)
+        # Innermost (appended, not add_middleware's insert(0)): ADK's CORS/origin checks
+        # and default-app rewrite run first, so the guard sees the path ADK routes.
+        app.user_middleware.append(Middleware(DevGuard, apps=_known_app(self), limits=limits))
+        return app
+
+    get_fast_api_app._coordinator_guard = True  # type: ignore[attr-defined]
+    ApiServer.get_fast_api_app = get_fast_api_app  # type: ignore[method-assign]
 
 
 def install() -> None:
-    """Register the schemes and replace ADK's default local session store (idempotent)."""
+    """Register the schemes, replace ADK's default local session store and guard the
+    apps ADK builds (idempotent)."""
     from google.adk.cli.service_registry import get_service_registry
     from google.adk.cli.utils import service_factory
+
+    _guard_dev_servers()
 
     registry = get_service_registry()
     registry.register_session_service("sqlite", session_service_for_uri)

@@ -1,4 +1,4 @@
-"""ASGI guard in front of ADK's FastAPI app for `coordinator serve`.
+"""ASGI guards in front of ADK's FastAPI app: `coordinator serve` and `adk web`/`api_server`.
 
 ADK's HTTP API trusts the user id in every URL and body; this guard makes the bearer
 token's user the only one a request may act as, and bounds what one request, one user
@@ -18,6 +18,11 @@ and one session can cost. In order, for every HTTP request except `GET /health`:
 6. per-user requests in flight -> 429; a second turn in a busy session -> 409;
 7. large requests take one of a few "heavy" slots (queueing), so a flood of 60k-char
    reviews cannot starve a small request or /health.
+
+`DevGuard` is the same core for `adk web` / `adk api_server` (installed by
+`coordinator.adk_services.install()`): no authentication (the user id in the URL or body
+is trusted, as ADK does) and no route allow-list (the dev UI needs its routes), no rate
+or in-flight limits, but steps 4-6's checks on ids, apps, bodies, state and busy sessions.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from typing import Any
 from coordinator.auth import USER_ID, Authenticator
 from coordinator.settings import Settings
 
-__all__ = ["GuardLimits", "ServeGuard", "TokenBucket"]
+__all__ = ["DevGuard", "GuardLimits", "RequestGuard", "ServeGuard", "TokenBucket"]
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -58,6 +63,12 @@ _ROUTES: list[tuple[frozenset[str], re.Pattern[str]]] = [
         ("POST", r"/run_sse"),
     ]
 ]
+_IDS = re.compile(
+    r"^(?:/dev)?/apps/(?P<app>[^/]+)"
+    r"(?:/users/(?P<user>[^/]+)(?:/sessions/(?P<session>[^/]+))?)?(?:/|$)"
+)
+"""Where ids sit in any ADK path, dev routes included (for the guard without allow-list)."""
+_SESSION_PATH = re.compile(f"^{_P}/sessions(?:/[^/]+)?$")
 _RUN_PATHS = ("/run", "/run_sse")
 _STATE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 """Client state keys: plain names only. `app:`/`user:`/`temp:` and the coordinator's own
@@ -190,21 +201,32 @@ def _field(body: dict[str, Any], camel: str, snake: str) -> Any:
     return body.get(camel, body.get(snake))
 
 
-class ServeGuard:
-    """The ASGI middleware; `auth=None` only for `--insecure-local` (loopback)."""
+class RequestGuard:
+    """The shared ASGI core: bounds on ids, bodies, state and sessions for ADK's app.
+
+    `auth` None trusts the user id a request names; `allow_list` False lets every
+    route through (ids found anywhere in the path are still checked); `throttle` False
+    drops the per-user rate / in-flight limits and heavy-request slots. `apps` is the
+    served app names, or a predicate asked per request (the dev server's agents
+    directory can change while it runs).
+    """
 
     def __init__(
         self,
         app: Callable[[Scope, Receive, Send], Awaitable[None]],
         *,
         auth: Authenticator | None,
-        apps: Collection[str],
+        apps: Collection[str] | Callable[[str], bool],
         limits: GuardLimits,
+        allow_list: bool = True,
+        throttle: bool = True,
     ) -> None:
         self.app = app
         self.auth = auth
-        self.apps = frozenset(apps)
+        self.known_app = apps if callable(apps) else frozenset(apps).__contains__
         self.limits = limits
+        self.allow_list = allow_list
+        self.throttle = throttle
         self.bucket = TokenBucket(limits.rate_per_minute, limits.rate_burst)
         self._in_flight: defaultdict[str, int] = defaultdict(int)
         self._reading: defaultdict[str, int] = defaultdict(int)
@@ -218,7 +240,7 @@ class ServeGuard:
         return self._heavy
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket":
+        if scope["type"] == "websocket" and self.allow_list:
             await receive()  # websocket.connect
             await send({"type": "websocket.close", "code": 1008})  # /run_live not served
             return
@@ -232,6 +254,9 @@ class ServeGuard:
 
     def _route(self, scope: Scope) -> dict[str, str]:
         method, path = scope["method"], scope["path"]
+        if not self.allow_list:
+            m = _IDS.match(path)
+            return {k: v for k, v in m.groupdict().items() if v is not None} if m else {}
         for methods, pattern in _ROUTES:
             m = pattern.match(path)
             if m and (method in methods or (method == "HEAD" and "GET" in methods)):
@@ -253,7 +278,7 @@ class ServeGuard:
         return user
 
     def _check_ids(self, principal: str | None, app: Any, user: Any, session: Any) -> str:
-        if app is not None and app not in self.apps:
+        if app is not None and not (isinstance(app, str) and self.known_app(app)):
             raise _Refusal(404, f"unknown app {str(app)[:80]!r}")
         if user is not None:
             _check_id("user id", user)
@@ -311,6 +336,9 @@ class ServeGuard:
                     del self._reading[principal]
 
     def _check_body(self, path: str, method: str, ids: dict[str, str], body: bytes) -> dict:
+        session_path = bool(_SESSION_PATH.match(path))
+        if not self.allow_list and path not in _RUN_PATHS and not session_path:
+            return {}  # dev routes (builder uploads, evals): size-bounded, otherwise ADK's
         if not body.strip():
             if path in _RUN_PATHS:
                 raise _Refusal(422, "request body must be a JSON object")
@@ -326,7 +354,7 @@ class ServeGuard:
         if path in _RUN_PATHS:
             _check_state(self.limits, "stateDelta", _field(data, "stateDelta", "state_delta"))
             _check_message(_field(data, "newMessage", "new_message"))
-        elif "/sessions" in path and "/artifacts" not in path:
+        elif session_path:
             if data.get("events"):
                 raise _Refusal(400, "sessions cannot be created with client-supplied events")
             _check_state(self.limits, "state", data.get("state"))
@@ -346,7 +374,7 @@ class ServeGuard:
         method, path = scope["method"], scope["path"]
         ids = self._route(scope)
         principal = self._user(scope)
-        if principal is not None:
+        if principal is not None and self.throttle:
             self._rate(principal)
         user = self._check_ids(principal, ids.get("app"), ids.get("user"), ids.get("session"))
         body = b""
@@ -366,9 +394,9 @@ class ServeGuard:
                 )
                 session_key = (app, user, _field(data, "sessionId", "session_id"))
         key = user or "-"
-        if principal is None:
+        if principal is None and self.throttle:
             self._rate(key)
-        if self._in_flight[key] >= self.limits.user_concurrency:
+        if self.throttle and self._in_flight[key] >= self.limits.user_concurrency:
             raise _Refusal(
                 429,
                 f"{self.limits.user_concurrency} requests of yours are already running; "
@@ -386,7 +414,8 @@ class ServeGuard:
             self._busy_sessions.add(session_key)
         try:
             replay = _replay(body, receive) if body else receive
-            if session_key is not None and len(body) > self.limits.heavy_bytes:
+            heavy = len(body) > self.limits.heavy_bytes
+            if self.throttle and session_key is not None and heavy:
                 async with self._heavy_slots():
                     if self.limits.heavy_offload:
                         if self._worker is None:
@@ -402,6 +431,39 @@ class ServeGuard:
                 del self._in_flight[key]
             if session_key is not None:
                 self._busy_sessions.discard(session_key)
+
+
+class ServeGuard(RequestGuard):
+    """`coordinator serve`: everything above; `auth=None` only for `--insecure-local`."""
+
+    def __init__(
+        self,
+        app: Callable[[Scope, Receive, Send], Awaitable[None]],
+        *,
+        auth: Authenticator | None,
+        apps: Collection[str],
+        limits: GuardLimits,
+    ) -> None:
+        super().__init__(app, auth=auth, apps=apps, limits=limits)
+
+
+class DevGuard(RequestGuard):
+    """`adk web` / `adk api_server`: the bounds without authentication or allow-list.
+
+    Local development only (there is still no auth); what it adds is that a request
+    cannot store 20 MB of state, forge the coordinator's own state keys (a pending
+    confirmation), crash a turn with a mixed message, or start a second turn in a busy
+    session.
+    """
+
+    def __init__(
+        self,
+        app: Callable[[Scope, Receive, Send], Awaitable[None]],
+        *,
+        apps: Collection[str] | Callable[[str], bool],
+        limits: GuardLimits,
+    ) -> None:
+        super().__init__(app, auth=None, apps=apps, limits=limits, allow_list=False, throttle=False)
 
 
 class _WorkerLoop:

@@ -51,15 +51,23 @@ def build_app(
             "without authentication"
         )
 
-    from google.adk.cli.fast_api import get_fast_api_app
     from google.adk.cli.utils.agent_loader import AgentLoader
 
-    from coordinator.adk_services import install
+    from coordinator.adk_services import guarded_elsewhere, install
 
     install()  # registers coordinator:// before ADK builds its services
     s.ensure_data_dir()
     apps = AgentLoader(str(agents_dir)).list_agents()
-    fast = get_fast_api_app(
+    with guarded_elsewhere():  # ServeGuard below, not adk web's DevGuard
+        fast = _adk_app(agents_dir, s, host, port)
+    _bad_input_is_400(fast)
+    return ServeGuard(fast, auth=auth, apps=apps, limits=GuardLimits.from_settings(s))
+
+
+def _adk_app(agents_dir: Path, s: Settings, host: str, port: int) -> Any:
+    from google.adk.cli.fast_api import get_fast_api_app
+
+    return get_fast_api_app(
         agents_dir=str(agents_dir),
         session_service_uri="coordinator://",
         artifact_service_uri=(s.data_dir / "artifacts").resolve().as_uri(),
@@ -71,8 +79,6 @@ def build_app(
         bind_host=host if host in LOOPBACK else None,
         port=port,
     )
-    _bad_input_is_400(fast)
-    return ServeGuard(fast, auth=auth, apps=apps, limits=GuardLimits.from_settings(s))
 
 
 def _bad_input_is_400(fast: Any) -> None:

@@ -271,14 +271,20 @@ def test_http_refuses_what_cannot_be_a_request(api):
 
 
 def test_http_one_megabyte_message_is_refused(api):
+    """Over COORDINATOR_MAX_BODY_BYTES the dev server's guard answers 413 and stores nothing;
+    under it but over COORDINATOR_MAX_REQUEST_CHARS the turn stores only a refusal."""
     _server, client, _workdir = api
     sid = _new_session(client)
     resp = _post_run(client, sid, "refund " * (MB // 7))
+    assert resp.status_code == 413 and "body" in resp.json()["detail"]
+    assert client.get(f"/apps/support/users/alice/sessions/{sid}").json()["events"] == []
+
+    resp = _post_run(client, sid, "refund " * (MB // 70))  # 100 kB: a body, not a request
     stored = client.get(f"/apps/support/users/alice/sessions/{sid}").json()["events"]
     texts = [
         p.get("text") or "" for e in stored for p in (e.get("content") or {}).get("parts") or []
     ]
-    # Only a short placeholder and the refusal are stored, never the megabyte.
+    # Only a short placeholder and the refusal are stored, never the 100 kB.
     assert sum(len(t) for t in texts) < 1_000
     assert any("limit is" in t for t in texts) and "Traceback" not in resp.text
 
