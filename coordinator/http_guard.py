@@ -4,7 +4,7 @@ ADK's HTTP API trusts the user id in every URL and body; this guard makes the be
 token's user the only one a request may act as, and bounds what one request, one user
 and one session can cost. In order, for every HTTP request except `GET /health`:
 
-1. route allow-list (ADK's production API only: list-apps, app-info, sessions,
+1. route allow-list (ADK's production API only: list-apps, sessions,
    artifacts, memory, /run, /run_sse); dev/eval/builder/debug/docs routes and the
    /run_live websocket -> 404 / closed;
 2. bearer credentials -> user id, else 401;
@@ -53,7 +53,6 @@ _ROUTES: list[tuple[frozenset[str], re.Pattern[str]]] = [
     (frozenset(m.split()), re.compile(f"^{p}$"))
     for m, p in [
         ("GET", r"/list-apps"),
-        ("GET", r"/apps/(?P<app>[^/]+)/app-info"),
         ("GET POST", _P + r"/sessions"),
         ("GET POST DELETE PATCH", _S),
         ("GET POST", _S + r"/artifacts"),

@@ -251,6 +251,7 @@ def test_dev_eval_builder_and_debug_routes_are_not_served(http):
         ("POST", "/builder/save"),
         ("GET", "/debug/trace/x"),
         ("GET", "/apps/support/eval-sets"),
+        ("GET", "/apps/support/app-info"),  # the agents' instructions and tool names
         ("POST", "/agent-identity/finalize"),
         ("GET", "/apps/support/users/alice/sessions/x/events/1/graph"),
     ]:
