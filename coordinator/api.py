@@ -15,7 +15,9 @@ import asyncio
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any, Literal
 
 import anyio
@@ -24,6 +26,7 @@ from google.adk.agents.context_cache_config import ContextCacheConfig
 from google.adk.agents.invocation_context import LlmCallsLimitExceededError
 from google.adk.agents.run_config import RunConfig
 from google.adk.apps import App
+from google.adk.errors.already_exists_error import AlreadyExistsError
 from google.adk.events import Event
 from google.adk.runners import Runner
 from google.adk.sessions import BaseSessionService
@@ -111,6 +114,32 @@ def _descendants(agent: BaseAgent) -> list[BaseAgent]:
     return out
 
 
+class _SessionTurns:
+    """One turn at a time per (user, session) in this process, per event loop (the sync
+    API runs each call on a loop of its own; an asyncio lock belongs to one loop)."""
+
+    def __init__(self) -> None:
+        self._tables: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[tuple[str, str], list[Any]]
+        ] = weakref.WeakKeyDictionary()
+
+    @asynccontextmanager
+    async def hold(self, user_id: str, session_id: str | None) -> AsyncIterator[None]:
+        if not session_id:  # a new session of its own: nothing to wait for
+            yield
+            return
+        table = self._tables.setdefault(asyncio.get_running_loop(), {})
+        entry = table.setdefault((user_id, session_id), [asyncio.Lock(), 0])
+        entry[1] += 1
+        try:
+            async with entry[0]:
+                yield
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:
+                table.pop((user_id, session_id), None)
+
+
 class Coordinator:
     """Runs the coordinator agent tree. One instance serves many users and sessions."""
 
@@ -141,6 +170,7 @@ class Coordinator:
         self.agent = agent
         self.app_name = app_name
         self.session_service = session_service
+        self._turns = _SessionTurns()
         self.app = App(
             name=app_name,
             root_agent=agent,
@@ -186,9 +216,17 @@ class Coordinator:
             )
             if session is not None:
                 return session
-        return await self.session_service.create_session(
-            app_name=self.app_name, user_id=user_id, session_id=session_id or uuid.uuid4().hex
-        )
+        try:
+            return await self.session_service.create_session(
+                app_name=self.app_name, user_id=user_id, session_id=session_id or uuid.uuid4().hex
+            )
+        except AlreadyExistsError:  # another process created it between our get and create
+            session = await self.session_service.get_session(
+                app_name=self.app_name, user_id=user_id, session_id=session_id or ""
+            )
+            if session is None:
+                raise
+            return session
 
     async def open_session(self, text: str, user_id: str, session_id: str | None):
         """Validate a request and get (or create) its session: `(clean_text, session)`."""
@@ -245,7 +283,17 @@ class Coordinator:
         self, text: str, *, user_id: str = "user", session_id: str | None = None
     ) -> AsyncIterator[StreamEvent]:
         """Progress of one request as it happens: the routing decision, tool calls and
-        results, partial (e.g. per-branch) results, then the final answer."""
+        results, partial (e.g. per-branch) results, then the final answer.
+
+        Turns of one session run one after another in this process: a second turn waits
+        for the first, then sees its events (ADK would refuse the stale session)."""
+        async with self._turns.hold(user_id, session_id):
+            async for event in self._stream(text, user_id=user_id, session_id=session_id):
+                yield event
+
+    async def _stream(
+        self, text: str, *, user_id: str, session_id: str | None
+    ) -> AsyncIterator[StreamEvent]:
         text, session = await self.open_session(text, user_id, session_id)
         yield StreamEvent(kind="session", author="coordinator", data={"session_id": session.id})
         # Final answers are held back and yielded last: a stage's progress event can

@@ -65,3 +65,22 @@ async def test_coordinator_is_built_and_used_inside_a_running_loop(_root):
     assert reply.route == "billing"
     with pytest.raises(UsageError, match=r"await coordinator\.ask_async"):
         c.ask("show my last invoice", user_id="alice")
+
+
+@pytest.mark.anyio
+async def test_concurrent_turns_in_one_session_run_one_after_another(coordinator):
+    """Three turns at once in one (new) session: each is answered, none is lost, and the
+    history holds them in turn (before: two AlreadyExistsError / stale-session failures)."""
+    import asyncio
+
+    texts = ["I was charged twice", "the app crashes on login", "show my last invoice"]
+    replies = await asyncio.gather(
+        *[coordinator.ask_async(t, user_id="alice", session_id="same") for t in texts]
+    )
+    assert [r.route for r in replies] == ["billing", "technical_support", "billing"]
+    session = await coordinator.session_service.get_session(
+        app_name=coordinator.app_name, user_id="alice", session_id="same"
+    )
+    users = [e.content.parts[0].text for e in session.events if e.author == "user"]
+    assert users == texts
+    assert len({e.id for e in session.events}) == len(session.events)
