@@ -34,37 +34,32 @@ def finite_float(value: str) -> float:
     return float(_number(value, float, "a number"))
 
 
-def positive_float(value: str) -> float:
-    number = float(_number(value, float, "a positive number"))
-    if number <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {value!r}")
+def _bounded(
+    value: str, cast: Callable[[str], float | int], what: str, ok: Callable[[float], bool]
+) -> float | int:
+    """`value` as a number that passes `ok`, else one line: "must be <what>, got ..."."""
+    number = cast(_number(value, cast, what))
+    if not ok(number):
+        raise argparse.ArgumentTypeError(f"must be {what}, got {value!r}")
     return number
+
+
+def positive_float(value: str) -> float:
+    return float(_bounded(value, float, "a positive number", lambda n: n > 0))
 
 
 def unit_float(value: str) -> float:
     """A number in [0, 1] (thresholds, shares)."""
-    number = float(_number(value, float, "a number between 0 and 1"))
-    if not 0.0 <= number <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value!r}")
-    return number
+    return float(_bounded(value, float, "a number between 0 and 1", lambda n: 0 <= n <= 1))
 
 
 def positive_int(value: str) -> int:
-    number = int(_number(value, int, "a positive whole number"))
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {value!r}")
-    return number
+    return int(_bounded(value, int, "a positive whole number", lambda n: n >= 1))
 
 
 def non_negative_int(value: str) -> int:
-    number = int(_number(value, int, "a whole number >= 0"))
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {value!r}")
-    return number
+    return int(_bounded(value, int, "a whole number >= 0", lambda n: n >= 0))
 
 
 def non_negative_float(value: str) -> float:
-    number = float(_number(value, float, "a number >= 0"))
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {value!r}")
-    return number
+    return float(_bounded(value, float, "a number >= 0", lambda n: n >= 0))
