@@ -30,6 +30,7 @@ __all__ = [
     "adk_executable",
     "coordinator_executable",
     "free_port",
+    "launch",
     "require_adk",
     "run_adk_server",
     "run_coordinator_serve",
@@ -178,11 +179,27 @@ def run_adk_server(
         *extra_args,
         str(agents_dir),
     ]
+    with launch(args, workdir, port, log_path, ready_timeout=ready_timeout) as server:
+        yield server
+
+
+@contextmanager
+def launch(
+    args: Sequence[str],
+    workdir: Path,
+    port: int,
+    log_path: Path,
+    *,
+    env: dict[str, str] | None = None,
+    ready_timeout: float = 90.0,
+    ready_path: str = "/list-apps",
+) -> Iterator[AdkServer]:
+    """Start a server process (output to `log_path`), wait until it answers, always stop it."""
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            args,
+            list(args),
             cwd=workdir,
-            env=server_env(workdir),
+            env=env if env is not None else server_env(workdir),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -190,7 +207,7 @@ def run_adk_server(
         )
     server = AdkServer(proc, port, log_path)
     try:
-        server.wait_ready(ready_timeout)
+        server.wait_ready(ready_timeout, path=ready_path)
         yield server
     finally:
         server.stop()
@@ -227,19 +244,13 @@ def run_coordinator_serve(
     ]
     full_env = {**server_env(workdir), **(env or {})}
     full_env["PYTHONPATH"] = str(REPO_ROOT)
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            args,
-            cwd=workdir,
-            env=full_env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    server = AdkServer(proc, port, log_path)
-    try:
-        server.wait_ready(ready_timeout, path="/health")
+    with launch(
+        args,
+        workdir,
+        port,
+        log_path,
+        env=full_env,
+        ready_timeout=ready_timeout,
+        ready_path="/health",
+    ) as server:
         yield server
-    finally:
-        server.stop()

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests._servers import ADK_WEB_DIR, AdkServer, free_port, server_env
+from tests._servers import ADK_WEB_DIR, AdkServer, free_port, launch
 
 __all__ = ["run_coordinator_web"]
 
@@ -33,19 +32,5 @@ def run_coordinator_web(workdir: Path, ready_timeout: float = 60.0) -> Iterator[
         "--artifact-service-uri",
         "memory://",
     ]
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            args,
-            cwd=workdir,
-            env=server_env(workdir),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    server = AdkServer(proc, port, log_path)
-    try:
-        server.wait_ready(ready_timeout)
+    with launch(args, workdir, port, log_path, ready_timeout=ready_timeout) as server:
         yield server
-    finally:
-        server.stop()
