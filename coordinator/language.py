@@ -56,6 +56,72 @@ OFFLINE_NOTICES = {
 }
 
 _lock = threading.Lock()
+_factory = None  # the process's langdetect factory, built on the first detection
+
+
+class _WordProbs:
+    """langdetect's n-gram -> per-language probability table, computed per n-gram on use.
+
+    langdetect builds the whole table (~88,000 n-grams x 55 languages, ~0.2 s of CPU)
+    before its first detection, although one request looks up a few hundred n-grams.
+    This computes the same floats (`count / n_words[len - 1]`, 0.0 for n-grams of other
+    lengths) for the n-grams a text has, from the parsed profiles, and remembers them.
+    The detector only asks `ngram in table` and `table[ngram]`."""
+
+    def __init__(self, profiles: list, langsize: int) -> None:
+        self._profiles = [(p.freq, p.n_words) for p in profiles]
+        self._langsize = langsize
+        self._memo: dict[str, list[float] | None] = {}
+
+    def _row(self, word: str) -> list[float] | None:
+        if word in self._memo:
+            return self._memo[word]
+        row: list[float] | None = None
+        for index, (freq, n_words) in enumerate(self._profiles):
+            if word in freq:
+                if row is None:
+                    row = [0.0] * self._langsize
+                if 1 <= len(word) <= 3:
+                    row[index] = 1.0 * freq[word] / n_words[len(word) - 1]
+        self._memo[word] = row
+        return row
+
+    def __contains__(self, word: object) -> bool:
+        return isinstance(word, str) and self._row(word) is not None
+
+    def __getitem__(self, word: str) -> list[float]:
+        row = self._row(word)
+        if row is None:
+            raise KeyError(word)
+        return row
+
+
+def _detector_factory():
+    """A langdetect `DetectorFactory` over the bundled profiles, seeded (deterministic),
+    with the lazily computed table above; same profiles, order and results as
+    `langdetect.detect_langs`."""
+    global _factory
+    if _factory is None:
+        import json
+        import os
+
+        from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
+        from langdetect.utils.lang_profile import LangProfile
+
+        names = os.listdir(PROFILES_DIRECTORY)  # langdetect's own order and table width
+        profiles = []
+        for name in names:
+            path = os.path.join(PROFILES_DIRECTORY, name)
+            if name.startswith(".") or not os.path.isfile(path):
+                continue
+            with open(path, encoding="utf-8") as f:
+                profiles.append(LangProfile(**json.load(f)))
+        factory = DetectorFactory()
+        factory.langlist = [p.name for p in profiles]
+        factory.word_lang_prob_map = _WordProbs(profiles, len(names))
+        factory.seed = 0
+        _factory = factory
+    return _factory
 
 
 def detect_language(
@@ -65,13 +131,13 @@ def detect_language(
     letters = sum(ch.isalpha() for ch in text)
     if len(text.split()) < min_words or letters < min_letters:
         return None
-    from langdetect import DetectorFactory, detect_langs
     from langdetect.lang_detect_exception import LangDetectException
 
-    with _lock:  # the seed lives in shared module state
-        DetectorFactory.seed = 0
+    with _lock:  # one factory and its n-gram memo per process
         try:
-            guesses = detect_langs(text)
+            detector = _detector_factory().create()
+            detector.append(text)
+            guesses = detector.get_probabilities()
         except LangDetectException:
             return None
     if not guesses or guesses[0].prob < min_probability:

@@ -271,3 +271,21 @@ async def test_categories_found_follow_the_expert_labels_with_evidence(cuad):
     precision, recall = hits / max(len(found), 1), hits / max(len(labelled), 1)
     assert precision >= 0.6 and recall >= 0.6, (sorted(found), sorted(labelled))
     assert "Verdict**: " in run.text and "Clause categories found: " in run.text
+
+
+def test_the_judges_are_built_when_a_review_starts_not_when_the_agent_is_built(monkeypatch):
+    """Every `coordinator ask` builds the whole tree; loading the judges there cost each
+    billing question ~0.5 s of CPU. They start with the review (before its first stage)."""
+    from agents.contract_review.judges import panel_for
+    from tools.rulebook import load_rulebook
+
+    rulebook = load_rulebook()  # a rulebook instance of its own: a panel of its own
+    panel = panel_for(rulebook)
+    built: list[bool] = []
+    monkeypatch.setattr(panel, "_build", lambda: built.append(True))
+    agent = build_agent(rulebook=rulebook)
+    assert panel._thread is None and not built
+    assert agent.before_agent_callback(callback_context=None) is None
+    assert panel._thread is not None
+    panel._thread.join()
+    assert built == [True]

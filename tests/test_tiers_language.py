@@ -104,3 +104,32 @@ def test_prefer_language_keeps_decision_when_nothing_better():
 def test_wrong_language_variant_goes_back_to_base():
     assert language_variant(ROUTES, "billing_es", "en") == "billing"
     assert prefer_language(_decision("billing_es"), ROUTES, "en").route == "billing"
+
+
+def test_lazy_ngram_table_gives_langdetects_own_probabilities():
+    """The per-n-gram table (start-up cut) must not change a single probability: compare
+    with langdetect's eagerly built factory on every multilingual test request."""
+    import csv
+    from pathlib import Path
+
+    from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
+
+    from coordinator.language import _detector_factory
+
+    eager = DetectorFactory()
+    eager.load_profile(PROFILES_DIRECTORY)
+    eager.seed = 0
+    texts = [HARD, EASY, "this is a sentence, or perhaps un poco de texto en otro idioma"]
+    for path in sorted((Path(__file__).parent / "data" / "multilingual").glob("*.csv")):
+        with path.open(encoding="utf-8") as f:
+            texts += [row["text"] for row in csv.DictReader(f)]
+    assert len(texts) > 50
+    lazy = _detector_factory()
+    assert lazy.langlist == eager.langlist
+    for text in texts:
+        got, want = lazy.create(), eager.create()
+        got.append(text)
+        want.append(text)
+        assert [(g.lang, g.prob) for g in got.get_probabilities()] == [
+            (w.lang, w.prob) for w in want.get_probabilities()
+        ], text

@@ -24,7 +24,7 @@ from coordinator.settings import Settings, get_settings
 from tools.rulebook import Rulebook
 from tools.splitter import DEFAULT_MAX_CHARS
 
-from .judges import default_rulebook, panel_for
+from .judges import JudgePanel, default_rulebook, panel_for
 from .policy import clause_check_policy, judge_policy
 from .prompt import JUDGE_PROMPTS
 from .report import ReviewReport
@@ -54,6 +54,17 @@ def _progress(on_progress: Callable[[str, int, int], Any] | None, stage: str):
     if on_progress is None:
         return None
     return lambda done, total, _result: on_progress(stage, done, total)
+
+
+def _start_judges(panel: JudgePanel | None):
+    if panel is None:
+        return None
+
+    def start(callback_context) -> None:
+        panel.start()  # idempotent: the first review of the process builds, others reuse
+        return None
+
+    return start
 
 
 def build_agent(
@@ -107,12 +118,14 @@ def build_agent(
             )
     offline = isinstance(clause_model, OfflineLlm)
     offline_judges = all(isinstance(j.model, OfflineLlm) for j in judge_models)
-    if panel is not None and offline_judges:
-        panel.start()  # build the judges while the document is split and checked
     wait_for = panel if offline_judges else None
     return SequentialAgent(
         name=NAME,
         description=DESCRIPTION,
+        # The judges are built (or loaded from their disk cache, ~0.5 s of CPU) when a
+        # review starts, on a background thread while the document is split and checked;
+        # not at construction, where every `coordinator ask` would pay for them.
+        before_agent_callback=_start_judges(wait_for),
         sub_agents=[
             SplitAgent(name="split", max_chars=max_section_chars),
             FanOutAgent(
