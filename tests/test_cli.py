@@ -121,3 +121,27 @@ def test_python_dash_m_coordinator_is_the_cli():
     )
     assert proc.returncode == 2 and "empty request" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_only_the_process_own_command_line_freezes_the_garbage_collector(capsys):
+    """`coordinator ...` skips shutdown's collections (start-up cut); a caller of
+    `main([...])`, like this test process, keeps its collector untouched."""
+    import gc
+    import subprocess
+
+    before = gc.get_freeze_count()
+    main(["ask", ""])
+    capsys.readouterr()
+    assert gc.get_freeze_count() == before
+    probe = (
+        "import gc, sys\n"
+        "from coordinator.cli import main\n"
+        "sys.argv = ['coordinator', 'ask', '']\n"
+        "code = main()\n"
+        "print(code, gc.get_freeze_count() > 0)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120
+    )
+    assert done.stdout.split() == ["2", "True"], done.stderr
+    assert "empty request" in done.stderr

@@ -10,6 +10,7 @@ read-only dir) -> 2, other `CoordinatorError` -> 1, Ctrl-C -> 130.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import sys
 from collections.abc import Sequence
@@ -68,6 +69,27 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line `argv` (None: this process's own, `sys.argv`)."""
+    try:
+        return _main(argv)
+    finally:
+        if argv is None:  # the process is the command and ends now (not a caller's test)
+            _before_exit()
+
+
+def _before_exit() -> None:
+    """Spare interpreter shutdown its garbage collections over everything ADK imported.
+
+    Shutdown collects garbage several times while it tears the modules down; over the
+    ~200,000 objects of an ADK process that cost 0.3-0.5 s of CPU per command (measured
+    against `os._exit`). Frozen objects are skipped by those collections and freed by the
+    OS with the process; shutdown itself (atexit handlers, flushing and closing files)
+    still runs. Only for the process's own command line: a caller of `main([...])`
+    keeps its garbage collector as it was."""
+    gc.freeze()
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     from coordinator import _warnings  # noqa: F401  (precise ADK deprecation filter)
 
     parser = build_parser(argv)
