@@ -289,3 +289,27 @@ def test_the_judges_are_built_when_a_review_starts_not_when_the_agent_is_built(m
     assert panel._thread is not None
     panel._thread.join()
     assert built == [True]
+
+
+def test_a_new_process_reuses_the_judges_cached_on_disk(monkeypatch):
+    """The cache held four judges (the learned one too) but accepted only three, so every
+    review rebuilt them (~0.5 s of CPU) and rewrote 2.6 MB: a second panel must load them."""
+    import agents.contract_review.judges as judges
+    from tools.clauses import KeywordJudge, RuleJudge
+    from tools.rulebook import load_rulebook
+
+    rulebook = load_rulebook()
+    built = [RuleJudge(rulebook), RuleJudge(rulebook), KeywordJudge(rulebook), "learned"]
+    monkeypatch.setattr(judges, "judges_from", lambda contracts, rb: list(built))
+    first = judges.JudgePanel(rulebook)
+    assert len(first.get()) == 4
+    assert first.cache_path().is_file()
+
+    def rebuilt(contracts, rb):
+        raise AssertionError("rebuilt although the cache is there")
+
+    monkeypatch.setattr(judges, "judges_from", rebuilt)
+    again = judges.JudgePanel(rulebook)  # what a new process does
+    loaded = again.get()
+    assert [type(j) for j in loaded] == [type(j) for j in built]
+    assert loaded[0].rulebook is rulebook  # the rulebook is re-attached, not a copy

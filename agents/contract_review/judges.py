@@ -1,15 +1,16 @@
 """The three offline judges, built once per process (and in the background).
 
 Building them embeds every labelled CUAD clause and ~2,000 unlabelled sentences (~2 s), so
-it happens once per (rulebook, held-out set), on a daemon thread started when the agent is
-built: splitting and the clause checks run meanwhile, and the vote stage waits for it.
+it happens once per (rulebook, held-out set), on a daemon thread started when a review
+starts: splitting and the clause checks run meanwhile, and the vote stage waits for it.
 Exemplars come from the CUAD contracts bundled in tools/data/cuad (CC BY 4.0); pass
 `exclude` (file stems) to keep a contract out of them when measuring on it.
 
 Built judges are also cached on disk (``<data_dir>/cache/contract_judges-<key>.pkl``), so a
 new process (the CLI) loads them in ~0.1 s. The key hashes everything they are built from
-(rulebook, CUAD labels, the judge code, the held-out set); the encoder and the rulebook are
-not pickled but re-attached on load. The file is our own cache in our own data dir.
+(rulebook, CUAD labels, the judge code, the learned judge's weights, the held-out set); the
+encoder and the rulebook are not pickled but re-attached on load. The file is our own cache
+in our own data dir.
 """
 
 from __future__ import annotations
@@ -58,8 +59,10 @@ class JudgePanel:
         h = hashlib.sha256(self.rulebook.model_dump_json().encode())
         for module in (clauses, clause_eval):
             h.update(Path(module.__file__).read_bytes())
-        csv = clause_eval.CUAD_DIR / "master_clauses.csv"
-        h.update(f"{csv.stat().st_size}:{csv.stat().st_mtime_ns}".encode())
+        from tools.cuad_corpus import CLASSIFIER_FILE  # the learned judge's shipped weights
+
+        for data in (clause_eval.CUAD_DIR / "master_clauses.csv", CLASSIFIER_FILE):
+            h.update(f"{data.stat().st_size}:{data.stat().st_mtime_ns}".encode())
         h.update(",".join(sorted(self.exclude)).encode())
         return get_settings().data_dir / "cache" / f"contract_judges-{h.hexdigest()[:16]}.pkl"
 
@@ -157,4 +160,6 @@ def _load(path: Path, rulebook: Rulebook) -> list[Judge] | None:
             judges = _Unpickler(fh, rulebook).load()
     except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, TypeError):
         return None
-    return judges if isinstance(judges, list) and len(judges) == 3 else None
+    # `judges_from` builds the three voting judges first (rules, similarity, keywords),
+    # then the learned one; a cache with fewer was written by other code.
+    return judges if isinstance(judges, list) and len(judges) >= 3 else None
