@@ -145,3 +145,43 @@ def test_only_the_process_own_command_line_freezes_the_garbage_collector(capsys)
     )
     assert done.stdout.split() == ["2", "True"], done.stderr
     assert "empty request" in done.stderr
+
+
+def test_ask_and_review_run_with_fewer_collections_and_restore_the_caller_s(
+    capsys, monkeypatch, tmp_path
+):
+    """The one-shot commands raise the collector's thresholds (start-up cut) only while
+    they run: a caller of `main([...])` gets its own back, after an error too."""
+    import gc
+
+    import coordinator.review
+    from coordinator.cli._gc import ONE_SHOT_THRESHOLD
+    from coordinator.errors import UsageError
+
+    seen = []
+
+    def review(*args, **kwargs):
+        seen.append(gc.get_threshold())
+        raise UsageError("stop here")
+
+    monkeypatch.setattr(coordinator.review, "run_review_sync", review)
+    doc = tmp_path / "snippet.py"
+    doc.write_text("import os\nos.system(input())\n", encoding="utf-8")
+    before = gc.get_threshold()
+    code = main(["review", str(doc), "--kind", "security"])
+    _, err = capsys.readouterr()
+    assert code == 2 and "stop here" in err
+    assert seen == [ONE_SHOT_THRESHOLD]
+    assert gc.get_threshold() == before != ONE_SHOT_THRESHOLD
+
+    import coordinator.api
+
+    class Coordinator:  # `ask` builds the coordinator: record the thresholds there
+        def __init__(self, **kwargs):
+            seen.append(gc.get_threshold())
+            raise UsageError("stop here")
+
+    monkeypatch.setattr(coordinator.api, "Coordinator", Coordinator)
+    assert main(["ask", "show my last invoice"]) == 2
+    assert seen == [ONE_SHOT_THRESHOLD, ONE_SHOT_THRESHOLD]
+    assert gc.get_threshold() == before

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from coordinator.cli._gc import one_shot
 from coordinator.errors import UsageError
 from coordinator.input_files import read_bounded
 
@@ -74,6 +75,7 @@ def _progress_printer():
     return show
 
 
+@one_shot
 def run(args: argparse.Namespace) -> int:
     from coordinator.request_text import validate_request
     from coordinator.settings import get_settings

@@ -13,6 +13,7 @@ import argparse
 from typing import Any
 
 from coordinator.cli._args import positive_int
+from coordinator.cli._gc import one_shot
 from coordinator.errors import UsageError
 from coordinator.input_files import DEFAULT_MAX_BYTES, decode_text, read_bounded
 
@@ -84,6 +85,7 @@ def _options(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     return opts
 
 
+@one_shot
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
