@@ -268,7 +268,7 @@ def append_only(conn: Connection, table: str) -> None:
         return
     conn.exec_driver_sql(
         "CREATE OR REPLACE FUNCTION coordinator_append_only() RETURNS trigger "
-        "LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '% is an append-only audit table', "
+        "LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '%% is an append-only audit table', "
         "TG_TABLE_NAME; END $$"
     )
     conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
