@@ -375,3 +375,38 @@ async def test_sessions_on_postgres_and_a_stale_append_is_busy(fresh_database_ur
         assert [e.content.parts[0].text for e in final.events] == ["one", "two"]
     finally:
         await service.close()
+
+
+_KILL_WORKER = """
+import sys
+from tools.store import get_store
+store = get_store()
+order = store.order("alice", 1001)
+store.record_refund(order, amount_cents=100, reason="kill")
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("point", "rows"), [("before_audit", 0), ("after_audit", 1)])
+def test_kill_9_inside_and_after_the_transaction(backend, tmp_path, monkeypatch, point, rows):
+    """kill -9 inside the transaction leaves no row and no lock behind (PostgreSQL ends
+    the dead connection's transaction); after the commit the row is there, once."""
+    _use(monkeypatch, backend)
+    Store(backend).customer("alice")
+    mark = tmp_path / "here"
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), COORDINATOR_DATABASE_URL=backend,
+               COORDINATOR_FAULT_REFUND=f"{point}:60", COORDINATOR_FAULT_REFUND_MARK=str(mark))
+    proc = subprocess.Popen([sys.executable, "-c", _KILL_WORKER], env=env,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120  # a guard against hangs, not a speed assertion
+    while not mark.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert mark.exists(), proc.stderr.read() if proc.poll() is not None else "no fault mark"
+    proc.kill()
+    proc.wait()
+    assert _refunded(backend, "alice") == [1001] * rows
+    store = Store(backend)  # the next process: the per-user lock is free, the order once
+    refund, created = store.record_refund(store.order("alice", 1001), amount_cents=100,
+                                          reason="retry")
+    assert refund.order_id == 1001 and created == (rows == 0)
+    assert _refunded(backend, "alice") == [1001]
