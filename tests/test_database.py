@@ -410,3 +410,18 @@ def test_kill_9_inside_and_after_the_transaction(backend, tmp_path, monkeypatch,
                                           reason="retry")
     assert refund.order_id == 1001 and created == (rows == 0)
     assert _refunded(backend, "alice") == [1001]
+
+
+@pytest.mark.postgres
+def test_a_server_gone_mid_run_is_one_storage_line(fresh_database_url, _postgres_cluster):
+    from coordinator.errors import StorageError, as_storage_error
+
+    store = Store(fresh_database_url)
+    assert store.customer("alice") is not None
+    _postgres_cluster.drop_database(fresh_database_url.rsplit("/", 1)[1])  # ends our sessions
+    with pytest.raises(sa.exc.OperationalError) as info:
+        store.customer("alice")
+    err = as_storage_error(info.value)
+    assert isinstance(err, StorageError)
+    assert str(err).startswith("database: ") and "COORDINATOR_DATABASE_URL" in str(err)
+    assert "\n" not in str(err)
