@@ -85,7 +85,10 @@ def normalize_url(url: str, *, setting: str = SETTING) -> str:
                 "give a file, sqlite:////path/file.db"
             )
         return "sqlite://" + rest
-    if not rest.split("/", 1)[0].rsplit("@", 1)[-1]:
+    # A Unix socket directory in `?host=` (Cloud SQL's `/cloudsql/PROJECT:REGION:INSTANCE`)
+    # is a host too.
+    netloc_host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+    if not netloc_host and not re.search(r"[?&]host=[^&]", rest):
         raise ConfigError(f"{setting}={redact(text)}: the URL names no host")
     return f"{canonical}://{rest}"
 
