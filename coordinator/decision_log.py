@@ -1,9 +1,9 @@
-"""The routing decision log: every decision, in SQLite, with its later outcome.
+"""The routing decision log: every decision, with its later outcome.
 
-Why SQLite: one file in the data dir, queryable by `coordinator routes report/retune`, and
-WAL mode lets readers (a report) run while the server writes. One connection per log,
-guarded by a lock, so concurrent writers in one process are safe and `record()` stays well
-under a millisecond (no per-call connect; WAL with synchronous=NORMAL).
+Where: a SQLite file in the data dir by default (WAL with synchronous=NORMAL, so readers
+such as `coordinator routes report/retune` run while the server writes and a row costs no
+fsync); with COORDINATOR_DATABASE_URL the `decisions` table of that one database, shared
+by every replica. SQLAlchemy Core over `coordinator.database`'s engine either way.
 
 Privacy: with `settings.log_text` False only the SHA-256 of the request is stored::
 
@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
-import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -33,28 +31,50 @@ if TYPE_CHECKING:
 
 __all__ = ["DecisionLog", "DecisionRow", "parse_since"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS decisions (
-    id            INTEGER PRIMARY KEY AUTOINCREMENT,
-    ts            REAL    NOT NULL,
-    session_id    TEXT,
-    user_id       TEXT,
-    invocation_id TEXT,
-    text          TEXT,
-    text_sha256   TEXT    NOT NULL,
-    route         TEXT    NOT NULL,
-    candidate     TEXT,
-    confidence    REAL    NOT NULL,
-    confident     INTEGER NOT NULL,
-    method        TEXT    NOT NULL,
-    scores        TEXT    NOT NULL,
-    latency_ms    REAL    NOT NULL,
-    outcome       TEXT,
-    correct_route TEXT,
-    outcome_ts    REAL
-);
-CREATE INDEX IF NOT EXISTS decisions_ts ON decisions (ts);
-"""
+def _table():
+    import sqlalchemy as sa
+
+    md = sa.MetaData()
+    return sa.Table(
+        "decisions", md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("ts", sa.Float, nullable=False),
+        sa.Column("session_id", sa.Text),
+        sa.Column("user_id", sa.Text),
+        sa.Column("invocation_id", sa.Text),
+        sa.Column("text", sa.Text),
+        sa.Column("text_sha256", sa.Text, nullable=False),
+        sa.Column("route", sa.Text, nullable=False),
+        sa.Column("candidate", sa.Text),
+        sa.Column("confidence", sa.Float, nullable=False),
+        sa.Column("confident", sa.Integer, nullable=False),
+        sa.Column("method", sa.Text, nullable=False),
+        sa.Column("scores", sa.Text, nullable=False),
+        sa.Column("latency_ms", sa.Float, nullable=False),
+        sa.Column("outcome", sa.Text),
+        sa.Column("correct_route", sa.Text),
+        sa.Column("outcome_ts", sa.Float),
+        sa.Index("decisions_ts", "ts"),
+        sqlite_autoincrement=True,
+    )
+
+
+_TABLE = None
+
+
+def _decisions():
+    global _TABLE
+    if _TABLE is None:
+        _TABLE = _table()
+    return _TABLE
+
+
+def _step_create(conn) -> None:
+    """Version 1: the decisions table (files made before versions were recorded have it)."""
+    _decisions().metadata.create_all(conn, checkfirst=True)
+
+
+SCHEMA_STEPS = (_step_create,)
 
 _COLUMNS = (
     "id, ts, session_id, user_id, invocation_id, text, text_sha256, route, candidate, "
@@ -114,25 +134,42 @@ def parse_since(value: str | float | None) -> float | None:
 
 
 class DecisionLog:
-    """Append-only SQLite log of routing decisions (thread-safe within one process)."""
+    """Append-only log of routing decisions (thread- and process-safe)."""
 
     def __init__(self, path: str | Path | None = None, *, log_text: bool | None = None) -> None:
+        from coordinator.database import ensure_schema, get_engine, sqlite_url
         from coordinator.settings import get_settings
 
         settings = get_settings()
-        self.path = Path(path) if path is not None else settings.decision_log_path
         self.log_text = settings.log_text if log_text is None else log_text
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=10.0)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.executescript(_SCHEMA)
-        self._conn.commit()
+        if path is None and settings.database_url:
+            path = settings.database_url
+        if path is not None and "://" in str(path):  # a database URL, not a file
+            self.path: Path | None = None
+            self.url = str(path)
+        else:
+            self.path = Path(path) if path is not None else settings.decision_log_path
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.url = sqlite_url(self.path)
+        self._engine = get_engine(self.url, fast_sqlite=self.path is not None)
+        if self.path is not None:
+            import sqlite3
+
+            with sqlite3.connect(self.path, timeout=10.0) as conn:  # persistent in the file
+                conn.execute("PRAGMA journal_mode=WAL")
+            conn.close()
+        ensure_schema(self._engine, "decisions", SCHEMA_STEPS)
+        self._t = _decisions()
+
+    @property
+    def where(self) -> str:
+        """The log's location for messages (a path, or the URL without its password)."""
+        from coordinator.database import redact
+
+        return str(self.path) if self.path is not None else redact(self.url)
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        """Nothing to release: connections are pooled per database (kept for callers)."""
 
     def __enter__(self) -> DecisionLog:
         return self
@@ -153,30 +190,24 @@ class DecisionLog:
     ) -> int:
         """Store one decision; returns its id (for `record_outcome`)."""
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-        row = (
-            time.time(),
-            session_id,
-            user_id,
-            invocation_id,
-            text if self.log_text else None,
-            digest,
-            decision.route,
-            decision.candidate,
-            float(decision.confidence),
-            int(bool(decision.confident)),
-            decision.method,
-            json.dumps(decision.scores, separators=(",", ":")),
-            float(decision.latency_ms),
-        )
-        with self._lock:
-            cur = self._conn.execute(
-                "INSERT INTO decisions (ts, session_id, user_id, invocation_id, text, "
-                "text_sha256, route, candidate, confidence, confident, method, scores, "
-                "latency_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                row,
-            )
-            self._conn.commit()
-            return int(cur.lastrowid)
+        values = {
+            "ts": time.time(),
+            "session_id": session_id,
+            "user_id": user_id,
+            "invocation_id": invocation_id,
+            "text": text if self.log_text else None,
+            "text_sha256": digest,
+            "route": decision.route,
+            "candidate": decision.candidate,
+            "confidence": float(decision.confidence),
+            "confident": int(bool(decision.confident)),
+            "method": decision.method,
+            "scores": json.dumps(decision.scores, separators=(",", ":")),
+            "latency_ms": float(decision.latency_ms),
+        }
+        with self._engine.begin() as conn:
+            result = conn.execute(self._t.insert().values(**values))
+            return int(result.inserted_primary_key[0])
 
     def record_outcome(
         self, decision_id: int, outcome: str, correct_route: str | None = None
@@ -184,16 +215,21 @@ class DecisionLog:
         """Attach later feedback (e.g. `resolved`, `wrong_route`) and the right route."""
         if not outcome:
             raise UsageError("outcome must be a non-empty string")
-        with self._lock:
-            cur = self._conn.execute(
-                "UPDATE decisions SET outcome = ?, correct_route = ?, outcome_ts = ? WHERE id = ?",
-                (outcome, correct_route, time.time(), int(decision_id)),
+        t = self._t
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                t.update().where(t.c.id == int(decision_id))
+                .values(outcome=outcome, correct_route=correct_route, outcome_ts=time.time())
             )
-            self._conn.commit()
-        if cur.rowcount == 0:
-            raise UsageError(f"no decision with id {decision_id} in {self.path}")
+        if result.rowcount == 0:
+            raise UsageError(f"no decision with id {decision_id} in {self.where}")
 
     # --- reads -----------------------------------------------------------------------------
+
+    def _select(self):
+        import sqlalchemy as sa
+
+        return sa.select(*(self._t.c[name] for name in _NAMES))
 
     def rows(
         self,
@@ -205,35 +241,32 @@ class DecisionLog:
         limit: int | None = None,
     ) -> list[DecisionRow]:
         """Decisions oldest first, optionally filtered (labelled: has a correct_route)."""
-        where, args = [], []
+        t = self._t
+        stmt = self._select()
         if since is not None:
-            where.append("ts >= ?")
-            args.append(since)
+            stmt = stmt.where(t.c.ts >= since)
         if route is not None:
-            where.append("route = ?")
-            args.append(route)
+            stmt = stmt.where(t.c.route == route)
         if method is not None:
-            where.append("method = ?")
-            args.append(method)
+            stmt = stmt.where(t.c.method == method)
         if labelled_only:
-            where.append("correct_route IS NOT NULL")
-        sql = f"SELECT {_COLUMNS} FROM decisions"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY id"
+            stmt = stmt.where(t.c.correct_route.is_not(None))
+        stmt = stmt.order_by(t.c.id)
         if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        with self._lock:
-            fetched = self._conn.execute(sql, args).fetchall()
-        return [_to_row(values) for values in fetched]
+            stmt = stmt.limit(int(limit))
+        with self._engine.connect() as conn:
+            fetched = conn.execute(stmt).all()
+        return [_to_row(tuple(values)) for values in fetched]
 
     def get(self, decision_id: int) -> DecisionRow | None:
-        with self._lock:
-            values = self._conn.execute(
-                f"SELECT {_COLUMNS} FROM decisions WHERE id = ?", (int(decision_id),)
-            ).fetchone()
-        return None if values is None else _to_row(values)
+        with self._engine.connect() as conn:
+            values = conn.execute(
+                self._select().where(self._t.c.id == int(decision_id))
+            ).first()
+        return None if values is None else _to_row(tuple(values))
 
     def count(self) -> int:
-        with self._lock:
-            return int(self._conn.execute("SELECT COUNT(*) FROM decisions").fetchone()[0])
+        import sqlalchemy as sa
+
+        with self._engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(self._t)).scalar_one())

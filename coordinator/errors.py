@@ -88,6 +88,20 @@ def as_storage_error(exc: BaseException) -> StorageError | None:
         if sqlite3 is not None and isinstance(exc, sqlite3.Error):
             detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             return StorageError(f"storage: {detail} ({_HINT})")
+        # A database server that went away or refused us mid-run (PostgreSQL through
+        # SQLAlchemy; SQLite's errors are found on the next turn of the loop, its cause).
+        sa_exc = sys.modules.get("sqlalchemy.exc")
+        if (
+            sa_exc is not None
+            and isinstance(exc, sa_exc.OperationalError)
+            and not (sqlite3 is not None and isinstance(exc.orig, sqlite3.Error))
+        ):
+            from coordinator.database import redact
+
+            lines = str(exc.orig).strip().splitlines() or [type(exc.orig).__name__]
+            return StorageError(
+                f"database: {redact(lines[0])} (check COORDINATOR_DATABASE_URL and the server)"
+            )
         if isinstance(exc, OSError) and exc.errno in _STORAGE_ERRNOS:
             where = f"{exc.filename}: " if exc.filename else ""
             return StorageError(f"storage: {where}{_STORAGE_ERRNOS[exc.errno]} ({_HINT})")

@@ -1,11 +1,12 @@
-"""Hand-off tickets: a conversation passed to a person, in the store's SQLite file.
+"""Hand-off tickets: a conversation passed to a person, in the store's database.
 
 The engine side of escalation (the ADK tool that opens a ticket is `tools.tickets`).
 
-One table `handoff_tickets` (its own, next to the store's tables) plus an append-only
-`handoff_ticket_events` audit trail. A partial UNIQUE index allows one *open* ticket per
-session, so opening is idempotent and atomic across threads and processes: a second
-request in the same session (or a retry after a crash) returns the ticket already open.
+One table `handoff_tickets` (its own, next to the store's tables: the store's SQLite file,
+or COORDINATOR_DATABASE_URL) plus an append-only `handoff_ticket_events` audit trail. A
+partial UNIQUE index allows one *open* ticket per session, so opening is idempotent and
+atomic across threads, processes and replicas: a second request in the same session (or a
+retry after a crash) returns the ticket already open.
 
 The user and session always come from the ADK session (`tool_context`), never from text
 or model arguments. Example::
@@ -18,7 +19,6 @@ or model arguments. Example::
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,32 +36,70 @@ __all__ = ["Ticket", "TicketStore", "parse_ticket_id", "summarize_conversation"]
 SUMMARY_TURNS = 6  # user turns kept in the extractive summary
 SUMMARY_CHARS = 160  # per turn
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS handoff_tickets (
-    id         INTEGER PRIMARY KEY AUTOINCREMENT,
-    user_id    TEXT NOT NULL,
-    session_id TEXT NOT NULL,
-    reason     TEXT NOT NULL,
-    summary    TEXT NOT NULL,
-    status     TEXT NOT NULL CHECK (status IN ('open', 'closed')),
-    created_at TEXT NOT NULL,
-    closed_at  TEXT
-);
-DROP INDEX IF EXISTS handoff_one_open_per_session;
-CREATE UNIQUE INDEX IF NOT EXISTS handoff_one_open_per_user_session
-    ON handoff_tickets (user_id, session_id) WHERE status = 'open';
-CREATE TABLE IF NOT EXISTS handoff_ticket_events (
-    id        INTEGER PRIMARY KEY AUTOINCREMENT,
-    ticket_id INTEGER NOT NULL REFERENCES handoff_tickets (id),
-    ts        REAL NOT NULL,
-    action    TEXT NOT NULL,
-    actor     TEXT NOT NULL
-);
-CREATE TRIGGER IF NOT EXISTS handoff_events_no_update BEFORE UPDATE ON handoff_ticket_events
-BEGIN SELECT RAISE(ABORT, 'the ticket audit trail is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS handoff_events_no_delete BEFORE DELETE ON handoff_ticket_events
-BEGIN SELECT RAISE(ABORT, 'the ticket audit trail is append-only'); END;
-"""
+def _tables():
+    import sqlalchemy as sa
+
+    md = sa.MetaData()
+    tickets = sa.Table(
+        "handoff_tickets", md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("user_id", sa.Text, nullable=False),
+        sa.Column("session_id", sa.Text, nullable=False),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("summary", sa.Text, nullable=False),
+        sa.Column("status", sa.Text, sa.CheckConstraint("status IN ('open', 'closed')"),
+                  nullable=False),
+        sa.Column("created_at", sa.Text, nullable=False),
+        sa.Column("closed_at", sa.Text),
+        sqlite_autoincrement=True,
+    )
+    sa.Index(
+        "handoff_one_open_per_user_session", tickets.c.user_id, tickets.c.session_id,
+        unique=True,
+        sqlite_where=tickets.c.status == "open",
+        postgresql_where=tickets.c.status == "open",
+    )
+    sa.Table(
+        "handoff_ticket_events", md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("ticket_id", sa.Integer, sa.ForeignKey("handoff_tickets.id"), nullable=False),
+        sa.Column("ts", sa.Float, nullable=False),
+        sa.Column("action", sa.Text, nullable=False),
+        sa.Column("actor", sa.Text, nullable=False),
+        sqlite_autoincrement=True,
+    )
+    return md
+
+
+_MD = None
+
+
+def _t(name: str):
+    global _MD
+    if _MD is None:
+        _MD = _tables()
+    return _MD.tables[name]
+
+
+def _step_create(conn) -> None:
+    """Version 1: both tables, one open ticket per (user, session), an append-only trail."""
+    from coordinator.database import append_only
+
+    # The first release's index allowed one open ticket per session name, across users.
+    conn.exec_driver_sql("DROP INDEX IF EXISTS handoff_one_open_per_session")
+    _t("handoff_tickets").metadata.create_all(conn, checkfirst=True)
+    if conn.dialect.name == "sqlite":  # the trigger names files made before versions have
+        for verb in ("UPDATE", "DELETE"):
+            conn.exec_driver_sql(
+                f"CREATE TRIGGER IF NOT EXISTS handoff_events_no_{verb.lower()} BEFORE {verb} "
+                "ON handoff_ticket_events BEGIN SELECT RAISE(ABORT, "
+                "'the ticket audit trail is append-only'); END"
+            )
+    else:
+        append_only(conn, "handoff_ticket_events")
+
+
+SCHEMA_STEPS = (_step_create,)
 
 
 class Ticket(BaseModel):
@@ -92,37 +130,57 @@ def parse_ticket_id(value: str | int) -> int:
     return int(text)
 
 
-def _row(r: sqlite3.Row) -> Ticket:
-    data = dict(r)
+def _row(r: Any) -> Ticket:
+    data = dict(r._mapping)
     return Ticket(number=_number(data["id"]), **data)
 
 
 class TicketStore:
-    """Tickets in the store's SQLite file (default `get_settings().store_path`)."""
+    """Tickets in the store's database: a SQLite file (default `get_settings().store_path`)
+    or COORDINATOR_DATABASE_URL."""
 
     def __init__(self, path: str | Path | None = None) -> None:
-        self.path = Path(path) if path is not None else get_settings().store_path
+        from coordinator.database import sqlite_url
+
+        settings = get_settings()
+        if path is None and settings.database_url:
+            path = settings.database_url
+        if path is not None and "://" in str(path):  # a database URL, not a file
+            self.path: Path | None = None
+            self.url = str(path)
+        else:
+            self.path = Path(path) if path is not None else settings.store_path
+            self.url = sqlite_url(self.path)
         self._ready = False
 
+    @property
+    def where(self) -> str:
+        from coordinator.database import redact
+
+        return str(self.path) if self.path is not None else redact(self.url)
+
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self) -> Iterator[Any]:
+        """One transaction; SQLite: BEGIN IMMEDIATE (one writer at a time, across processes)."""
+        from coordinator.database import ensure_schema, get_engine
+
+        engine = get_engine(self.url)
         if not self._ready:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        try:
-            if not self._ready:
-                conn.executescript(_SCHEMA)
-                self._ready = True
-            conn.execute("BEGIN IMMEDIATE")  # one writer at a time, across processes
-            try:
+            if self.path is not None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            ensure_schema(engine, "tickets", SCHEMA_STEPS)
+            self._ready = True
+        with engine.connect() as conn:
+            conn.execution_options(immediate=True)
+            with conn.begin():
                 yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-        finally:
-            conn.close()
+
+    def _open_ticket(self, user_id: str, session_id: str) -> Any:
+        from sqlalchemy import select
+
+        t = _t("handoff_tickets")
+        return select(t).where(t.c.user_id == user_id, t.c.session_id == session_id,
+                               t.c.status == "open")
 
     def open(
         self, *, user_id: str, session_id: str, reason: str, summary: str, actor: str = "system"
@@ -130,85 +188,91 @@ class TicketStore:
         """The session's open ticket, creating it if there is none: `(ticket, created)`.
 
         Keyed by user *and* session: session ids are names clients pick, and another
-        user's session of the same name must get its own ticket, never this one."""
+        user's session of the same name must get its own ticket, never this one. Two
+        replicas opening at once: the partial UNIQUE index lets one insert win, the other
+        returns the winner's ticket."""
+        from sqlalchemy import select
+        from sqlalchemy.exc import IntegrityError
+
         if not user_id or not session_id:
             raise UsageError("a ticket needs an authenticated user and a session")
-        with self._tx() as conn:
-            existing = conn.execute(
-                "SELECT * FROM handoff_tickets WHERE user_id = ? AND session_id = ? "
-                "AND status = 'open'",
-                (user_id, session_id),
-            ).fetchone()
-            if existing is not None:
-                return _row(existing), False
-            now = datetime.now(UTC).isoformat(timespec="seconds")
-            cur = conn.execute(
-                "INSERT INTO handoff_tickets (user_id, session_id, reason, summary, status, "
-                "created_at) VALUES (?, ?, ?, ?, 'open', ?)",
-                (user_id, session_id, reason, summary[:2000], now),
-            )
-            conn.execute(
-                "INSERT INTO handoff_ticket_events (ticket_id, ts, action, actor) "
-                "VALUES (?, ?, 'open', ?)",
-                (cur.lastrowid, time.time(), actor),
-            )
-            row = conn.execute(
-                "SELECT * FROM handoff_tickets WHERE id = ?", (cur.lastrowid,)
-            ).fetchone()
-            return _row(row), True
+        tickets, events = _t("handoff_tickets"), _t("handoff_ticket_events")
+        try:
+            with self._tx() as conn:
+                existing = conn.execute(self._open_ticket(user_id, session_id)).first()
+                if existing is not None:
+                    return _row(existing), False
+                now = datetime.now(UTC).isoformat(timespec="seconds")
+                result = conn.execute(tickets.insert().values(
+                    user_id=user_id, session_id=session_id, reason=reason,
+                    summary=summary[:2000], status="open", created_at=now,
+                ))
+                ticket_id = result.inserted_primary_key[0]
+                conn.execute(events.insert().values(
+                    ticket_id=ticket_id, ts=time.time(), action="open", actor=actor
+                ))
+                row = conn.execute(select(tickets).where(tickets.c.id == ticket_id)).one()
+                return _row(row), True
+        except IntegrityError:
+            with self._tx() as conn:
+                existing = conn.execute(self._open_ticket(user_id, session_id)).first()
+            if existing is None:
+                raise
+            return _row(existing), False
 
     def get(self, ticket_id: int) -> Ticket | None:
+        from sqlalchemy import select
+
+        t = _t("handoff_tickets")
         with self._tx() as conn:
-            row = conn.execute(
-                "SELECT * FROM handoff_tickets WHERE id = ?", (ticket_id,)
-            ).fetchone()
+            row = conn.execute(select(t).where(t.c.id == ticket_id)).first()
         return None if row is None else _row(row)
 
     def list(self, *, user_id: str | None = None, status: str | None = None) -> list[Ticket]:
-        where, args = [], []
+        from sqlalchemy import select
+
+        t = _t("handoff_tickets")
+        stmt = select(t)
         if user_id is not None:
-            where.append("user_id = ?")
-            args.append(user_id)
+            stmt = stmt.where(t.c.user_id == user_id)
         if status is not None:
-            where.append("status = ?")
-            args.append(status)
-        sql = "SELECT * FROM handoff_tickets"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
+            stmt = stmt.where(t.c.status == status)
         with self._tx() as conn:
-            return [_row(r) for r in conn.execute(sql + " ORDER BY id", args).fetchall()]
+            return [_row(r) for r in conn.execute(stmt.order_by(t.c.id)).all()]
 
     def close(self, ticket_id: int, *, actor: str = "operator") -> Ticket:
         """Close a ticket (idempotent: closing a closed ticket changes nothing)."""
+        from sqlalchemy import select
+
+        tickets, events = _t("handoff_tickets"), _t("handoff_ticket_events")
         with self._tx() as conn:
-            row = conn.execute(
-                "SELECT * FROM handoff_tickets WHERE id = ?", (ticket_id,)
-            ).fetchone()
+            stmt = select(tickets).where(tickets.c.id == ticket_id).with_for_update()
+            row = conn.execute(stmt).first()
             if row is None:
-                raise UsageError(f"no ticket {_number(ticket_id)} in {self.path}")
-            if row["status"] == "open":
+                raise UsageError(f"no ticket {_number(ticket_id)} in {self.where}")
+            if row.status == "open":
                 conn.execute(
-                    "UPDATE handoff_tickets SET status = 'closed', closed_at = ? WHERE id = ?",
-                    (datetime.now(UTC).isoformat(timespec="seconds"), ticket_id),
+                    tickets.update().where(tickets.c.id == ticket_id).values(
+                        status="closed",
+                        closed_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                    )
                 )
-                conn.execute(
-                    "INSERT INTO handoff_ticket_events (ticket_id, ts, action, actor) "
-                    "VALUES (?, ?, 'close', ?)",
-                    (ticket_id, time.time(), actor),
-                )
-            row = conn.execute(
-                "SELECT * FROM handoff_tickets WHERE id = ?", (ticket_id,)
-            ).fetchone()
+                conn.execute(events.insert().values(
+                    ticket_id=ticket_id, ts=time.time(), action="close", actor=actor
+                ))
+            row = conn.execute(select(tickets).where(tickets.c.id == ticket_id)).one()
         return _row(row)
 
     def audit(self, ticket_id: int) -> list[dict[str, Any]]:
+        from sqlalchemy import select
+
+        e = _t("handoff_ticket_events")
         with self._tx() as conn:
             rows = conn.execute(
-                "SELECT ts, action, actor FROM handoff_ticket_events WHERE ticket_id = ? "
-                "ORDER BY id",
-                (ticket_id,),
-            ).fetchall()
-        return [dict(r) for r in rows]
+                select(e.c.ts, e.c.action, e.c.actor).where(e.c.ticket_id == ticket_id)
+                .order_by(e.c.id)
+            ).all()
+        return [dict(r._mapping) for r in rows]
 
 
 def summarize_conversation(events: list[Any]) -> str:

@@ -1,8 +1,9 @@
 """Session storage through ADK's own session services.
 
 SQLite file in the data dir by default (sessions survive restarts); any SQLAlchemy URL
-(e.g. `postgresql+asyncpg://...`) selects ADK's `DatabaseSessionService` for scale-out,
-where several stateless replicas share one database.
+(COORDINATOR_SESSION_DB, else COORDINATOR_DATABASE_URL, e.g. `postgresql+psycopg://...`)
+selects ADK's `DatabaseSessionService` for scale-out, where several stateless replicas
+share one database.
 """
 
 from __future__ import annotations
@@ -108,7 +109,12 @@ class _ClientChecked:
 
     async def append_event(self, session: Session, event: Event) -> Event:
         check_client_write(event)
-        return await super().append_event(session, event)
+        try:
+            return await super().append_event(session, event)
+        except SessionBusyError:
+            raise
+        except StaleSessionError as exc:  # ADK's SQLite and database services alike
+            raise SessionBusyError(session.id) from exc
 
 
 def _checked(base: type) -> type:
@@ -139,14 +145,6 @@ class SerializedSqliteSessionService(_ClientChecked, SqliteSessionService):
         if lock is None:
             lock = self._turns[loop] = asyncio.Lock()
         return lock
-
-    async def append_event(self, session: Session, event: Event) -> Event:
-        try:
-            return await super().append_event(session, event)
-        except SessionBusyError:
-            raise
-        except StaleSessionError as exc:
-            raise SessionBusyError(session.id) from exc
 
     @asynccontextmanager
     async def _get_db_connection(self) -> AsyncIterator:
@@ -192,10 +190,14 @@ def make_session_service(
         from google.adk.sessions import InMemorySessionService
 
         return _checked(InMemorySessionService)()
-    setting = "COORDINATOR_SESSION_DB" if s.session_db_url else "COORDINATOR_DATA_DIR"
+    setting = (
+        "COORDINATOR_SESSION_DB" if s.session_db_url
+        else "COORDINATOR_DATABASE_URL" if s.database_url
+        else "COORDINATOR_DATA_DIR"
+    )
     try:
         if url.startswith(("sqlite:", "sqlite+aiosqlite:")):
-            if not s.session_db_url:
+            if not (s.session_db_url or s.database_url):
                 s.ensure_data_dir()
             _use_wal(url)
             return SerializedSqliteSessionService(url)

@@ -113,6 +113,14 @@ class Settings(BaseSettings):
         "postgresql+asyncpg://... to scale out).",
     )
 
+    database_url: str | None = Field(
+        None,
+        alias="COORDINATOR_DATABASE_URL",
+        description="One database for the store, refund/billing audit, decision log, "
+        "tickets and (unless COORDINATOR_SESSION_DB) sessions: postgresql+psycopg://"
+        "user:pw@host:5432/db or sqlite:////path/file.db (default: SQLite files in data_dir).",
+    )
+
     # --- parallel engine ---------------------------------------------------------------------
     max_concurrency: int = Field(64, alias="COORDINATOR_MAX_CONCURRENCY", ge=1)
     branch_timeout_s: float = Field(
@@ -244,6 +252,19 @@ class Settings(BaseSettings):
             raise ValueError("name at least one tool (default: request_refund)")
         return v
 
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        from coordinator.database import normalize_url
+        from coordinator.errors import ConfigError
+
+        try:
+            return normalize_url(v)
+        except ConfigError as exc:  # the message says which part is wrong, without a password
+            raise ValueError(str(exc).split(": ", 1)[1]) from None
+
     @field_validator("gemini_base_url")
     @classmethod
     def _http_url(cls, v: str | None) -> str | None:
@@ -286,7 +307,14 @@ class Settings(BaseSettings):
 
     @property
     def sessions_url(self) -> str:
-        return self.session_db_url or f"sqlite:///{self.data_dir / 'sessions.sqlite3'}"
+        """COORDINATOR_SESSION_DB, else the one database URL, else a file in data_dir."""
+        if self.session_db_url:
+            return self.session_db_url
+        if self.database_url:
+            from coordinator.database import async_url
+
+            return async_url(self.database_url)
+        return f"sqlite:///{self.data_dir / 'sessions.sqlite3'}"
 
     def ensure_data_dir(self) -> Path:
         """Create the data dir and prove it is writable, or say which setting to fix."""
@@ -317,6 +345,7 @@ def _describe(exc: ValidationError) -> str:
     key = ".".join(str(p) for p in err["loc"]) or "settings"
     value = err.get("input")
     shown = f"={value!r}" if isinstance(value, str | int | float) else ""
+    shown = re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", shown)  # never print a password
     msg = err["msg"].removeprefix("Value error, ")
     more = len(exc.errors()) - 1
     return f"invalid setting {key}{shown}: {msg}" + (f" (and {more} more)" if more else "")

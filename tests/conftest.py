@@ -8,11 +8,24 @@ import socket
 import pytest
 
 from coordinator.settings import reset_settings
+from tests.postgres_cluster import (  # noqa: F401  (fixtures: a throwaway PostgreSQL)
+    _postgres_cluster,
+    fresh_database_url,
+    postgres_url,
+)
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend(request, tmp_path) -> str:
+    """A database URL for each backend: a SQLite file, then a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'shared.db'}"
+    return request.getfixturevalue("fresh_database_url")
 
 
 def _is_loopback(address) -> bool:

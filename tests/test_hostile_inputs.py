@@ -226,6 +226,7 @@ BAD_SETTINGS = {
     "COORDINATOR_MAX_STATE_DELTA_BYTES": ("-1", "greater than or equal to 0"),
     "COORDINATOR_MAX_STATE_DELTA_KEYS": ("1.5", "integer"),
     "COORDINATOR_BODY_TIMEOUT": ("-1", "greater than 0"),
+    "COORDINATOR_DATABASE_URL": ("garbage", "not a database URL"),
 }
 # Path settings: checked where they are used (an `ask` builds everything).
 PATH_SETTINGS = {
@@ -260,6 +261,30 @@ def test_invalid_setting_is_named_in_one_line(key, source, tmp_path):
         drop = (key,)
     code, err = _cli(["review", "doc.txt"], tmp_path, env=env, drop=drop)
     _one_error(code, err, f"invalid setting {key}=.*{re.escape(why)}")
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:  # bound, never listening: connections are refused
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("not a url", "not a database URL"),
+        ("mysql://app:s3cret-pw@127.0.0.1/db", "unsupported database 'mysql'"),
+        ("sqlite://", "in-memory SQLite database cannot be shared"),
+        ("postgresql://app:s3cret-pw@127.0.0.1:{port}/db", "cannot connect: .*refused"),
+        ("postgresql+psycopg://app:s3cret-pw@127.0.0.1:notaport/db", "unusable database URL"),
+    ],
+)
+def test_bad_database_url_is_one_line_without_the_password(url, why, tmp_path):
+    url = url.format(port=_closed_port())
+    code, err = _cli(["ask", "I was charged twice"], tmp_path,
+                     env={"COORDINATOR_DATABASE_URL": url})
+    _one_error(code, err, f"COORDINATOR_DATABASE_URL=.*{why}")
+    assert "s3cret-pw" not in err
 
 
 @pytest.mark.parametrize("key", PATH_SETTINGS)

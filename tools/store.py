@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -137,59 +137,134 @@ class Action(_Row):
         return format_money(self.amount_cents, self.currency or "USD")
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS customers (
-    user_id TEXT PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL, plan TEXT NOT NULL,
-    currency TEXT NOT NULL, payment_method TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS invoices (
-    id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES customers(user_id),
-    issued TEXT NOT NULL, amount_cents INTEGER NOT NULL, currency TEXT NOT NULL,
-    status TEXT NOT NULL, description TEXT NOT NULL, items TEXT NOT NULL DEFAULT '[]'
-);
-CREATE INDEX IF NOT EXISTS invoices_user ON invoices(user_id, issued);
-CREATE TABLE IF NOT EXISTS orders (
-    id INTEGER PRIMARY KEY, user_id TEXT NOT NULL REFERENCES customers(user_id),
-    item TEXT NOT NULL, amount_cents INTEGER NOT NULL, currency TEXT NOT NULL,
-    ordered TEXT NOT NULL, status TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS orders_user ON orders(user_id);
-CREATE TABLE IF NOT EXISTS refunds (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    order_id INTEGER NOT NULL UNIQUE REFERENCES orders(id),
-    user_id TEXT NOT NULL, amount_cents INTEGER NOT NULL CHECK (amount_cents > 0),
-    currency TEXT NOT NULL, status TEXT NOT NULL, reason TEXT NOT NULL,
-    created_at TEXT NOT NULL
-);
--- (session_id, nonce columns: added by _migrate, so older stores get them too)
--- Other confirmed side effects (a duplicate charge refunded, a subscription cancelled):
--- one row per (kind, target), append-only like refunds.
-CREATE TABLE IF NOT EXISTS actions (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    kind TEXT NOT NULL, target TEXT NOT NULL, user_id TEXT NOT NULL,
-    amount_cents INTEGER NOT NULL DEFAULT 0, currency TEXT NOT NULL DEFAULT '',
-    detail TEXT NOT NULL DEFAULT '', session_id TEXT, nonce TEXT UNIQUE,
-    created_at TEXT NOT NULL, UNIQUE (kind, target)
-);
-CREATE INDEX IF NOT EXISTS actions_session ON actions(session_id);
-CREATE TRIGGER IF NOT EXISTS actions_no_update BEFORE UPDATE ON actions
-BEGIN SELECT RAISE(ABORT, 'actions is an append-only audit table'); END;
-CREATE TRIGGER IF NOT EXISTS actions_no_delete BEFORE DELETE ON actions
-BEGIN SELECT RAISE(ABORT, 'actions is an append-only audit table'); END;
+_SQLITE_GUARDS = """
 CREATE TRIGGER IF NOT EXISTS actions_no_replace BEFORE INSERT ON actions
 WHEN EXISTS (SELECT 1 FROM actions WHERE (kind = NEW.kind AND target = NEW.target) OR id = NEW.id)
 BEGIN SELECT RAISE(IGNORE); END;
-CREATE TRIGGER IF NOT EXISTS refunds_no_update BEFORE UPDATE ON refunds
-BEGIN SELECT RAISE(ABORT, 'refunds is an append-only audit table'); END;
-CREATE TRIGGER IF NOT EXISTS refunds_no_delete BEFORE DELETE ON refunds
-BEGIN SELECT RAISE(ABORT, 'refunds is an append-only audit table'); END;
 -- INSERT OR REPLACE deletes the old row without firing DELETE triggers (unless
 -- recursive_triggers is on): drop any insert that would replace an existing row.
 CREATE TRIGGER IF NOT EXISTS refunds_no_replace BEFORE INSERT ON refunds
 WHEN EXISTS (SELECT 1 FROM refunds WHERE order_id = NEW.order_id OR id = NEW.id)
-BEGIN SELECT RAISE(IGNORE); END;
+BEGIN SELECT RAISE(IGNORE); END
 """
+
+
+def _tables():
+    """The store's tables (SQLAlchemy Core), the same on SQLite and PostgreSQL. Dates are
+    ISO text and money integer cents on both, so rows read back identically."""
+    import sqlalchemy as sa
+
+    md = sa.MetaData()
+    text, integer = sa.Text, sa.Integer
+    sa.Table("meta", md, sa.Column("key", text, primary_key=True),
+             sa.Column("value", text, nullable=False))
+    sa.Table(
+        "customers", md,
+        sa.Column("user_id", text, primary_key=True),
+        *(sa.Column(c, text, nullable=False)
+          for c in ("name", "email", "plan", "currency", "payment_method")),
+    )
+    sa.Table(
+        "invoices", md,
+        sa.Column("id", text, primary_key=True),
+        sa.Column("user_id", text, sa.ForeignKey("customers.user_id"), nullable=False),
+        sa.Column("issued", text, nullable=False),
+        sa.Column("amount_cents", integer, nullable=False),
+        sa.Column("currency", text, nullable=False),
+        sa.Column("status", text, nullable=False),
+        sa.Column("description", text, nullable=False),
+        sa.Column("items", text, nullable=False, server_default="[]"),
+        sa.Index("invoices_user", "user_id", "issued"),
+    )
+    sa.Table(
+        "orders", md,
+        sa.Column("id", integer, primary_key=True, autoincrement=False),
+        sa.Column("user_id", text, sa.ForeignKey("customers.user_id"), nullable=False),
+        sa.Column("item", text, nullable=False),
+        sa.Column("amount_cents", integer, nullable=False),
+        sa.Column("currency", text, nullable=False),
+        sa.Column("ordered", text, nullable=False),
+        sa.Column("status", text, nullable=False),
+        sa.Index("orders_user", "user_id"),
+    )
+    # The refund audit: one row per order (the idempotency key), append-only.
+    sa.Table(
+        "refunds", md,
+        sa.Column("id", integer, primary_key=True, autoincrement=True),
+        sa.Column("order_id", integer, sa.ForeignKey("orders.id"), nullable=False, unique=True),
+        sa.Column("user_id", text, nullable=False),
+        sa.Column("amount_cents", integer, sa.CheckConstraint("amount_cents > 0"),
+                  nullable=False),
+        sa.Column("currency", text, nullable=False),
+        sa.Column("status", text, nullable=False),
+        sa.Column("reason", text, nullable=False),
+        sa.Column("created_at", text, nullable=False),
+        sa.Column("session_id", text),
+        sa.Column("nonce", text),
+        sqlite_autoincrement=True,
+    )
+    # Other confirmed side effects (a duplicate charge refunded, a subscription cancelled):
+    # one row per (kind, target), append-only like refunds.
+    sa.Table(
+        "actions", md,
+        sa.Column("id", integer, primary_key=True, autoincrement=True),
+        sa.Column("kind", text, nullable=False),
+        sa.Column("target", text, nullable=False),
+        sa.Column("user_id", text, nullable=False),
+        sa.Column("amount_cents", integer, nullable=False, server_default="0"),
+        sa.Column("currency", text, nullable=False, server_default=""),
+        sa.Column("detail", text, nullable=False, server_default=""),
+        sa.Column("session_id", text),
+        sa.Column("nonce", text, unique=True),
+        sa.Column("created_at", text, nullable=False),
+        sa.UniqueConstraint("kind", "target"),
+        sa.Index("actions_session", "session_id"),
+        sqlite_autoincrement=True,
+    )
+    return md
+
+
+_md = None
+
+
+def _t(name: str):
+    """A store table by name (the metadata is built on first use: no SQLAlchemy import
+    cost for commands that never open the store)."""
+    global _md
+    if _md is None:
+        _md = _tables()
+    return _md.tables[name]
+
+
+def _step_create(conn) -> None:
+    """Version 1: the tables, and the audit tables made append-only in the database."""
+    from coordinator.database import append_only
+
+    _t("meta").metadata.create_all(conn, checkfirst=True)
+    for table in ("refunds", "actions"):
+        append_only(conn, table)
+    if conn.dialect.name == "sqlite":
+        for stmt in _SQLITE_GUARDS.split(";\n"):
+            if stmt.strip():
+                conn.exec_driver_sql(stmt)
+
+
+def _step_refund_session(conn) -> None:
+    """Version 2: refunds remember the session and proposal nonce (files made before them
+    get the columns; ALTER TABLE ADD COLUMN keeps every row)."""
+    import sqlalchemy as sa
+
+    cols = {c["name"] for c in sa.inspect(conn).get_columns("refunds")}
+    for col in ("session_id", "nonce"):
+        if col not in cols:
+            conn.exec_driver_sql(f"ALTER TABLE refunds ADD COLUMN {col} TEXT")
+    conn.exec_driver_sql("CREATE UNIQUE INDEX IF NOT EXISTS refunds_nonce ON refunds(nonce)")
+    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS refunds_session ON refunds(session_id)")
+
+
+# Step i moves the schema from version i to i+1 (recorded in `schema_version`).
+SCHEMA_STEPS = (_step_create, _step_refund_session)
+
 
 # (user_id, name, email, plan, currency, payment method, monthly fee in cents)
 _CUSTOMERS = [
@@ -301,162 +376,168 @@ _init_lock = threading.Lock()
 
 
 class Store:
-    """Access to one store file; every call opens a short-lived connection (thread-safe)."""
+    """Access to one store database: a SQLite file (a path) or any URL `coordinator.database`
+    supports. Thread-safe; every call takes a short-lived connection."""
 
     def __init__(self, path: str | Path, *, seed_today: date | None = None) -> None:
-        self.path = Path(path)
+        from coordinator.database import sqlite_url
+
+        text = str(path)
+        if "://" in text:
+            self.url = text
+            self.path: Path | None = None
+        else:
+            self.path = Path(path)
+            self.url = sqlite_url(self.path)
         self._seed_today = seed_today
         self._ready = False
+
+    @property
+    def engine(self):
+        from coordinator.database import get_engine
+
+        return get_engine(self.url)
 
     # --- connection & seeding ------------------------------------------------------------
 
     @contextmanager
-    def connect(self) -> Iterator[sqlite3.Connection]:
-        """A connection in autocommit-off mode; commits on success, rolls back on error."""
+    def connect(self) -> Iterator[Any]:
+        """A raw driver connection (sqlite3 or psycopg) for ad-hoc SQL; commits on success,
+        rolls back on error. The store's own methods use SQLAlchemy Core instead."""
         self._ensure()
-        conn = self._open()
+        raw = self.engine.raw_connection()
+        if self.path is not None:
+            raw.driver_connection.row_factory = sqlite3.Row
+            raw.driver_connection.isolation_level = ""  # pysqlite's implicit transactions
         try:
-            yield conn
-            conn.commit()
+            yield raw.driver_connection
+            raw.commit()
         except BaseException:
-            conn.rollback()
+            raw.rollback()
             raise
         finally:
-            conn.close()
-
-    def _open(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=30)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA foreign_keys = ON")
-        return conn
+            raw.close()
 
     def _ensure(self) -> None:
         if self._ready:
             return
-        with _init_lock:  # threads of this process; BEGIN IMMEDIATE serialises processes
+        with _init_lock:  # threads of this process; the database serialises processes
             if self._ready:
                 return
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = self._open()
-            try:
-                conn.isolation_level = None
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    for stmt in _SCHEMA.split(";\n"):
-                        if stmt.strip():
-                            conn.execute(stmt)
-                    _migrate(conn)
-                    seeded = conn.execute("SELECT value FROM meta WHERE key='seeded'").fetchone()
-                    if seeded is None or seeded[0] != _SEED_VERSION:
-                        self._seed(conn, upgrade=seeded is not None)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-            finally:
-                conn.close()
+            if self.path is not None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            from coordinator.database import ensure_schema
+
+            ensure_schema(self.engine, "store", SCHEMA_STEPS)
+            with self._begin() as conn:
+                seeded = conn.execute(
+                    _select(_t("meta").c.value).where(_t("meta").c.key == "seeded")
+                ).first()
+                if seeded is None or seeded[0] != _SEED_VERSION:
+                    self._seed(conn, upgrade=seeded is not None)
             self._ready = True
 
-    def _seed(self, conn: sqlite3.Connection, *, upgrade: bool = False) -> None:
+    @contextmanager
+    def _begin(self, *, lock_user: str | None = None) -> Iterator[Any]:
+        """One write transaction: SQLite `BEGIN IMMEDIATE` (the write lock before the first
+        read); PostgreSQL: the customer's row `FOR UPDATE` when `lock_user` is given."""
+        with self.engine.connect() as conn:
+            conn.execution_options(immediate=True)
+            with conn.begin():
+                if lock_user is not None:
+                    customers = _t("customers")
+                    conn.execute(
+                        _select(customers.c.user_id)
+                        .where(customers.c.user_id == lock_user)
+                        .with_for_update()
+                    )
+                yield conn
+
+    def _read(self, stmt) -> list:
+        self._ensure()
+        with self.engine.connect() as conn:
+            return list(conn.execute(stmt))
+
+    def _seed(self, conn, *, upgrade: bool = False) -> None:
         """Seed a new store, or add what a newer seed version has to an older one
         (existing rows, and the refunds audit, are never touched)."""
+        meta = _t("meta")
         today = self._seed_today or datetime.now(UTC).date()
         if upgrade:
-            row = conn.execute("SELECT value FROM meta WHERE key='seed_date'").fetchone()
+            row = conn.execute(_select(meta.c.value).where(meta.c.key == "seed_date")).first()
             today = date.fromisoformat(row[0]) if row else today
         customers, invoices, orders = _seed_rows(today)
-        verb = "INSERT OR IGNORE" if upgrade else "INSERT"
-        conn.executemany(f"{verb} INTO customers VALUES (?,?,?,?,?,?)", customers)
-        conn.executemany(f"{verb} INTO invoices VALUES (?,?,?,?,?,?,?,?)", invoices)
-        conn.executemany(f"{verb} INTO orders VALUES (?,?,?,?,?,?,?)", orders)
-        conn.execute("DELETE FROM meta WHERE key='seeded'")
-        conn.executemany(
-            "INSERT OR IGNORE INTO meta VALUES (?,?)",
-            [("seeded", _SEED_VERSION), ("seed_date", today.isoformat())],
+        for name, rows in (("customers", customers), ("invoices", invoices), ("orders", orders)):
+            table = _t(name)
+            values = [dict(zip(table.c.keys(), r, strict=True)) for r in rows]
+            conn.execute(_insert(conn, table, ignore=upgrade), values)
+        conn.execute(meta.delete().where(meta.c.key == "seeded"))
+        conn.execute(
+            _insert(conn, meta, ignore=True),
+            [{"key": "seeded", "value": _SEED_VERSION},
+             {"key": "seed_date", "value": today.isoformat()}],
         )
 
     # --- reads ---------------------------------------------------------------------------
 
     def customer(self, user_id: str) -> Customer | None:
-        with self.connect() as conn:
-            row = conn.execute("SELECT * FROM customers WHERE user_id=?", (user_id,)).fetchone()
-        return Customer(**dict(row)) if row else None
+        t = _t("customers")
+        rows = self._read(_select(t).where(t.c.user_id == user_id))
+        return Customer(**rows[0]._mapping) if rows else None
 
     def invoices_for(self, user_id: str, limit: int | None = None) -> list[Invoice]:
         """The user's invoices, newest first."""
-        sql = "SELECT * FROM invoices WHERE user_id=? ORDER BY issued DESC, id DESC"
-        params: tuple = (user_id,)
+        t = _t("invoices")
+        stmt = _select(t).where(t.c.user_id == user_id).order_by(t.c.issued.desc(), t.c.id.desc())
         if limit is not None:
-            sql += " LIMIT ?"
-            params += (max(0, int(limit)),)
-        with self.connect() as conn:
-            rows = conn.execute(sql, params).fetchall()
-        return [_invoice(r) for r in rows]
+            stmt = stmt.limit(max(0, int(limit)))
+        return [_invoice(r) for r in self._read(stmt)]
 
     def invoice(self, user_id: str, invoice_id: str) -> Invoice | None:
         """One invoice, only if it belongs to `user_id` (else None: no existence leak)."""
-        with self.connect() as conn:
-            row = conn.execute(
-                "SELECT * FROM invoices WHERE id=? AND user_id=?",
-                (invoice_id.strip().upper(), user_id),
-            ).fetchone()
-        return _invoice(row) if row else None
+        t = _t("invoices")
+        rows = self._read(
+            _select(t).where(t.c.id == invoice_id.strip().upper(), t.c.user_id == user_id)
+        )
+        return _invoice(rows[0]) if rows else None
 
     def orders_for(self, user_id: str) -> list[Order]:
         """The user's orders, newest first."""
-        with self.connect() as conn:
-            rows = conn.execute(
-                "SELECT * FROM orders WHERE user_id=? ORDER BY ordered DESC, id DESC", (user_id,)
-            ).fetchall()
-        return [Order(**dict(r)) for r in rows]
+        t = _t("orders")
+        stmt = _select(t).where(t.c.user_id == user_id).order_by(t.c.ordered.desc(),
+                                                                  t.c.id.desc())
+        return [Order(**r._mapping) for r in self._read(stmt)]
 
     def order(self, user_id: str, order_id: int) -> Order | None:
         """One order, only if it belongs to `user_id` (else None: no existence leak)."""
-        with self.connect() as conn:
-            row = conn.execute(
-                "SELECT * FROM orders WHERE id=? AND user_id=?", (int(order_id), user_id)
-            ).fetchone()
-        return Order(**dict(row)) if row else None
+        t = _t("orders")
+        rows = self._read(_select(t).where(t.c.id == int(order_id), t.c.user_id == user_id))
+        return Order(**rows[0]._mapping) if rows else None
 
     def refund_for_order(self, order_id: int) -> Refund | None:
-        with self.connect() as conn:
-            row = conn.execute(
-                "SELECT * FROM refunds WHERE order_id=?", (int(order_id),)
-            ).fetchone()
-        return Refund(**dict(row)) if row else None
+        t = _t("refunds")
+        rows = self._read(_select(t).where(t.c.order_id == int(order_id)))
+        return Refund(**rows[0]._mapping) if rows else None
 
     def refunds_for(self, user_id: str) -> list[Refund]:
-        with self.connect() as conn:
-            rows = conn.execute(
-                "SELECT * FROM refunds WHERE user_id=? ORDER BY id", (user_id,)
-            ).fetchall()
-        return [Refund(**dict(r)) for r in rows]
+        t = _t("refunds")
+        rows = self._read(_select(t).where(t.c.user_id == user_id).order_by(t.c.id))
+        return [Refund(**r._mapping) for r in rows]
 
     # --- the one write -------------------------------------------------------------------
 
     @contextmanager
-    def _user_transaction(self, user_id: str) -> Iterator[sqlite3.Connection]:
+    def _user_transaction(self, user_id: str) -> Iterator[Any]:
         """One write transaction holding the per-user lock for its whole duration.
 
         SQLite: `BEGIN IMMEDIATE` takes the database write lock before the first read, so
-        a racing process waits for our commit and then reads our refund. PostgreSQL: the
-        same shape is `BEGIN; SELECT 1 FROM customers WHERE user_id=%s FOR UPDATE` (the
-        customer row is the per-user lock), then the same reads and insert.
+        a racing process waits for our commit and then reads our refund. PostgreSQL:
+        `SELECT ... FROM customers WHERE user_id=... FOR UPDATE` (the customer row is the
+        per-user lock) and READ COMMITTED: the reads after it see every earlier commit.
         """
         self._ensure()
-        conn = self._open()
-        conn.isolation_level = None  # we issue BEGIN/COMMIT ourselves
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.execute("SELECT 1 FROM customers WHERE user_id=?", (user_id,))
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-        finally:
-            conn.close()
+        with self._begin(lock_user=user_id) as conn:
+            yield conn
 
     def refund_atomically(
         self,
@@ -475,40 +556,57 @@ class Store:
         however many processes race. Returns the existing refund (created=False) when the
         order or the proposal `nonce` was already refunded, `(None, False)` when refused.
         """
+        from sqlalchemy.exc import IntegrityError
+
+        refunds = _t("refunds")
         created_at = (now or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
-        with self._user_transaction(order.user_id) as conn:
-            rows = conn.execute(
-                "SELECT * FROM refunds WHERE user_id=? ORDER BY id", (order.user_id,)
-            ).fetchall()
-            prior = [Refund(**dict(r)) for r in rows]
-            existing = next(
-                (r for r in prior if r.order_id == order.id or (nonce and r.nonce == nonce)),
-                None,
+        try:
+            with self._user_transaction(order.user_id) as conn:
+                rows = conn.execute(
+                    _select(refunds).where(refunds.c.user_id == order.user_id)
+                    .order_by(refunds.c.id)
+                )
+                prior = [Refund(**r._mapping) for r in rows]
+                existing = next(
+                    (r for r in prior if r.order_id == order.id or (nonce and r.nonce == nonce)),
+                    None,
+                )
+                if existing is not None:
+                    return existing, False
+                allowed, amount_cents = decide(prior)
+                if not allowed:
+                    return None, False
+                _fault("before_audit")
+                result = conn.execute(
+                    refunds.insert().values(
+                        order_id=order.id,
+                        user_id=order.user_id,
+                        amount_cents=amount_cents,
+                        currency=order.currency,
+                        status="approved",
+                        reason=reason.strip()[:500] or "not given",
+                        created_at=created_at,
+                        session_id=session_id,
+                        nonce=nonce,
+                    )
+                )
+                row = conn.execute(
+                    _select(refunds).where(refunds.c.id == result.inserted_primary_key[0])
+                ).one()
+        except IntegrityError:
+            # Another transaction recorded this order or nonce first (the UNIQUE
+            # constraints are the last line): report that row, never a second one.
+            found = self._read(
+                _select(refunds).where(
+                    (refunds.c.order_id == order.id)
+                    | ((refunds.c.nonce == nonce) if nonce else False)
+                )
             )
-            if existing is not None:
-                return existing, False
-            allowed, amount_cents = decide(prior)
-            if not allowed:
-                return None, False
-            _fault("before_audit")
-            cur = conn.execute(
-                "INSERT INTO refunds (order_id, user_id, amount_cents, currency, status, reason,"
-                " created_at, session_id, nonce) VALUES (?,?,?,?,?,?,?,?,?)",
-                (
-                    order.id,
-                    order.user_id,
-                    amount_cents,
-                    order.currency,
-                    "approved",
-                    reason.strip()[:500] or "not given",
-                    created_at,
-                    session_id,
-                    nonce,
-                ),
-            )
-            row = conn.execute("SELECT * FROM refunds WHERE id=?", (cur.lastrowid,)).fetchone()
+            if not found:
+                raise
+            return Refund(**found[0]._mapping), False
         _fault("after_audit")  # committed: a crash from here on must still be reported
-        return Refund(**dict(row)), True
+        return Refund(**row._mapping), True
 
     def record_refund(
         self, order: Order, *, amount_cents: int, reason: str, now: datetime | None = None
@@ -526,30 +624,43 @@ class Store:
 
         By user *and* session: a session id is a name the client picks, so another user
         can have a session of the same name, and must not be told this user's refunds."""
-        with self.connect() as conn:
-            rows = conn.execute(
-                "SELECT * FROM refunds WHERE session_id=? AND user_id=? ORDER BY id",
-                (session_id, user_id),
-            ).fetchall()
-        return [Refund(**dict(r)) for r in rows]
+        t = _t("refunds")
+        rows = self._read(
+            _select(t).where(t.c.session_id == session_id, t.c.user_id == user_id)
+            .order_by(t.c.id)
+        )
+        return [Refund(**r._mapping) for r in rows]
 
     # --- billing side effects (same transaction discipline as refunds) -------------------
 
-    def _existing_action(self, conn: sqlite3.Connection, kind: str, target: str) -> Action | None:
-        row = conn.execute(
-            "SELECT * FROM actions WHERE kind=? AND target=?", (kind, target)
-        ).fetchone()
-        return Action(**dict(row)) if row else None
+    def _existing_action(self, conn, kind: str, target: str) -> Action | None:
+        t = _t("actions")
+        row = conn.execute(_select(t).where(t.c.kind == kind, t.c.target == target)).first()
+        return Action(**row._mapping) if row else None
 
-    def _insert_action(self, conn: sqlite3.Connection, **values: object) -> Action:
+    def _insert_action(self, conn, **values: object) -> Action:
+        t = _t("actions")
         values.setdefault("created_at", datetime.now(UTC).isoformat(timespec="seconds"))
-        cols = ", ".join(values)
-        cur = conn.execute(
-            f"INSERT INTO actions ({cols}) VALUES ({', '.join('?' * len(values))})",
-            tuple(values.values()),
-        )
-        row = conn.execute("SELECT * FROM actions WHERE id=?", (cur.lastrowid,)).fetchone()
-        return Action(**dict(row))
+        result = conn.execute(t.insert().values(**values))
+        row = conn.execute(_select(t).where(t.c.id == result.inserted_primary_key[0])).one()
+        return Action(**row._mapping)
+
+    @contextmanager
+    def _action_transaction(self, user_id: str, kind: str, target: str):
+        """`_user_transaction`, where a UNIQUE (kind, target) or nonce conflict (another
+        replica got there first) becomes "already done": yields a box for the result."""
+        from sqlalchemy.exc import IntegrityError
+
+        box: dict[str, Any] = {}
+        try:
+            with self._user_transaction(user_id) as conn:
+                yield conn, box
+        except IntegrityError:
+            with self.engine.connect() as conn:
+                existing = self._existing_action(conn, kind, target)
+            if existing is None:
+                raise
+            box["result"] = (existing, False, "")
 
     def refund_duplicate_charge(
         self,
@@ -566,60 +677,68 @@ class Store:
         duplicate (an earlier paid invoice with the same description and amount within
         `window_days`); then records the action and marks the invoice refunded.
         """
-        with self._user_transaction(user_id) as conn:
-            existing = self._existing_action(conn, "charge_refund", invoice_id)
-            if existing is not None:
-                return existing, False, ""
-            row = conn.execute(
-                "SELECT * FROM invoices WHERE id=? AND user_id=?", (invoice_id, user_id)
-            ).fetchone()
-            if row is None:
-                return None, False, f"Invoice {invoice_id} was not found on your account."
-            inv = _invoice(row)
-            if inv.status != "paid":
-                return None, False, f"Invoice {invoice_id} is {inv.status}, not a paid charge."
-            earlier = conn.execute(
-                "SELECT issued FROM invoices WHERE user_id=? AND status='paid' AND id<>? AND"
-                " description=? AND amount_cents=? AND (issued<? OR (issued=? AND id<?))",
-                (
-                    user_id,
-                    inv.id,
-                    inv.description,
-                    inv.amount_cents,
-                    inv.issued.isoformat(),
-                    inv.issued.isoformat(),
-                    inv.id,
-                ),
-            ).fetchall()
-            if not any(
-                (inv.issued - date.fromisoformat(r[0])).days <= window_days for r in earlier
-            ):
-                return None, False, f"Invoice {invoice_id} is not a duplicate of another charge."
-            action = self._insert_action(
-                conn,
-                kind="charge_refund",
-                target=inv.id,
-                user_id=user_id,
-                amount_cents=inv.amount_cents,
-                currency=inv.currency,
-                detail=inv.description,
-                session_id=session_id,
-                nonce=nonce,
+        with self._action_transaction(user_id, "charge_refund", invoice_id) as (conn, box):
+            box["result"] = self._refund_duplicate(conn, user_id, invoice_id, window_days,
+                                                   session_id, nonce)
+        return box["result"]
+
+    def _refund_duplicate(self, conn, user_id, invoice_id, window_days, session_id, nonce):
+        invoices = _t("invoices")
+        existing = self._existing_action(conn, "charge_refund", invoice_id)
+        if existing is not None:
+            return existing, False, ""
+        row = conn.execute(
+            _select(invoices).where(invoices.c.id == invoice_id, invoices.c.user_id == user_id)
+        ).first()
+        if row is None:
+            return None, False, f"Invoice {invoice_id} was not found on your account."
+        inv = _invoice(row)
+        if inv.status != "paid":
+            return None, False, f"Invoice {invoice_id} is {inv.status}, not a paid charge."
+        issued = inv.issued.isoformat()
+        earlier = conn.execute(
+            _select(invoices.c.issued).where(
+                invoices.c.user_id == user_id,
+                invoices.c.status == "paid",
+                invoices.c.id != inv.id,
+                invoices.c.description == inv.description,
+                invoices.c.amount_cents == inv.amount_cents,
+                (invoices.c.issued < issued)
+                | ((invoices.c.issued == issued) & (invoices.c.id < inv.id)),
             )
-            conn.execute("UPDATE invoices SET status='refunded' WHERE id=?", (inv.id,))
+        ).all()
+        if not any((inv.issued - date.fromisoformat(r[0])).days <= window_days for r in earlier):
+            return None, False, f"Invoice {invoice_id} is not a duplicate of another charge."
+        action = self._insert_action(
+            conn,
+            kind="charge_refund",
+            target=inv.id,
+            user_id=user_id,
+            amount_cents=inv.amount_cents,
+            currency=inv.currency,
+            detail=inv.description,
+            session_id=session_id,
+            nonce=nonce,
+        )
+        conn.execute(invoices.update().where(invoices.c.id == inv.id).values(status="refunded"))
         return action, True, ""
 
     def cancel_subscription(
         self, user_id: str, *, session_id: str | None = None, nonce: str | None = None
     ) -> tuple[Action | None, bool, str]:
         """Cancel the user's subscription in one transaction: `(action, created, why_not)`."""
-        with self._user_transaction(user_id) as conn:
+        customers = _t("customers")
+        with self._action_transaction(user_id, "cancel_subscription", user_id) as (conn, box):
             existing = self._existing_action(conn, "cancel_subscription", user_id)
             if existing is not None:
-                return existing, False, ""
-            row = conn.execute("SELECT plan FROM customers WHERE user_id=?", (user_id,)).fetchone()
+                box["result"] = (existing, False, "")
+                return box["result"]
+            row = conn.execute(
+                _select(customers.c.plan).where(customers.c.user_id == user_id)
+            ).first()
             if row is None:
-                return None, False, "There is no subscription on your account."
+                box["result"] = (None, False, "There is no subscription on your account.")
+                return box["result"]
             action = self._insert_action(
                 conn,
                 kind="cancel_subscription",
@@ -630,23 +749,25 @@ class Store:
                 nonce=nonce,
             )
             conn.execute(
-                "UPDATE customers SET plan=? WHERE user_id=?",
-                (f"Cancelled (was {row[0]})", user_id),
+                customers.update().where(customers.c.user_id == user_id)
+                .values(plan=f"Cancelled (was {row[0]})")
             )
-        return action, True, ""
+            box["result"] = (action, True, "")
+        return box["result"]
 
     def action(self, kind: str, target: str) -> Action | None:
-        with self.connect() as conn:
+        self._ensure()
+        with self.engine.connect() as conn:
             return self._existing_action(conn, kind, target)
 
     def actions_for_session(self, session_id: str, user_id: str) -> list[Action]:
         """Billing actions of one user's chat session (see `refunds_for_session`)."""
-        with self.connect() as conn:
-            rows = conn.execute(
-                "SELECT * FROM actions WHERE session_id=? AND user_id=? ORDER BY id",
-                (session_id, user_id),
-            ).fetchall()
-        return [Action(**dict(r)) for r in rows]
+        t = _t("actions")
+        rows = self._read(
+            _select(t).where(t.c.session_id == session_id, t.c.user_id == user_id)
+            .order_by(t.c.id)
+        )
+        return [Action(**r._mapping) for r in rows]
 
 
 FAULT_ENV = "COORDINATOR_FAULT_REFUND"
@@ -665,31 +786,42 @@ def _fault(point: str) -> None:
         time.sleep(float(seconds or 1.0))
 
 
-def _migrate(conn: sqlite3.Connection) -> None:
-    """Columns added after the first release (ALTER TABLE ADD COLUMN keeps every row)."""
-    cols = {r[1] for r in conn.execute("PRAGMA table_info(refunds)")}
-    for col in ("session_id", "nonce"):
-        if col not in cols:
-            conn.execute(f"ALTER TABLE refunds ADD COLUMN {col} TEXT")
-    conn.execute("CREATE UNIQUE INDEX IF NOT EXISTS refunds_nonce ON refunds(nonce)")
-    conn.execute("CREATE INDEX IF NOT EXISTS refunds_session ON refunds(session_id)")
+def _select(*what):
+    from sqlalchemy import select
+
+    return select(*what)
 
 
-def _invoice(row: sqlite3.Row) -> Invoice:
-    data = dict(row)
+def _insert(conn, table, *, ignore: bool):
+    """INSERT, or INSERT that skips rows whose key exists (seed upgrades), per dialect."""
+    if not ignore:
+        return table.insert()
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table).on_conflict_do_nothing()
+
+
+def _invoice(row) -> Invoice:
+    data = dict(row._mapping)
     data["items"] = tuple(json.loads(data.get("items") or "[]"))
     return Invoice(**data)
 
 
-_stores: dict[Path, Store] = {}
+_stores: dict[str, Store] = {}
 _stores_lock = threading.Lock()
 
 
 def get_store(path: str | Path | None = None) -> Store:
-    """The store at `path` (default: `get_settings().store_path`), one object per file."""
-    p = Path(path) if path is not None else get_settings().store_path
+    """The store at `path` (default: `COORDINATOR_DATABASE_URL`, else the settings'
+    `store_path` file), one object per database."""
+    if path is None:
+        settings = get_settings()
+        path = settings.database_url or settings.store_path
+    key = str(path)
     with _stores_lock:
-        store = _stores.get(p)
-        if store is None or not p.exists():
-            store = _stores[p] = Store(p)
+        store = _stores.get(key)
+        if store is None or (store.path is not None and not store.path.exists()):
+            store = _stores[key] = Store(path)
         return store

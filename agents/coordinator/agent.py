@@ -130,7 +130,7 @@ def build_root_agent(
     if decision_log is None:
         from coordinator.decision_log import DecisionLog
 
-        decision_log = DecisionLog(s.decision_log_path)
+        decision_log = DecisionLog(s.database_url or s.decision_log_path)
     specialists = build_specialists(routes, s)
     # Several asks in one message: the specialists' answers, merged (see coordinator.multi_intent).
     multi = MultiIntentAgent(
