@@ -179,11 +179,15 @@ def test_bench_replicas_on_an_unreachable_database_exit_2_without_the_password(t
     assert "s3cret" not in err
 
 
-def _closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def test_serve_on_an_unreachable_database_exits_2_instead_of_serving_500s(tmp_path):
+    """Before: /health said ok and every session request was a 500 with the driver's text."""
+    keys = tmp_path / "keys.txt"
+    keys.write_text("alice " + "0" * 64 + "\n")
+    url = f"postgresql+psycopg://app:s3cret-pw@127.0.0.1:{_closed_port()}/db"
+    env = {"COORDINATOR_DATABASE_URL": url, "COORDINATOR_API_KEYS_FILE": str(keys)}
+    code, err = _cli(["serve", "--port", str(_closed_port())], tmp_path, env=env)
+    _one_error(code, err, "COORDINATOR_DATABASE_URL=.*cannot connect: .*refused")
+    assert "s3cret-pw" not in err
 
 
 # --- settings -----------------------------------------------------------------------------

@@ -79,11 +79,16 @@ class Database:
             conn.commit()
 
 
-@pytest.fixture(params=["sqlite"])
-def database(request, tmp_path) -> Iterator[Database]:
-    """sqlite: both replicas on one data dir (store, audit and sessions files)."""
-    data = tmp_path / "shared-data"
-    yield Database("sqlite", {"COORDINATOR_DATA_DIR": str(data)}, str(data / "store.sqlite3"))
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database(request, tmp_path) -> Database:
+    """sqlite: both replicas on one data dir (store, audit and session files side by side).
+    postgres: one fresh database for everything; each replica keeps its own data dir, so
+    nothing can be shared through files."""
+    if request.param == "sqlite":
+        data = tmp_path / "shared-data"
+        return Database("sqlite", {"COORDINATOR_DATA_DIR": str(data)}, str(data / "store.sqlite3"))
+    url = request.getfixturevalue("fresh_database_url")
+    return Database("postgres", {"COORDINATOR_DATABASE_URL": url}, url)
 
 
 @contextmanager

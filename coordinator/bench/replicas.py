@@ -12,9 +12,10 @@ Load balancing is client-side round-robin, no proxy: turn t of chat i goes to re
 each turn reads the history the other replica wrote).
 
 Databases: `sqlite` is a fresh temp data dir shared by the replicas (store, audit and
-session files side by side); anything else is a SQLAlchemy URL handed to every replica
-as `COORDINATOR_DATABASE_URL` (and `COORDINATOR_SESSION_DB`). Configurations on one URL
-share that database; each run uses its own session ids.
+session files side by side); anything else is a database URL handed to every replica as
+`COORDINATOR_DATABASE_URL` (every shared record and the sessions; each replica keeps its
+own temp data dir, so nothing is shared through files). Configurations on one URL share
+that database; each run uses its own session ids.
 
 Per configuration: requests, ok, errors by kind (HTTP status or transport error),
 requests/s, p50/p95/max latency, and whether every chat's stored history holds one user
@@ -28,7 +29,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -42,6 +42,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from coordinator.database import redact
 from coordinator.errors import UsageError
 
 __all__ = [
@@ -75,23 +76,21 @@ def replica_counts(value: str) -> list[int]:
     return counts
 
 
-_URL = re.compile(r"^[a-z][a-z0-9+.-]*://\S+$")
-
-
 def database_url(value: str) -> str:
-    """argparse type for `--database-url`: `sqlite` or a database URL (scheme://...)."""
+    """argparse type for `--database-url`: `sqlite` or a URL COORDINATOR_DATABASE_URL takes."""
+    from coordinator.database import normalize_url
+    from coordinator.errors import ConfigError
+
     value = value.strip()
-    if value == "sqlite" or (_URL.match(value) and not value.startswith(("http:", "https:"))):
+    if value == "sqlite":
         return value
-    raise argparse.ArgumentTypeError(
-        "must be 'sqlite' or a database URL such as "
-        f"postgresql+psycopg://user:pass@host/db, got {redact(value)!r}"
-    )
-
-
-def redact(url: str) -> str:
-    """The URL without its password (it is printed in the table)."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+    try:
+        return normalize_url(value)
+    except ConfigError:
+        raise argparse.ArgumentTypeError(
+            "must be 'sqlite' or a database URL such as "
+            f"postgresql+psycopg://user:pass@host/db, got {redact(value)!r}"
+        ) from None
 
 
 class ReplicaRun(BaseModel):
@@ -327,9 +326,8 @@ def _config_env(database: str, data_dir: Path, keys_file: Path) -> dict[str, str
         PYTHONUNBUFFERED="1",
         NO_PROXY="127.0.0.1,localhost",
     )
-    if database != "sqlite":
+    if database != "sqlite":  # store, audit, decision log, tickets and sessions
         env["COORDINATOR_DATABASE_URL"] = database
-        env["COORDINATOR_SESSION_DB"] = database
     return env
 
 
