@@ -42,6 +42,7 @@ __all__ = [
     "is_postgres",
     "normalize_url",
     "redact",
+    "setup_lock",
     "sqlite_url",
 ]
 
@@ -200,8 +201,7 @@ def ensure_schema(engine: Engine, component: str, steps: Iterable[Step]) -> int:
     with engine.connect() as conn:
         conn.execution_options(immediate=True)
         with conn.begin():
-            if conn.dialect.name == "postgresql":
-                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(0x636F6F7264)))
+            setup_lock(conn)
             _VERSIONS.create(conn, checkfirst=True)
             row = conn.execute(
                 sa.select(_VERSIONS.c.version).where(_VERSIONS.c.component == component)
@@ -217,6 +217,15 @@ def ensure_schema(engine: Engine, component: str, steps: Iterable[Step]) -> int:
                     conn.execute(_VERSIONS.update().where(_VERSIONS.c.component == component)
                                  .values(version=len(steps)))
             return max(current, len(steps))
+
+
+def setup_lock(conn: Connection) -> None:
+    """Serialise set-up work (schema, seed rows) across processes for this transaction.
+    SQLite's BEGIN IMMEDIATE already does; PostgreSQL takes a transaction advisory lock."""
+    if conn.dialect.name == "postgresql":
+        import sqlalchemy as sa
+
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(0x636F6F7264)))
 
 
 def _versions_table():

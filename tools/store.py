@@ -426,10 +426,11 @@ class Store:
                 return
             if self.path is not None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            from coordinator.database import ensure_schema
+            from coordinator.database import ensure_schema, setup_lock
 
             ensure_schema(self.engine, "store", SCHEMA_STEPS)
             with self._begin() as conn:
+                setup_lock(conn)  # replicas starting together seed once
                 seeded = conn.execute(
                     _select(_t("meta").c.value).where(_t("meta").c.key == "seeded")
                 ).first()
