@@ -115,9 +115,13 @@ def get_engine(url: str, *, setting: str = SETTING, fast_sqlite: bool = False) -
     """The engine for `url` (one per URL and process), checked with one connection on
     creation so a wrong host or password is reported at start-up, not mid-request.
 
-    `fast_sqlite`: `synchronous=NORMAL` in WAL mode (the decision log: no fsync per row)."""
+    `fast_sqlite`: a private engine (not shared, the caller disposes it) keeping its SQLite
+    connections open, with `synchronous=NORMAL` in WAL mode: the decision log writes a row
+    per request, and a connection per row would cost 100 times the insert."""
     url = normalize_url(url, setting=setting)
-    key = (url, fast_sqlite)
+    if fast_sqlite and url.startswith("sqlite"):
+        return _create(url, setting=setting, fast_sqlite=True)
+    key = (url, False)
     with _engines_lock:
         engine = _engines.get(key)
         if engine is None:
@@ -132,8 +136,11 @@ def _create(url: str, *, setting: str, fast_sqlite: bool) -> Engine:
 
     try:
         if url.startswith("sqlite"):
+            # NullPool unless fast_sqlite: a connection per use, never a handle on a file
+            # that was deleted and re-created under the same name.
+            pool = {} if fast_sqlite else {"poolclass": NullPool}
             engine = sa.create_engine(
-                url, poolclass=NullPool, connect_args={"timeout": 30, "isolation_level": None}
+                url, **pool, connect_args={"timeout": 30, "isolation_level": None}
             )
 
             @event.listens_for(engine, "connect")

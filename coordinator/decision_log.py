@@ -169,7 +169,9 @@ class DecisionLog:
         return str(self.path) if self.path is not None else redact(self.url)
 
     def close(self) -> None:
-        """Nothing to release: connections are pooled per database (kept for callers)."""
+        """Release this log's SQLite connections (a shared database's pool stays)."""
+        if self.path is not None:
+            self._engine.dispose()
 
     def __enter__(self) -> DecisionLog:
         return self

@@ -207,5 +207,11 @@ def make_session_service(
     except ConfigError:
         raise
     except Exception as exc:  # bad URL, missing driver, unopenable file: one line
+        from coordinator.errors import as_storage_error
+
+        storage = as_storage_error(exc)  # a full or read-only disk is not a bad setting
+        if storage is not None and re.search(r"disk is full|disk full|No space|read-only",
+                                             str(storage)):
+            raise storage from None
         detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ConfigError(f"{setting}={_redact(url)}: unusable session store: {detail}") from None
