@@ -172,7 +172,7 @@ def _replicas(workdir: Path, n: int, env: dict[str, str]) -> Iterator[list[str]]
                         str(port),
                     ],
                     cwd=workdir,
-                    env={**os.environ, **env},
+                    env=env,
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
@@ -319,7 +319,14 @@ async def _drive(
 
 
 def _config_env(database: str, data_dir: Path, keys_file: Path) -> dict[str, str]:
-    env = {k: os.environ.get(k, v) for k, v in _LIFTED_LIMITS.items()}
+    """The replicas' environment: this one, minus any other database or session store."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("COORDINATOR_DATABASE_URL", "COORDINATOR_SESSION_DB")
+    }
+    for key, value in _LIFTED_LIMITS.items():
+        env.setdefault(key, value)
     env.update(
         COORDINATOR_DATA_DIR=str(data_dir),
         COORDINATOR_API_KEYS_FILE=str(keys_file),
