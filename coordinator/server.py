@@ -57,6 +57,10 @@ def build_app(
 
     install()  # registers coordinator:// before ADK builds its services
     s.ensure_data_dir()
+    if s.database_url:  # unreachable or refused: one line at start-up, not a 500 per request
+        from coordinator.database import get_engine
+
+        get_engine(s.database_url)
     apps = AgentLoader(str(agents_dir)).list_agents()
     with guarded_elsewhere():  # ServeGuard below, not adk web's DevGuard
         fast = _adk_app(agents_dir, s, host, port)

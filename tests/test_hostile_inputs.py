@@ -154,6 +154,14 @@ BAD_FLAGS = [
     (["bench", "fanout", "--latency", "nan"], "--latency: .*finite"),
     (["bench", "load", "--concurrency", "0"], "need --sessions, --concurrency"),
     (["bench", "voting", "--questions", "1e9"], "--questions: .*whole number"),
+    (["bench", "load", "--replicas", "0"], "--replicas: .*replica counts 1-8"),
+    (["bench", "load", "--replicas", "1,99"], "--replicas: .*replica counts 1-8"),
+    (["bench", "load", "--replicas", "two"], "--replicas: .*replica counts"),
+    (["bench", "load", "--replicas", "1,"], "--replicas: .*replica counts"),
+    (["bench", "load", "--database-url", "http://db"], "--database-url: .*'sqlite' or a"),
+    (["bench", "load", "--database-url", ""], "--database-url: .*'sqlite' or a"),
+    (["bench", "load", "--replicas", "2", "--bystander"], "cannot be combined with"),
+    (["bench", "load", "--replicas", "2", "--sessions", "0"], "need --sessions"),
 ]
 
 
@@ -162,6 +170,24 @@ def test_nan_inf_and_negative_flags_exit_2(args, pattern, tmp_path):
     (tmp_path / "doc.txt").write_text(DOC)
     code, err = _cli(args, tmp_path)
     _one_error(code, err, pattern)
+
+
+def test_bench_replicas_on_an_unreachable_database_exit_2_without_the_password(tmp_path):
+    url = f"postgresql+psycopg://bench:s3cret@127.0.0.1:{_closed_port()}/none"
+    code, err = _cli(["bench", "load", "--replicas", "1", "--database-url", url], tmp_path)
+    _one_error(code, err, r"replica http://127\.0\.0\.1:\d+ of coordinator serve exited with 2")
+    assert "s3cret" not in err
+
+
+def test_serve_on_an_unreachable_database_exits_2_instead_of_serving_500s(tmp_path):
+    """Before: /health said ok and every session request was a 500 with the driver's text."""
+    keys = tmp_path / "keys.txt"
+    keys.write_text("alice " + "0" * 64 + "\n")
+    url = f"postgresql+psycopg://app:s3cret-pw@127.0.0.1:{_closed_port()}/db"
+    env = {"COORDINATOR_DATABASE_URL": url, "COORDINATOR_API_KEYS_FILE": str(keys)}
+    code, err = _cli(["serve", "--port", str(_closed_port())], tmp_path, env=env)
+    _one_error(code, err, "COORDINATOR_DATABASE_URL=.*cannot connect: .*refused")
+    assert "s3cret-pw" not in err
 
 
 # --- settings -----------------------------------------------------------------------------

@@ -26,6 +26,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from coordinator.bench.replicas import database_url, replica_counts
+
 __all__ = ["LoadReport", "register", "run", "run_load"]
 
 
@@ -72,6 +74,25 @@ def register(sub: argparse._SubParsersAction) -> None:
         "'memory' for ADK's in-memory store)",
     )
     p.add_argument("--json", action="store_true", help="print JSON")
+    rep = p.add_argument_group(
+        "replicas mode (over HTTP)",
+        "start N `coordinator serve` replicas on one database, drive the chats over HTTP "
+        "(client-side round-robin) and print one table, a row per configuration",
+    )
+    rep.add_argument(
+        "--replicas",
+        type=replica_counts,
+        metavar="N[,N...]",
+        help="replica counts to measure side by side, e.g. 1,2",
+    )
+    rep.add_argument(
+        "--database-url",
+        action="append",
+        type=database_url,
+        metavar="URL",
+        help="'sqlite' (a fresh shared data dir) or a database URL the replicas share; "
+        "repeat to compare (default: sqlite)",
+    )
     by = p.add_argument_group(
         "bystander mode",
         "start `coordinator serve`, flood it with long reviews from several users and "
@@ -90,6 +111,31 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--bystander-requests", type=int, default=20, help="bystander requests per phase (20)"
     )
     p.set_defaults(func=run)
+
+
+def _run_replicas(args: argparse.Namespace) -> int:
+    from coordinator.bench.replicas import print_report, run_replica_load
+    from coordinator.errors import UsageError
+
+    if args.bystander or args.data_dir is not None or args.session_db:
+        raise UsageError(
+            "--replicas/--database-url cannot be combined with --bystander, "
+            "--data-dir or --session-db"
+        )
+    report = run_replica_load(
+        args.replicas or [1],
+        args.database_url or ["sqlite"],
+        sessions=args.sessions,
+        turns=args.turns,
+        concurrency=args.concurrency,
+        seed=args.seed,
+    )
+    if args.json:
+        print(json.dumps(report.model_dump(), indent=2))
+    else:
+        print_report(report)
+    bad = any(c.run.errors or not c.run.history_complete for c in report.configs)
+    return 1 if bad else 0
 
 
 def _utterances(seed: int, n: int) -> list[str]:
@@ -258,6 +304,8 @@ def _print(report: LoadReport) -> None:
 def run(args: argparse.Namespace) -> int:
     import anyio
 
+    if args.replicas or args.database_url:
+        return _run_replicas(args)
     if args.bystander:
         from coordinator.bench.bystander import print_report, run_bystander
 
