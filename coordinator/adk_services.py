@@ -100,6 +100,7 @@ def _guard_dev_servers() -> None:
     from starlette.middleware import Middleware
 
     from coordinator.http_guard import DevGuard, GuardLimits
+    from coordinator.turn_lease import TurnLeases
 
     original = ApiServer.get_fast_api_app
     if getattr(original, "_coordinator_guard", False):
@@ -109,11 +110,15 @@ def _guard_dev_servers() -> None:
     def get_fast_api_app(self: Any, *args: Any, **kwargs: Any) -> Any:
         if _GUARDED_ELSEWHERE.get():
             return original(self, *args, **kwargs)
-        limits = GuardLimits.from_settings(_settings())
+        settings = _settings()
+        limits = GuardLimits.from_settings(settings)
+        turns = TurnLeases.from_settings(settings)  # several `adk api_server` on one store
         app = original(self, *args, **kwargs)
         # Innermost (appended, not add_middleware's insert(0)): ADK's CORS/origin checks
         # and default-app rewrite run first, so the guard sees the path ADK routes.
-        app.user_middleware.append(Middleware(DevGuard, apps=_known_app(self), limits=limits))
+        app.user_middleware.append(
+            Middleware(DevGuard, apps=_known_app(self), limits=limits, turns=turns)
+        )
         return app
 
     get_fast_api_app._coordinator_guard = True  # type: ignore[attr-defined]

@@ -36,10 +36,13 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from coordinator.auth import USER_ID, Authenticator
 from coordinator.settings import Settings
+
+if TYPE_CHECKING:
+    from coordinator.turn_lease import TurnLeases
 
 __all__ = ["DevGuard", "GuardLimits", "RequestGuard", "ServeGuard", "TokenBucket"]
 
@@ -219,8 +222,10 @@ class RequestGuard:
         limits: GuardLimits,
         allow_list: bool = True,
         throttle: bool = True,
+        turns: TurnLeases | None = None,
     ) -> None:
         self.app = app
+        self.turns = turns
         self.auth = auth
         self.known_app = apps if callable(apps) else frozenset(apps).__contains__
         self.limits = limits
@@ -408,9 +413,21 @@ class RequestGuard:
                 f"session {session_key[2]!r} is busy: another turn is running in it; "
                 "retry when that turn has finished",
             )
-        self._in_flight[key] += 1
         if session_key is not None:
-            self._busy_sessions.add(session_key)
+            self._busy_sessions.add(session_key)  # before any await: one turn per process
+            try:
+                leased = await self._lease(session_key)
+            except BaseException:
+                self._busy_sessions.discard(session_key)
+                raise
+            if not leased:
+                self._busy_sessions.discard(session_key)
+                raise _Refusal(
+                    409,
+                    f"session {session_key[2]!r} is busy: another turn is running in it on "
+                    "another server; retry when that turn has finished",
+                )
+        self._in_flight[key] += 1
         try:
             replay = _replay(body, receive) if body else receive
             heavy = len(body) > self.limits.heavy_bytes
@@ -429,7 +446,20 @@ class RequestGuard:
             if not self._in_flight[key]:
                 del self._in_flight[key]
             if session_key is not None:
-                self._busy_sessions.discard(session_key)
+                try:
+                    if self.turns is not None:
+                        await self.turns.release(session_key)
+                finally:
+                    self._busy_sessions.discard(session_key)
+
+    async def _lease(self, session_key: tuple[str, str, str]) -> bool:
+        """The session's turn lease across processes and replicas (`coordinator.turn_lease`)."""
+        if self.turns is None:
+            return True
+        try:
+            return await self.turns.try_acquire(session_key)
+        except Exception as exc:  # the database is unreachable: say so, do not run blind
+            raise _Refusal(503, f"session store unavailable: {type(exc).__name__}") from None
 
 
 class ServeGuard(RequestGuard):
@@ -442,8 +472,9 @@ class ServeGuard(RequestGuard):
         auth: Authenticator | None,
         apps: Collection[str],
         limits: GuardLimits,
+        turns: TurnLeases | None = None,
     ) -> None:
-        super().__init__(app, auth=auth, apps=apps, limits=limits)
+        super().__init__(app, auth=auth, apps=apps, limits=limits, turns=turns)
 
 
 class DevGuard(RequestGuard):
@@ -461,8 +492,11 @@ class DevGuard(RequestGuard):
         *,
         apps: Collection[str] | Callable[[str], bool],
         limits: GuardLimits,
+        turns: TurnLeases | None = None,
     ) -> None:
-        super().__init__(app, auth=None, apps=apps, limits=limits, allow_list=False, throttle=False)
+        super().__init__(
+            app, auth=None, apps=apps, limits=limits, allow_list=False, throttle=False, turns=turns
+        )
 
 
 class _WorkerLoop:

@@ -15,6 +15,7 @@ from coordinator.auth import Authenticator
 from coordinator.errors import UsageError
 from coordinator.http_guard import GuardLimits, ServeGuard
 from coordinator.settings import Settings, get_settings
+from coordinator.turn_lease import TurnLeases
 
 __all__ = ["LOOPBACK", "build_app", "default_agents_dir"]
 
@@ -65,7 +66,13 @@ def build_app(
     with guarded_elsewhere():  # ServeGuard below, not adk web's DevGuard
         fast = _adk_app(agents_dir, s, host, port)
     _bad_input_is_400(fast)
-    return ServeGuard(fast, auth=auth, apps=apps, limits=GuardLimits.from_settings(s))
+    return ServeGuard(
+        fast,
+        auth=auth,
+        apps=apps,
+        limits=GuardLimits.from_settings(s),
+        turns=TurnLeases.from_settings(s),  # one turn per session across replicas
+    )
 
 
 def _adk_app(agents_dir: Path, s: Settings, host: str, port: int) -> Any:

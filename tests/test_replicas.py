@@ -333,3 +333,49 @@ async def test_kill_9_of_one_replica_mid_turn_the_other_carries_the_session_on(t
     assert ids[: len(first) + 1][1:] == [e["id"] for e in first]
     assert ids[-len(after) :] == [e["id"] for e in after]
     assert database.rows("SELECT count(*) FROM refunds WHERE user_id='carol'") == [(1,)]
+
+
+async def test_a_second_turn_on_the_other_replica_while_one_runs_is_409_and_nothing_is_lost(
+    tmp_path, database
+):
+    """The guards' busy-session check lives in each process; the turn lease
+    (coordinator/turn_lease.py) makes it hold across replicas. Without it B would start the
+    turn and one of the two would lose its answer at ADK's stale-session check."""
+    mark = tmp_path / "in-refund"
+    slow = {  # replica A pauses 3 s inside the confirmed refund
+        "COORDINATOR_FAULT_REFUND": "after_audit:3",
+        "COORDINATOR_FAULT_REFUND_MARK": str(mark),
+    }
+    with replicas(tmp_path, database, slow, {}) as (a, b):
+        async with _client() as client:
+            await _create(client, a, "alice", "busy")
+            first = await _run(client, a, "alice", "busy", "I want a refund for order 1001")
+            results: dict[str, Any] = {}
+
+            async def confirm() -> None:
+                results["yes"] = await _run(client, a, "alice", "busy", "yes")
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(confirm)
+                deadline = time.monotonic() + 120
+                while not mark.exists() and time.monotonic() < deadline:
+                    await anyio.sleep(0.05)
+                assert mark.exists(), a.log_tail()
+                second = await client.post(
+                    f"{b.base_url}/run",
+                    json=_body("alice", "busy", "show my last invoice"),
+                    headers=auth("alice"),
+                )
+            # Once A's turn is over, B takes the session's next turn.
+            after = await _run(client, b, "alice", "busy", "show my last invoice")
+            stored = await _history(client, b, "alice", "busy")
+
+    assert second.status_code == 409, second.text
+    assert "busy" in second.json()["detail"]
+    _assert_history(
+        stored["events"],
+        ["I want a refund for order 1001", "yes", "show my last invoice"],
+        [first, results["yes"], after],
+    )
+    assert "Done" in _texts(results["yes"])
+    assert database.rows("SELECT count(*) FROM refunds WHERE user_id='alice'") == [(1,)]
