@@ -28,6 +28,7 @@ or in-flight limits, but steps 4-6's checks on ids, apps, bodies, state and busy
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import re
@@ -428,6 +429,30 @@ class RequestGuard:
                     "another server; retry when that turn has finished",
                 )
         self._in_flight[key] += 1
+        released = session_key is None
+
+        async def release() -> None:
+            nonlocal released
+            if released:
+                return
+            released = True
+            if self.turns is not None:
+                # A failed release means the lease's connection is gone, and the lease with it.
+                with contextlib.suppress(Exception):
+                    await self.turns.release(session_key)
+            # After the lease: a file lock is per process, so a turn of this process that
+            # started in between would otherwise run on a lease already given back.
+            self._busy_sessions.discard(session_key)
+
+        async def send_then_free(message: dict[str, Any]) -> None:
+            # The session is free before the client sees the end of the answer: a client
+            # that sends the next turn at once (to this server or another) must not find
+            # it still busy. Every event is stored by then (ADK appends before it answers).
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                await release()
+            await send(message)
+
+        out = send if session_key is None else send_then_free
         try:
             replay = _replay(body, receive) if body else receive
             heavy = len(body) > self.limits.heavy_bytes
@@ -436,21 +461,16 @@ class RequestGuard:
                     if self.limits.heavy_offload:
                         if self._worker is None:
                             self._worker = _WorkerLoop()
-                        await self._worker.serve(self.app, scope, replay, send)
+                        await self._worker.serve(self.app, scope, replay, out)
                     else:
-                        await self.app(scope, replay, send)
+                        await self.app(scope, replay, out)
             else:
-                await self.app(scope, replay, send)
+                await self.app(scope, replay, out)
         finally:
             self._in_flight[key] -= 1
             if not self._in_flight[key]:
                 del self._in_flight[key]
-            if session_key is not None:
-                try:
-                    if self.turns is not None:
-                        await self.turns.release(session_key)
-                finally:
-                    self._busy_sessions.discard(session_key)
+            await release()
 
     async def _lease(self, session_key: tuple[str, str, str]) -> bool:
         """The session's turn lease across processes and replicas (`coordinator.turn_lease`)."""
