@@ -291,7 +291,7 @@ def test_http_one_megabyte_message_is_refused(api):
 
 # --- the review path: rulebook files, instructions inside a contract, stdin ----------------------
 
-from tools.clause_eval import CUAD_DIR  # noqa: E402
+from agents.contract_review.cuad import CUAD_DIR  # noqa: E402
 
 REVIEWED = next((CUAD_DIR / "contracts").glob("MERITLIFE*.txt"))
 INJECTION = (

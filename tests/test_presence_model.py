@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tools.clause_eval import CUAD_DIR, load_cuad
-from tools.presence_model import (
+from agents.contract_review.cuad import CUAD_DIR, load_cuad
+from agents.contract_review.presence import (
     FEATURES,
     MODEL_FILE,
     PresenceResult,
@@ -16,8 +16,8 @@ from tools.presence_model import (
     load_presence_model,
     presence,
 )
-from tools.rulebook import load_rulebook
-from tools.splitter import split_document
+from agents.contract_review.rulebook import load_rulebook
+from agents.contract_review.splitter import split_document
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +120,8 @@ def _sample(tmp_path, n: int = 6):
 
 def test_build_is_byte_reproducible_and_loads(tmp_path):
     """Same command, same inputs -> the same bytes (seeds, order, solver, rounding, zip)."""
-    from tools.presence_model import PresenceModel, build
+    from agents.contract_review.eval.presence_model import build
+    from agents.contract_review.presence import PresenceModel
 
     sample = _sample(tmp_path)
     outs = []

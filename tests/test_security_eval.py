@@ -1,4 +1,4 @@
-"""tools.security_eval: the labelled set, the metrics and the independence check."""
+"""agents.security_review.eval: the labelled set, the metrics and the independence check."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ from collections import Counter
 
 import pytest
 
-from agents.security_review.voters import VoterVote
-from coordinator.errors import ConfigError
-from tools.security_eval import (
+from agents.security_review.eval.voters import (
     binomial_prediction,
     error_correlation,
     evaluate,
@@ -18,7 +16,9 @@ from tools.security_eval import (
     naive_baseline,
     score,
 )
-from tools.security_rules import load_security_rules
+from agents.security_review.rules import load_security_rules
+from agents.security_review.voters import VoterVote
+from coordinator.errors import ConfigError
 
 
 @pytest.fixture(scope="module")

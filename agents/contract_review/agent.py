@@ -21,13 +21,13 @@ from coordinator.fanout import FanOutAgent
 from coordinator.models import resolve_model
 from coordinator.models.offline import OfflineLlm
 from coordinator.settings import Settings, get_settings
-from tools.rulebook import Rulebook
-from tools.splitter import DEFAULT_MAX_CHARS
 
 from .judges import JudgePanel, default_rulebook, panel_for
 from .policy import clause_check_policy, judge_policy
 from .prompt import JUDGE_PROMPTS
 from .report import ReviewReport
+from .rulebook import Rulebook
+from .splitter import DEFAULT_MAX_CHARS
 from .stages import (
     CLAUSE_PREFIX,
     REPORT_KEY,

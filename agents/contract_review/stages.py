@@ -41,12 +41,11 @@ from coordinator.review import split_request
 from coordinator.settings import get_settings
 from coordinator.usage import Usage
 from coordinator.vote import Judge, Vote, VoteAggregator, VoteConfig, vote_all
-from tools.clauses import SimilarityJudge
-from tools.rulebook import Rulebook
-from tools.splitter import DEFAULT_MAX_CHARS, Section, split_document
 
+from .clauses import SimilarityJudge
 from .contradictions import find_contradictions
 from .judges import JudgePanel
+from .presence import presence
 from .prompt import CLAUSE_CHECK_PROMPT
 from .protocol import (
     CheckedFinding,
@@ -63,6 +62,8 @@ from .report import (
     ReviewReport,
     ReviewUsage,
 )
+from .rulebook import Rulebook
+from .splitter import DEFAULT_MAX_CHARS, Section, split_document
 
 __all__ = [
     "CLAUSE_PREFIX",
@@ -290,16 +291,14 @@ class AggregateAgent(BaseAgent):
     use_presence_model: bool = Field(
         True,
         description="Offline, decide the CUAD presence categories with the document-level "
-        "presence model (tools/presence_model.py; 5-fold CV micro-F1 0.746 over 479 CUAD "
-        "contracts, 0.803 vs 0.765 from the clause findings on the 10 shipped ones). "
+        "presence model (presence.py; 5-fold CV micro-F1 0.746 over 479 CUAD contracts, "
+        "0.803 vs 0.765 from the clause findings on the 10 shipped ones). "
         "Extraction categories still come from the findings.",
     )
 
     async def _presence(self, sections: dict[int, Section]) -> dict[str, Any]:
         if not (self.offline and self.use_presence_model and sections):
             return {}
-        from tools.presence_model import presence
-
         ordered = [sections[i] for i in sorted(sections)]
         return await anyio.to_thread.run_sync(presence, ordered, self.rulebook)
 

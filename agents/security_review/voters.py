@@ -8,7 +8,7 @@
                    command, eval, path, URL, HTML), unless a sanitiser intervenes. Blind to
                    secrets, weak crypto and configuration.
 - `SimilarityVoter` WordLlama: each statement against per-rule labelled exemplars
-                   (tools/data/security_rules.yaml); the statement most like a flaw decides.
+                   (data/security_rules.yaml); the statement most like a flaw decides.
                    Robust to wording and language, blind to details.
 
 Each is `voter(code) -> VoterVote`. The code is data: matched and embedded, never run.
@@ -23,7 +23,8 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from coordinator.errors import UsageError
-from tools.security_rules import SecurityRules
+
+from .rules import SecurityRules
 
 __all__ = [
     "VOTER_SPECS",
