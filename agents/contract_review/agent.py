@@ -4,7 +4,7 @@
     # run it via the coordinator (routing) or `coordinator.review.run_review("contract", text)`
 
 Offline, the clause-check "model" runs the rulebook's cues and rule judge on its section,
-and the three judges are the rule, similarity and keyword judges of tools/clauses.py, each
+and the three judges are the rule, similarity and keyword judges of clauses.py, each
 behind its own OfflineLlm. With Gemini the same stages send the prompts in `prompt.py` and
 parse the same JSON. No stage has tools, so nothing here can have side effects.
 """
