@@ -54,6 +54,7 @@ __all__ = [
     "default_judges",
     "majority",
     "sentence_spans",
+    "softmax",
     "weighted_majority",
 ]
 
@@ -70,6 +71,14 @@ _MAX_SENTENCE = 1200
 def collapse_ws(text: str) -> str:
     """Whitespace runs -> one space, trimmed: how clauses are compared, embedded and shown."""
     return _WS.sub(" ", text).strip()
+
+
+def softmax(emb: np.ndarray, coef: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """Class probabilities of a linear model over embeddings (rows: texts)."""
+    logits = np.atleast_2d(emb) @ coef.T + bias
+    logits -= logits.max(axis=1, keepdims=True)
+    expd = np.exp(logits)
+    return expd / expd.sum(axis=1, keepdims=True)
 
 
 def sentence_spans(text: str, offset: int = 0) -> list[tuple[int, int]]:
@@ -389,7 +398,9 @@ class ClassifierJudge:
             self._cache.clear()
         todo = list(dict.fromkeys(k for k in map(self._key, texts) if k not in self._cache))
         if todo:
-            for t, p in zip(todo, self._probs(self.encoder.embed(todo)), strict=True):
+            for t, p in zip(
+                todo, softmax(self.encoder.embed(todo), self._coef, self._bias), strict=True
+            ):
                 self._cache[t] = p
 
     def probability(self, category: str, clause: str) -> float:
@@ -401,12 +412,6 @@ class ClassifierJudge:
         if key not in self._cache:
             self.prime([key])
         return float(self._cache[key][i])
-
-    def _probs(self, emb: np.ndarray) -> np.ndarray:
-        logits = np.atleast_2d(emb) @ self._coef.T + self._bias
-        logits -= logits.max(axis=1, keepdims=True)
-        expd = np.exp(logits)
-        return expd / expd.sum(axis=1, keepdims=True)
 
     def __call__(self, question: JudgeQuestion) -> ClauseVote:
         rule = self.rulebook.get(question.category)

@@ -39,6 +39,7 @@ from .clauses import (
     check_section,
     collapse_ws,
     sentence_spans,
+    softmax,
 )
 from .rulebook import Rulebook, load_rulebook
 from .splitter import Section, split_document
@@ -55,7 +56,6 @@ __all__ = [
     "load_presence_model",
     "presence",
     "raw_document",
-    "softmax",
 ]
 
 MODEL_FILE = Path(__file__).resolve().parent / "data" / "cuad_corpus" / "presence_model.npz"
@@ -188,13 +188,6 @@ def document_features(
         ],
         dtype=np.float64,
     )
-
-
-def softmax(emb: np.ndarray, coef: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    logits = np.atleast_2d(emb) @ coef.T + bias
-    logits -= logits.max(axis=1, keepdims=True)
-    expd = np.exp(logits)
-    return expd / expd.sum(axis=1, keepdims=True)
 
 
 def embed_sentences(sentences: Sequence[_Sentence]) -> np.ndarray:

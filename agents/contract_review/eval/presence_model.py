@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from agents.contract_review.clauses import KeywordJudge, RuleJudge, collapse_ws
+from agents.contract_review.clauses import KeywordJudge, RuleJudge, collapse_ws, softmax
 from agents.contract_review.presence import (
     FEATURES,
     MODEL_FILE,
@@ -42,7 +42,6 @@ from agents.contract_review.presence import (
     embed_sentences,
     load_presence_model,
     raw_document,
-    softmax,
 )
 from agents.contract_review.rulebook import Rulebook, load_rulebook
 from agents.contract_review.splitter import split_document
