@@ -342,6 +342,41 @@ def test_cli_review_malformed_rulebook_names_file_and_line(tmp_path, capsys, tex
     assert f"{rulebook}:line {line}: " in message and fragment in message
 
 
+SECURITY_RULES = [
+    # (id, file text, line the error must name, fragment of the message)
+    ("not-a-mapping", "- rules\n", 1, "expected a mapping with `rules:`"),
+    (
+        "bad-regex",
+        "rules:\n  - id: x\n    title: t\n    severity: high\n    patterns: ['(']\n",
+        5,
+        "rules[0].patterns: item 0: invalid regex",
+    ),
+    (
+        "unknown-field",
+        "rules:\n  - id: x\n    title: t\n    severity: high\n    patterns: [a]\n    cve: 1\n",
+        6,
+        "rules[0].cve: unknown field 'cve'",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "fragment"),
+    [r[1:] for r in SECURITY_RULES],
+    ids=[r[0] for r in SECURITY_RULES],
+)
+def test_cli_review_malformed_security_rules_name_file_and_line(
+    tmp_path, capsys, text, line, fragment
+):
+    rules = tmp_path / "security_rules.yaml"
+    rules.write_text(text)
+    code = main(["review", str(REVIEWED), "--kind", "security", "--rulebook", str(rules)])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "" and "Traceback" not in err
+    [message] = err.strip().splitlines()
+    assert f"{rules}:line {line}: " in message and fragment in message
+
+
 def _injected(text: str) -> str:
     """The injection as its own paragraph in the middle of the contract."""
     cut = text.index("\n\n", len(text) // 2)

@@ -45,6 +45,17 @@ def test_bad_eval_file_is_a_config_error(tmp_path):
         load_eval_set(bad)
 
 
+def test_eval_file_errors_name_the_line(tmp_path):
+    bad = tmp_path / "e.yaml"
+    item = "{id: a, split: dev, label: safe, lang: py, category: x, code: y}"
+    bad.write_text(f"items:\n  - {item}\n  - {item}\n")
+    with pytest.raises(ConfigError, match=r"line 2: items: duplicate item ids"):
+        load_eval_set(bad)
+    bad.write_text(f"items:\n  - {item.replace('safe', 'maybe')}\n")
+    with pytest.raises(ConfigError, match=r"line 2: items\[0\]\.label"):
+        load_eval_set(bad)
+
+
 def test_scores_and_baseline():
     s = score(["vulnerable", "safe", "vulnerable"], ["vulnerable", "vulnerable", "safe"], "abc")
     assert (s.accuracy, s.precision, s.recall, s.wrong) == (0.333, 0.5, 0.5, ["b", "c"])
