@@ -47,6 +47,9 @@ from agents.contract_review.judges import judges_from
 from agents.contract_review.presence import MODEL_FILE, load_presence_model, presence
 from agents.contract_review.rulebook import Rulebook, load_rulebook
 from agents.contract_review.splitter import Section, split_document
+from coordinator.errors import UsageError
+
+from .corpus import check_cuad_dir
 
 __all__ = [
     "CategoryScore",
@@ -398,6 +401,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the full result as JSON")
     parser.add_argument("--data", default=str(CUAD_DIR), help="CUAD directory (contracts/ + csv)")
     args = parser.parse_args(argv)
+    try:
+        check_cuad_dir(args.data, texts="contracts")
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     result = run_all(args.data)
     if args.json:
         json.dump(result, sys.stdout, indent=2)

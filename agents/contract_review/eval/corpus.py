@@ -37,12 +37,14 @@ from agents.contract_review.clauses import (
 )
 from agents.contract_review.cuad import CUAD_DIR
 from coordinator.encoder import get_encoder
+from coordinator.errors import UsageError
 
 __all__ = [
     "CORPUS_FILE",
     "LOCAL_CONTRACTS",
     "CuadCorpus",
     "build_corpus",
+    "check_cuad_dir",
     "load_corpus",
     "sentence_keys",
     "train_classifier",
@@ -71,6 +73,16 @@ def sentence_keys(text: str) -> set[str]:
         if len(sent) >= 80:
             out.add(sent[:100])
     return out
+
+
+def check_cuad_dir(path: str | Path, texts: str = "full_contract_txt") -> Path:
+    """``path`` if it holds ``master_clauses.csv`` and the ``texts`` folder, else `UsageError`
+    (one line for the eval commands, instead of a traceback half-way through a build)."""
+    path = Path(path)
+    for need in ("master_clauses.csv", texts):
+        if not (path / need).exists():
+            raise UsageError(f"{path}: not a CUAD directory (no {need})")
+    return path
 
 
 def build_corpus(
@@ -187,6 +199,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("cuad_dir", help="CUAD v1 dir (master_clauses.csv, full_contract_txt/)")
     parser.add_argument("--out", default=str(CORPUS_FILE))
     args = parser.parse_args(argv)
+    try:
+        check_cuad_dir(args.cuad_dir)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     local = sorted(LOCAL_CONTRACTS.glob("*.txt"))
     texts = [p.read_text(encoding="utf-8") for p in local]
     corpus = build_corpus(args.cuad_dir, [p.stem for p in local], evaluated_texts=texts)

@@ -24,6 +24,7 @@ import io
 import json
 import pickle
 import subprocess
+import sys
 import tarfile
 import time
 import zipfile
@@ -45,8 +46,9 @@ from agents.contract_review.presence import (
 )
 from agents.contract_review.rulebook import Rulebook, load_rulebook
 from agents.contract_review.splitter import split_document
+from coordinator.errors import UsageError
 
-from .corpus import LOCAL_CONTRACTS, sentence_keys
+from .corpus import LOCAL_CONTRACTS, check_cuad_dir, sentence_keys
 
 __all__ = ["WEIGHT_DECIMALS", "build", "main"]
 
@@ -437,8 +439,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         "contract text: keep it outside the repository)",
     )
     args = parser.parse_args(argv)
-    if args.cmd == "build":
+    try:
+        if args.dir:
+            check_cuad_dir(args.dir)  # the shipped sample's layout (contracts/) is for tests
+        elif not Path(args.git).is_dir():
+            raise UsageError(f"{args.git}: not a git directory")
         build(args.git or args.dir, args.out, cache=args.cache or None)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except subprocess.CalledProcessError as exc:
+        print(f"error: {args.git}: git archive failed (exit {exc.returncode})", file=sys.stderr)
+        return 2
     return 0
 
 
