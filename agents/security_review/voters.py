@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import BaseModel, Field
 
+from coordinator.encoder import get_encoder
 from coordinator.errors import UsageError
 
 from .rules import SecurityRules
@@ -230,8 +231,6 @@ class SimilarityVoter:
         nearest_rule_only: bool = False,
         name: str = "similarity",
     ) -> None:
-        from coordinator.encoder import get_encoder
-
         self.k, self.margin, self.min_sim, self.name = k, margin, min_sim, name
         self.nearest_rule_only = nearest_rule_only
         self.encoder = get_encoder()
