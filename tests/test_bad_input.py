@@ -291,7 +291,7 @@ def test_http_one_megabyte_message_is_refused(api):
 
 # --- the review path: rulebook files, instructions inside a contract, stdin ----------------------
 
-from tools.clause_eval import CUAD_DIR  # noqa: E402
+from agents.contract_review.cuad import CUAD_DIR  # noqa: E402
 
 REVIEWED = next((CUAD_DIR / "contracts").glob("MERITLIFE*.txt"))
 INJECTION = (
@@ -340,6 +340,41 @@ def test_cli_review_malformed_rulebook_names_file_and_line(tmp_path, capsys, tex
     assert code == 2 and out == "" and "Traceback" not in err
     [message] = err.strip().splitlines()
     assert f"{rulebook}:line {line}: " in message and fragment in message
+
+
+SECURITY_RULES = [
+    # (id, file text, line the error must name, fragment of the message)
+    ("not-a-mapping", "- rules\n", 1, "expected a mapping with `rules:`"),
+    (
+        "bad-regex",
+        "rules:\n  - id: x\n    title: t\n    severity: high\n    patterns: ['(']\n",
+        5,
+        "rules[0].patterns: item 0: invalid regex",
+    ),
+    (
+        "unknown-field",
+        "rules:\n  - id: x\n    title: t\n    severity: high\n    patterns: [a]\n    cve: 1\n",
+        6,
+        "rules[0].cve: unknown field 'cve'",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "fragment"),
+    [r[1:] for r in SECURITY_RULES],
+    ids=[r[0] for r in SECURITY_RULES],
+)
+def test_cli_review_malformed_security_rules_name_file_and_line(
+    tmp_path, capsys, text, line, fragment
+):
+    rules = tmp_path / "security_rules.yaml"
+    rules.write_text(text)
+    code = main(["review", str(REVIEWED), "--kind", "security", "--rulebook", str(rules)])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "" and "Traceback" not in err
+    [message] = err.strip().splitlines()
+    assert f"{rules}:line {line}: " in message and fragment in message
 
 
 def _injected(text: str) -> str:

@@ -225,7 +225,9 @@ async def test_decision_records_the_complexity_tier(router):
     assert session.state[LAST_DECISION_KEY]["tier"] == "cheap"
 
 
-CONTRACTS = sorted((Path(__file__).parents[1] / "tools/data/cuad/contracts").glob("*.txt"))
+CONTRACTS = sorted(
+    (Path(__file__).parents[1] / "agents/contract_review/data/cuad/contracts").glob("*.txt")
+)
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from google.adk.models.llm_request import LlmRequest
 from google.adk.models.llm_response import LlmResponse
 
 from agents.contract_review.agent import build_agent
+from agents.contract_review.cuad import load_cuad
 from agents.contract_review.judges import default_rulebook
 from agents.contract_review.policy import clause_check_policy
 from agents.contract_review.protocol import parse_section_message
@@ -17,7 +18,6 @@ from agents.contract_review.stages import CLAUSE_PREFIX, REPORT_KEY, VOTE_PREFIX
 from coordinator.models.offline import OfflineLlm, last_user_text, text_response
 from coordinator.review import run_review
 from tests.fakes import REVIEW_REPORT_KEYS
-from tools.clause_eval import load_cuad
 
 GOVERNING = "MERITLIFEINSURANCECO_06_19_2020-EX-10.(XIV)-MASTER SERVICES AGREEMENT"
 
@@ -277,7 +277,7 @@ def test_the_judges_are_built_when_a_review_starts_not_when_the_agent_is_built(m
     """Every `coordinator ask` builds the whole tree; loading the judges there cost each
     billing question ~0.5 s of CPU. They start with the review (before its first stage)."""
     from agents.contract_review.judges import panel_for
-    from tools.rulebook import load_rulebook
+    from agents.contract_review.rulebook import load_rulebook
 
     rulebook = load_rulebook()  # a rulebook instance of its own: a panel of its own
     panel = panel_for(rulebook)
@@ -295,8 +295,8 @@ def test_a_new_process_reuses_the_judges_cached_on_disk(monkeypatch):
     """The cache held four judges (the learned one too) but accepted only three, so every
     review rebuilt them (~0.5 s of CPU) and rewrote 2.6 MB: a second panel must load them."""
     import agents.contract_review.judges as judges
-    from tools.clauses import KeywordJudge, RuleJudge
-    from tools.rulebook import load_rulebook
+    from agents.contract_review.clauses import KeywordJudge, RuleJudge
+    from agents.contract_review.rulebook import load_rulebook
 
     rulebook = load_rulebook()
     built = [RuleJudge(rulebook), RuleJudge(rulebook), KeywordJudge(rulebook), "learned"]

@@ -139,7 +139,9 @@ def test_contract_cases_quote_cuad() -> None:
     """Every contract the evalsets send is real CUAD text (whitespace collapsed)."""
     contracts = [
         " ".join(p.read_text(encoding="utf-8").split())
-        for p in sorted((REPO_ROOT / "tools" / "data" / "cuad" / "contracts").glob("*.txt"))
+        for p in sorted(
+            (REPO_ROOT / "agents" / "contract_review" / "data" / "cuad" / "contracts").glob("*.txt")
+        )
     ]
     sent = list(_cases("contract_review").values()) + [
         case for eid, case in _cases("support").items() if eid.startswith("contract_review")

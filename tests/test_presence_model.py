@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tools.clause_eval import CUAD_DIR, load_cuad
-from tools.presence_model import (
+from agents.contract_review.cuad import CUAD_DIR, load_cuad
+from agents.contract_review.presence import (
     FEATURES,
     MODEL_FILE,
     PresenceResult,
@@ -16,8 +16,8 @@ from tools.presence_model import (
     load_presence_model,
     presence,
 )
-from tools.rulebook import load_rulebook
-from tools.splitter import split_document
+from agents.contract_review.rulebook import load_rulebook
+from agents.contract_review.splitter import split_document
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +120,8 @@ def _sample(tmp_path, n: int = 6):
 
 def test_build_is_byte_reproducible_and_loads(tmp_path):
     """Same command, same inputs -> the same bytes (seeds, order, solver, rounding, zip)."""
-    from tools.presence_model import PresenceModel, build
+    from agents.contract_review.eval.presence_model import build
+    from agents.contract_review.presence import PresenceModel
 
     sample = _sample(tmp_path)
     outs = []
@@ -134,3 +135,32 @@ def test_build_is_byte_reproducible_and_loads(tmp_path):
     assert model.categories and model.coef.dtype == np.float32
     assert np.array_equal(model.coef, np.round(model.coef.astype(np.float64), 5).astype(np.float32))
     assert {"cv_micro_f1", "cv_macro_f1", "cv_per_category"} <= set(model.meta)
+
+
+@pytest.mark.parametrize(
+    ("module", "args", "fragment"),
+    [
+        ("clauses", ["--data", "{missing}"], "not a CUAD directory (no master_clauses.csv)"),
+        ("clauses", ["--data", "{sample}"], "not a CUAD directory (no contracts)"),
+        ("corpus", ["{missing}"], "not a CUAD directory (no master_clauses.csv)"),
+        ("presence_model", ["build", "--dir", "{missing}"], "not a CUAD directory"),
+        ("presence_model", ["build", "--git", "{missing}"], "not a git directory"),
+        ("presence_model", ["build", "--git", "{empty}"], "git archive failed"),
+    ],
+)
+def test_eval_commands_refuse_a_bad_source_in_one_line(tmp_path, capsys, module, args, fragment):
+    """Bad CUAD locations: exit 2 and one line naming the path, before any work starts."""
+    import importlib
+
+    sample = tmp_path / "sample"
+    (sample / "full_contract_txt").mkdir(parents=True)
+    (sample / "master_clauses.csv").write_text("Filename\n")
+    (tmp_path / "empty").mkdir()
+    paths = {"missing": tmp_path / "missing", "sample": sample, "empty": tmp_path / "empty"}
+    argv = [a.format(**paths) for a in args]
+    main = importlib.import_module(f"agents.contract_review.eval.{module}").main
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "Traceback" not in err
+    [line] = err.strip().splitlines()
+    assert line.startswith("error: ") and fragment in line and str(tmp_path) in line

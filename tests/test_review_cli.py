@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from agents.contract_review.cuad import CUAD_DIR
 from coordinator.cli import main
 from coordinator.review import detect_kind, split_request
 from tests.fakes import REVIEW_REPORT_KEYS
-from tools.clause_eval import CUAD_DIR
 
 SMALL = next(p for p in (CUAD_DIR / "contracts").glob("SOLUTIONSVENDING*.txt"))
 

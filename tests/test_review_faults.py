@@ -23,12 +23,12 @@ import pytest
 
 import agents.contract_review.agent as contract_agent
 import coordinator.fanout as fanout
+from agents.contract_review.cuad import CUAD_DIR
 from agents.contract_review.judges import default_rulebook, panel_for
 from agents.contract_review.stages import CLAUSE_PREFIX, REPORT_KEY
 from coordinator.faults import FaultKind, FaultyLlm
 from coordinator.review import run_review
 from coordinator.settings import get_settings, reset_settings
-from tools.clause_eval import CUAD_DIR
 
 pytestmark = pytest.mark.anyio
 

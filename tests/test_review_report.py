@@ -7,13 +7,13 @@ import re
 
 import pytest
 
+from agents.contract_review.cuad import CUAD_DIR, load_cuad
+from agents.contract_review.presence import PresenceResult
 from agents.contract_review.render import DOCUMENT_DETAILS
 from agents.contract_review.report import ReviewFinding, ReviewReport, ReviewUsage
 from agents.contract_review.stages import _categories_found, _rows
 from coordinator.cli import main
 from coordinator.review import run_review
-from tools.clause_eval import CUAD_DIR, load_cuad
-from tools.presence_model import PresenceResult
 
 # Two long contracts with many Document Name / Parties hits.
 CONTRACTS = (

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from agents.contract_review.cuad import CUAD_DIR
+from agents.contract_review.rulebook import load_rulebook
 from coordinator.errors import ConfigError
-from tools.clause_eval import CUAD_DIR
-from tools.rulebook import load_rulebook
 
 GOOD_RULE = """\
   - name: Governing Law

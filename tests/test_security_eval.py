@@ -1,4 +1,4 @@
-"""tools.security_eval: the labelled set, the metrics and the independence check."""
+"""agents.security_review.eval: the labelled set, the metrics and the independence check."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ from collections import Counter
 
 import pytest
 
-from agents.security_review.voters import VoterVote
-from coordinator.errors import ConfigError
-from tools.security_eval import (
+from agents.security_review.eval.voters import (
     binomial_prediction,
     error_correlation,
     evaluate,
@@ -18,7 +16,9 @@ from tools.security_eval import (
     naive_baseline,
     score,
 )
-from tools.security_rules import load_security_rules
+from agents.security_review.rules import load_security_rules
+from agents.security_review.voters import VoterVote
+from coordinator.errors import ConfigError
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +42,17 @@ def test_bad_eval_file_is_a_config_error(tmp_path):
     item = "{id: a, split: train, label: safe, lang: py, category: x, code: y}"
     bad.write_text(f"items:\n  - {item}\n")
     with pytest.raises(ConfigError, match="split"):
+        load_eval_set(bad)
+
+
+def test_eval_file_errors_name_the_line(tmp_path):
+    bad = tmp_path / "e.yaml"
+    item = "{id: a, split: dev, label: safe, lang: py, category: x, code: y}"
+    bad.write_text(f"items:\n  - {item}\n  - {item}\n")
+    with pytest.raises(ConfigError, match=r"line 2: items: duplicate item ids"):
+        load_eval_set(bad)
+    bad.write_text(f"items:\n  - {item.replace('safe', 'maybe')}\n")
+    with pytest.raises(ConfigError, match=r"line 2: items\[0\]\.label"):
         load_eval_set(bad)
 
 

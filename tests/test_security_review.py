@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from agents.security_review.agent import VOTE_PREFIX, VoterModel, build_agent
+from agents.security_review.rules import load_security_rules
 from agents.security_review.voters import PatternVoter, SimilarityVoter, TaintVoter
 from coordinator.errors import UsageError
 from coordinator.models.offline import OfflineLlm
 from coordinator.review import run_review
-from tools.security_rules import load_security_rules
 
 SQLI = """Is this vulnerable?
 from flask import request

@@ -34,7 +34,7 @@ SMALL = [
 
 def long_contract(chars: int = LONG_CHARS) -> str:
     """Real contract text (CUAD), concatenated to `chars` characters."""
-    texts = sorted((REPO_ROOT / "tools/data/cuad/contracts").glob("*.txt"))
+    texts = sorted((REPO_ROOT / "agents/contract_review/data/cuad/contracts").glob("*.txt"))
     out = ""
     for path in texts:
         out += path.read_text(errors="replace") + "\n\n"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from agents.contract_review.cuad import CUAD_DIR
+from agents.contract_review.splitter import Section, split_document
 from coordinator.errors import UsageError
-from tools.clause_eval import CUAD_DIR
-from tools.splitter import Section, split_document
 
 CONTRACT = """MASTER SERVICES AGREEMENT\r
 \r

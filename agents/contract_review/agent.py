@@ -4,7 +4,7 @@
     # run it via the coordinator (routing) or `coordinator.review.run_review("contract", text)`
 
 Offline, the clause-check "model" runs the rulebook's cues and rule judge on its section,
-and the three judges are the rule, similarity and keyword judges of tools/clauses.py, each
+and the three judges are the rule, similarity and keyword judges of clauses.py, each
 behind its own OfflineLlm. With Gemini the same stages send the prompts in `prompt.py` and
 parse the same JSON. No stage has tools, so nothing here can have side effects.
 """
@@ -21,13 +21,13 @@ from coordinator.fanout import FanOutAgent
 from coordinator.models import resolve_model
 from coordinator.models.offline import OfflineLlm
 from coordinator.settings import Settings, get_settings
-from tools.rulebook import Rulebook
-from tools.splitter import DEFAULT_MAX_CHARS
 
 from .judges import JudgePanel, default_rulebook, panel_for
 from .policy import clause_check_policy, judge_policy
 from .prompt import JUDGE_PROMPTS
 from .report import ReviewReport
+from .rulebook import Rulebook
+from .splitter import DEFAULT_MAX_CHARS
 from .stages import (
     CLAUSE_PREFIX,
     REPORT_KEY,

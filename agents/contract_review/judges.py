@@ -3,12 +3,13 @@
 Building them embeds every labelled CUAD clause and ~2,000 unlabelled sentences (~2 s), so
 it happens once per (rulebook, held-out set), on a daemon thread started when a review
 starts: splitting and the clause checks run meanwhile, and the vote stage waits for it.
-Exemplars come from the CUAD contracts bundled in tools/data/cuad (CC BY 4.0); pass
+Exemplars come from the CUAD contracts bundled in data/cuad (CC BY 4.0; `judges_from`); pass
 `exclude` (file stems) to keep a contract out of them when measuring on it.
 
 Built judges are also cached on disk (``<data_dir>/cache/contract_judges-<key>.pkl``), so a
-new process (the CLI) loads them in ~0.1 s. The key hashes everything they are built from
-(rulebook, CUAD labels, the judge code, the learned judge's weights, the held-out set); the
+new process (the CLI) loads them in ~0.1 s. The key hashes everything they are built from, all
+of it runtime input (rulebook, CUAD labels, the judge and loader code, the learned judge's
+weights, the held-out set); the
 encoder and the rulebook are not pickled but re-attached on load. The file is our own cache
 in our own data dir.
 """
@@ -20,20 +21,51 @@ import io
 import os
 import pickle
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import tools.clause_eval as clause_eval
-import tools.clauses as clauses
 from coordinator.encoder import Encoder, get_encoder
 from coordinator.settings import get_settings
-from tools.clause_eval import judges_from, load_cuad
-from tools.clauses import Judge, RuleJudge
-from tools.rulebook import Rulebook, load_rulebook
 
-__all__ = ["JudgePanel", "default_rulebook", "panel_for"]
+from . import clauses, cuad
+from .clauses import (
+    CLASSIFIER_FILE,
+    ClauseJudge,
+    RuleJudge,
+    collapse_ws,
+    default_judges,
+    sentence_spans,
+)
+from .cuad import CUAD_DIR, CuadContract, load_cuad
+from .rulebook import Rulebook, load_rulebook
+
+__all__ = ["JudgePanel", "default_rulebook", "judges_from", "panel_for"]
+
+
+def _background(contracts: Sequence[CuadContract], limit: int = 3000) -> list[str]:
+    """Sentences of the training contracts that overlap no labelled clause of any category."""
+    out: list[str] = []
+    for c in contracts:
+        keys = [collapse_ws(x)[:60].lower() for xs in c.clauses.values() for x in xs if len(x) > 20]
+        for s, e in sentence_spans(c.text):
+            sent = collapse_ws(c.text[s:e])
+            low = sent.lower()
+            if len(sent) < 40 or any(k in low or low in k for k in keys):
+                continue
+            out.append(sent)
+    step = max(1, len(out) // limit)
+    return out[::step][:limit]
+
+
+def judges_from(train: Sequence[CuadContract], rulebook: Rulebook) -> list[ClauseJudge]:
+    """The judges, with exemplars and background from ``train`` only."""
+    exemplars: dict[str, list[str]] = {}
+    for c in train:
+        for cat, xs in c.clauses.items():
+            exemplars.setdefault(cat, []).extend(x for x in xs if len(x) > 20)
+    return default_judges(rulebook, exemplars=exemplars, background=_background(train))
 
 
 @lru_cache(maxsize=1)
@@ -49,7 +81,7 @@ class JudgePanel:
         self.rulebook = rulebook
         self.exclude = frozenset(exclude)
         self.rule_judge = RuleJudge(rulebook)
-        self._judges: list[Judge] | None = None
+        self._judges: list[ClauseJudge] | None = None
         self._error: BaseException | None = None
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -57,11 +89,10 @@ class JudgePanel:
     def cache_path(self) -> Path:
         """Where the built judges are cached (the name changes with every input)."""
         h = hashlib.sha256(self.rulebook.model_dump_json().encode())
-        for module in (clauses, clause_eval):
+        for module in (clauses, cuad):
             h.update(Path(module.__file__).read_bytes())
-        from tools.cuad_corpus import CLASSIFIER_FILE  # the learned judge's shipped weights
-
-        for data in (clause_eval.CUAD_DIR / "master_clauses.csv", CLASSIFIER_FILE):
+        h.update(Path(__file__).read_bytes())  # judges_from and its background sampling
+        for data in (CUAD_DIR / "master_clauses.csv", CLASSIFIER_FILE):
             h.update(f"{data.stat().st_size}:{data.stat().st_mtime_ns}".encode())
         h.update(",".join(sorted(self.exclude)).encode())
         return get_settings().data_dir / "cache" / f"contract_judges-{h.hexdigest()[:16]}.pkl"
@@ -88,7 +119,7 @@ class JudgePanel:
                 )
                 self._thread.start()
 
-    def get(self) -> list[Judge]:
+    def get(self) -> list[ClauseJudge]:
         """The judges (rules, similarity, keywords); blocks until they are built."""
         self.start()
         assert self._thread is not None or self._judges is not None
@@ -142,7 +173,7 @@ class _Unpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"unknown persistent id {pid!r}")
 
 
-def _save(path: Path, judges: list[Judge], rulebook: Rulebook) -> None:
+def _save(path: Path, judges: list[ClauseJudge], rulebook: Rulebook) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         buf = io.BytesIO()
@@ -154,7 +185,7 @@ def _save(path: Path, judges: list[Judge], rulebook: Rulebook) -> None:
         pass  # a cache that cannot be written only costs time
 
 
-def _load(path: Path, rulebook: Rulebook) -> list[Judge] | None:
+def _load(path: Path, rulebook: Rulebook) -> list[ClauseJudge] | None:
     try:
         with path.open("rb") as fh:
             judges = _Unpickler(fh, rulebook).load()

@@ -13,10 +13,10 @@ from google.adk.models.llm_request import LlmRequest
 from google.adk.models.llm_response import LlmResponse
 
 from coordinator.models.offline import last_user_text, text_response
-from tools.clauses import Judge, JudgeQuestion, RuleJudge, check_section
-from tools.rulebook import Rulebook
 
+from .clauses import ClauseJudge, JudgeQuestion, RuleJudge, check_section
 from .protocol import parse_judge_message, parse_section_message
+from .rulebook import Rulebook
 
 __all__ = ["clause_check_policy", "judge_policy"]
 
@@ -52,7 +52,7 @@ def last_user_text_raw(req: LlmRequest) -> str:
     return last_user_text(req)
 
 
-def judge_policy(get_judge: Callable[[], Judge]) -> Callable[[LlmRequest], LlmResponse]:
+def judge_policy(get_judge: Callable[[], ClauseJudge]) -> Callable[[LlmRequest], LlmResponse]:
     """One offline judge answering the judge protocol."""
 
     def policy(req: LlmRequest) -> LlmResponse:

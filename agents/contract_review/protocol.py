@@ -20,8 +20,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from coordinator.errors import ModelError
-from tools.rulebook import Rulebook
-from tools.splitter import Section
+
+from .rulebook import Rulebook
+from .splitter import Section
 
 __all__ = [
     "CheckedFinding",

@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, computed_field
 
+from .render import render_report
+
 __all__ = [
     "Decision",
     "FindingVote",
@@ -156,8 +158,6 @@ class ReviewReport(BaseModel):
 
     def render(self, fmt: Literal["text", "markdown"] = "text") -> str:
         """The report for people (see `render.py`): headline, high risk first, then the rest."""
-        from .render import render_report
-
         return render_report(self, fmt)
 
     def to_state(self) -> dict[str, Any]:

@@ -13,7 +13,7 @@ State written (branch keys are distinct by construction: one per section / findi
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,12 +41,11 @@ from coordinator.review import split_request
 from coordinator.settings import get_settings
 from coordinator.usage import Usage
 from coordinator.vote import Judge, Vote, VoteAggregator, VoteConfig, vote_all
-from tools.clauses import SimilarityJudge
-from tools.rulebook import Rulebook
-from tools.splitter import DEFAULT_MAX_CHARS, Section, split_document
 
+from .clauses import SimilarityJudge
 from .contradictions import find_contradictions
 from .judges import JudgePanel
+from .presence import PresenceResult, presence
 from .prompt import CLAUSE_CHECK_PROMPT
 from .protocol import (
     CheckedFinding,
@@ -63,6 +62,8 @@ from .report import (
     ReviewReport,
     ReviewUsage,
 )
+from .rulebook import Rulebook
+from .splitter import DEFAULT_MAX_CHARS, Section, split_document
 
 __all__ = [
     "CLAUSE_PREFIX",
@@ -71,8 +72,10 @@ __all__ = [
     "TIMING_KEY",
     "VOTE_PREFIX",
     "AggregateAgent",
+    "AggregateOutput",
     "JudgeModel",
     "SplitAgent",
+    "aggregate",
     "clause_planner",
     "vote_planner",
 ]
@@ -290,137 +293,177 @@ class AggregateAgent(BaseAgent):
     use_presence_model: bool = Field(
         True,
         description="Offline, decide the CUAD presence categories with the document-level "
-        "presence model (tools/presence_model.py; 5-fold CV micro-F1 0.746 over 479 CUAD "
-        "contracts, 0.803 vs 0.765 from the clause findings on the 10 shipped ones). "
+        "presence model (presence.py; 5-fold CV micro-F1 0.746 over 479 CUAD contracts, "
+        "0.803 vs 0.765 from the clause findings on the 10 shipped ones). "
         "Extraction categories still come from the findings.",
     )
 
-    async def _presence(self, sections: dict[int, Section]) -> dict[str, Any]:
+    async def _presence(self, sections: dict[int, Section]) -> dict[str, PresenceResult]:
         if not (self.offline and self.use_presence_model and sections):
             return {}
-        from tools.presence_model import presence
-
         ordered = [sections[i] for i in sorted(sections)]
         return await anyio.to_thread.run_sync(presence, ordered, self.rulebook)
 
     async def _run_async_impl(self, ctx: InvocationContext) -> AsyncGenerator[Event, None]:
         t0 = time.perf_counter()
-        state = ctx.session.state
-        timing = state.get(TIMING_KEY) or {}
         sections = {s.index: s for s in _sections(ctx)}
         judged = await self._presence(sections)
-        failures: list[ReviewFailure] = []
-        clause_out: list[tuple[str, Any]] = []
-        if sections:
-            clause_out, failed = from_state(state, CLAUSE_PREFIX)
-            failures += [_failure(f, CLAUSE_PREFIX, "clause_checks") for f in failed]
-        votes: dict[str, dict[str, Any]] = {}
-        if f"{VOTE_PREFIX}:_meta" in state:
-            vote_out, vfailed = from_state(state, VOTE_PREFIX)
-            votes = dict(vote_out)
-            failures += [_failure(f, VOTE_PREFIX, "risk_vote") for f in vfailed]
-
-        findings: list[ReviewFinding] = []
-        for _, found in clause_out:
-            per_section = -1
-            for raw in found or []:
-                f = CheckedFinding.model_validate(raw)
-                outcome: dict[str, Any] | None = None
-                if f.risk == "high":
-                    per_section += 1
-                    outcome = votes.get(f"s{f.section}-f{per_section}")
-                decision = _decision(outcome) if f.risk == "high" else "present"
-                fvotes = [
-                    FindingVote(
-                        judge=v["judge"],
-                        label=v["label"],
-                        confidence=v["confidence"],
-                        reason=v.get("reason", ""),
-                    )
-                    for v in (outcome or {}).get("votes", [])
-                ]
-                split: dict[str, int] = {}
-                for v in fvotes:
-                    split[v.label] = split.get(v.label, 0) + 1
-                sec = sections.get(f.section)
-                findings.append(
-                    ReviewFinding(
-                        category=f.category,
-                        section=f.section,
-                        section_title=sec.title if sec else None,
-                        text=f.text,
-                        start=f.start,
-                        end=f.end,
-                        risk=f.risk,
-                        reason=f.reason,
-                        votes=fvotes,
-                        decision=decision,  # type: ignore[arg-type]
-                        vote_split=split,
-                    )
-                )
-        findings.sort(key=lambda f: (f.start, f.category))
-
-        clause_usage = _usage(state, CLAUSE_PREFIX)
-        vote_usage = _usage(state, VOTE_PREFIX)
-        total = clause_usage + vote_usage
-        agg_ms = (time.perf_counter() - t0) * 1000
-        split_ms = float(timing.get("split_ms", 0.0))
-        clause_wall = float((state.get(f"{CLAUSE_PREFIX}:_meta") or {}).get("wall_ms", 0.0))
-        vote_wall = float((state.get(f"{VOTE_PREFIX}:_meta") or {}).get("wall_ms", 0.0))
-        found = _categories_found(findings, judged)
-        findings = _rows(findings, found, judged, sections, self.rulebook)
-        report = ReviewReport(
-            sections=len(sections),
-            chars=int(timing.get("chars", 0)),
-            findings=findings,
-            categories_found=found,
-            presence={
-                c: PresenceEvidence(
-                    probability=round(r.probability, 3),
-                    section=r.evidence_section,
-                    text=r.evidence_text,
-                )
-                for c, r in judged.items()
-                if r.present
-            },
-            high_risk=sorted({f.category for f in findings if f.retained and f.risk == "high"}),
-            contradictions=find_contradictions(findings),
-            failed_branches=failures,
-            usage=ReviewUsage(
-                llm_calls=total.llm_calls,
-                tokens=total.tokens,
-                prompt_tokens=total.prompt_tokens,
-                completion_tokens=total.completion_tokens,
-                offline=self.offline,
-            ),
-            latency_ms=round((time.time() - float(timing.get("t0", time.time()))) * 1000, 2),
-            critical_path_ms=round(
-                split_ms + clause_usage.critical_path_ms + vote_usage.critical_path_ms + agg_ms,
-                2,
-            ),
-            stages_ms={
-                "split": round(split_ms, 2),
-                "clause_checks": round(clause_wall, 2),
-                "risk_vote": round(vote_wall, 2),
-                "aggregate": round(agg_ms, 2),
-            },
+        out = aggregate(
+            ctx.session.state,
+            sections,
+            judged,
+            offline=self.offline,
+            rulebook=self.rulebook,
+            aggregate_ms=(time.perf_counter() - t0) * 1000,
+            now=time.time(),
         )
-        yield _event(
-            ctx,
-            self.name,
-            {
-                REPORT_KEY: report.to_state(),
-                PROGRESS_KEY: {"done": 1, "total": 1, "stage": "aggregate"},
-            },
-            text=report.render("markdown"),
-        )
+        yield _event(ctx, self.name, out.delta, text=out.text)
+
+
+@dataclass(frozen=True)
+class AggregateOutput:
+    """What the aggregate stage emits: the report, its state delta and the reply text."""
+
+    report: ReviewReport
+    delta: dict[str, Any]
+    text: str
+
+
+def aggregate(
+    state: Mapping[str, Any],
+    sections: Mapping[int, Section],
+    judged: Mapping[str, PresenceResult],
+    *,
+    offline: bool,
+    rulebook: Rulebook | None,
+    aggregate_ms: float,
+    now: float,
+) -> AggregateOutput:
+    """The aggregate stage as a pure function of its inputs (no clock, no I/O, no context).
+
+    ``state``: the session state the earlier stages wrote; ``sections``: the split, by index;
+    ``judged``: the presence model's answers (empty when it did not run); ``aggregate_ms``:
+    time this stage took before calling here; ``now``: wall-clock seconds (for the latency).
+    """
+    timing = state.get(TIMING_KEY) or {}
+    failures: list[ReviewFailure] = []
+    clause_out: list[tuple[str, Any]] = []
+    if sections:
+        clause_out, failed = from_state(state, CLAUSE_PREFIX)
+        failures += [_failure(f, CLAUSE_PREFIX, "clause_checks") for f in failed]
+    votes: dict[str, dict[str, Any]] = {}
+    if f"{VOTE_PREFIX}:_meta" in state:
+        vote_out, vfailed = from_state(state, VOTE_PREFIX)
+        votes = dict(vote_out)
+        failures += [_failure(f, VOTE_PREFIX, "risk_vote") for f in vfailed]
+
+    findings = _merged_findings(clause_out, votes, sections)
+    clause_usage = _usage(state, CLAUSE_PREFIX)
+    vote_usage = _usage(state, VOTE_PREFIX)
+    total = clause_usage + vote_usage
+    split_ms = float(timing.get("split_ms", 0.0))
+    clause_wall = float((state.get(f"{CLAUSE_PREFIX}:_meta") or {}).get("wall_ms", 0.0))
+    vote_wall = float((state.get(f"{VOTE_PREFIX}:_meta") or {}).get("wall_ms", 0.0))
+    found = _categories_found(findings, judged)
+    findings = _rows(findings, found, judged, sections, rulebook)
+    report = ReviewReport(
+        sections=len(sections),
+        chars=int(timing.get("chars", 0)),
+        findings=findings,
+        categories_found=found,
+        presence={
+            c: PresenceEvidence(
+                probability=round(r.probability, 3),
+                section=r.evidence_section,
+                text=r.evidence_text,
+            )
+            for c, r in judged.items()
+            if r.present
+        },
+        high_risk=sorted({f.category for f in findings if f.retained and f.risk == "high"}),
+        contradictions=find_contradictions(findings),
+        failed_branches=failures,
+        usage=ReviewUsage(
+            llm_calls=total.llm_calls,
+            tokens=total.tokens,
+            prompt_tokens=total.prompt_tokens,
+            completion_tokens=total.completion_tokens,
+            offline=offline,
+        ),
+        latency_ms=round((now - float(timing.get("t0", now))) * 1000, 2),
+        critical_path_ms=round(
+            split_ms + clause_usage.critical_path_ms + vote_usage.critical_path_ms + aggregate_ms,
+            2,
+        ),
+        stages_ms={
+            "split": round(split_ms, 2),
+            "clause_checks": round(clause_wall, 2),
+            "risk_vote": round(vote_wall, 2),
+            "aggregate": round(aggregate_ms, 2),
+        },
+    )
+    delta = {
+        REPORT_KEY: report.to_state(),
+        PROGRESS_KEY: {"done": 1, "total": 1, "stage": "aggregate"},
+    }
+    return AggregateOutput(report=report, delta=delta, text=report.render("markdown"))
+
+
+def _merged_findings(
+    clause_out: Sequence[tuple[str, Any]],
+    votes: Mapping[str, dict[str, Any]],
+    sections: Mapping[int, Section],
+) -> list[ReviewFinding]:
+    """Every checked finding with the vote on it (high-risk ones), in document order."""
+    findings: list[ReviewFinding] = []
+    for _, found in clause_out:
+        per_section = -1
+        for raw in found or []:
+            f = CheckedFinding.model_validate(raw)
+            outcome: dict[str, Any] | None = None
+            if f.risk == "high":
+                per_section += 1
+                outcome = votes.get(f"s{f.section}-f{per_section}")
+            decision = _decision(outcome) if f.risk == "high" else "present"
+            fvotes = [
+                FindingVote(
+                    judge=v["judge"],
+                    label=v["label"],
+                    confidence=v["confidence"],
+                    reason=v.get("reason", ""),
+                )
+                for v in (outcome or {}).get("votes", [])
+            ]
+            split: dict[str, int] = {}
+            for v in fvotes:
+                split[v.label] = split.get(v.label, 0) + 1
+            sec = sections.get(f.section)
+            findings.append(
+                ReviewFinding(
+                    category=f.category,
+                    section=f.section,
+                    section_title=sec.title if sec else None,
+                    text=f.text,
+                    start=f.start,
+                    end=f.end,
+                    risk=f.risk,
+                    reason=f.reason,
+                    votes=fvotes,
+                    decision=decision,  # type: ignore[arg-type]
+                    vote_split=split,
+                )
+            )
+    findings.sort(key=lambda f: (f.start, f.category))
+    return findings
 
 
 def _failure(f: FailedBranch, prefix: str, stage: str) -> ReviewFailure:
     return ReviewFailure(branch=f"{prefix}:{f.branch_id}", stage=stage, reason=f.reason)  # type: ignore[arg-type]
 
 
-def _categories_found(findings: list[ReviewFinding], judged: dict[str, Any]) -> list[str]:
+def _categories_found(
+    findings: list[ReviewFinding], judged: Mapping[str, PresenceResult]
+) -> list[str]:
     """Presence categories from the document model, the others from the findings; a finding
     the judges confirmed or kept flagged (escalated, unvoted) always counts, one they dismissed
     vetoes its category unless another finding of it stands."""
@@ -436,8 +479,8 @@ def _categories_found(findings: list[ReviewFinding], judged: dict[str, Any]) -> 
 def _rows(
     findings: list[ReviewFinding],
     found: list[str],
-    judged: dict[str, Any],
-    sections: dict[int, Section],
+    judged: Mapping[str, PresenceResult],
+    sections: Mapping[int, Section],
     rulebook: Rulebook | None,
 ) -> list[ReviewFinding]:
     """Mark which findings are rows, and give every found category without one a row from

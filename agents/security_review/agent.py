@@ -42,10 +42,10 @@ from coordinator.review import split_request
 from coordinator.settings import Settings, get_settings
 from coordinator.usage import Usage
 from coordinator.vote import Vote, VoteAggregator, VoteConfig
-from tools.security_rules import SecurityRules, load_security_rules
 
 from .prompt import VOTER_ANGLES, VOTER_PROMPT
 from .report import SecurityReport, VoterFailure, VoterResult
+from .rules import SecurityRules, load_security_rules
 from .voters import VOTER_SPECS, VoterVote, build_voters
 
 __all__ = ["NAME", "REPORT_KEY", "REPORT_TYPE", "VOTE_PREFIX", "build_agent", "code_message"]

@@ -8,7 +8,7 @@
                    command, eval, path, URL, HTML), unless a sanitiser intervenes. Blind to
                    secrets, weak crypto and configuration.
 - `SimilarityVoter` WordLlama: each statement against per-rule labelled exemplars
-                   (tools/data/security_rules.yaml); the statement most like a flaw decides.
+                   (data/security_rules.yaml); the statement most like a flaw decides.
                    Robust to wording and language, blind to details.
 
 Each is `voter(code) -> VoterVote`. The code is data: matched and embedded, never run.
@@ -22,8 +22,10 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import BaseModel, Field
 
+from coordinator.encoder import get_encoder
 from coordinator.errors import UsageError
-from tools.security_rules import SecurityRules
+
+from .rules import SecurityRules
 
 __all__ = [
     "VOTER_SPECS",
@@ -229,8 +231,6 @@ class SimilarityVoter:
         nearest_rule_only: bool = False,
         name: str = "similarity",
     ) -> None:
-        from coordinator.encoder import get_encoder
-
         self.k, self.margin, self.min_sim, self.name = k, margin, min_sim, name
         self.nearest_rule_only = nearest_rule_only
         self.encoder = get_encoder()

@@ -76,7 +76,7 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def _document(chars: int) -> str:
-    from tools.clause_eval import CUAD_DIR
+    from agents.contract_review.cuad import CUAD_DIR
 
     text = ""
     for path in sorted((CUAD_DIR / "contracts").glob("*.txt")):

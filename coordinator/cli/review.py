@@ -69,7 +69,7 @@ def _options(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     if kind == "contract":
         opts: dict[str, Any] = {}
         if args.rulebook:
-            from tools.rulebook import load_rulebook
+            from agents.contract_review.rulebook import load_rulebook
 
             opts["rulebook"] = load_rulebook(args.rulebook)
         return opts
@@ -79,7 +79,7 @@ def _options(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         raise UsageError(f"--voters must be between 1 and {len(VOTER_SPECS)}, got {args.voters}")
     opts = {"voters": args.voters}
     if args.rulebook:
-        from tools.security_rules import load_security_rules
+        from agents.security_review.rules import load_security_rules
 
         opts["rules"] = load_security_rules(args.rulebook)
     return opts

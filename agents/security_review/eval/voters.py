@@ -1,4 +1,4 @@
-"""Measure the offline security voters against a labelled set (tools/data/security_eval.yaml).
+"""Measure the offline security voters against a labelled set (``security_eval.yaml`` here).
 
 For each split (``dev``: the voters and the rulebook may be tuned on it; ``heldout``: never
 looked at while tuning, the number to quote): accuracy, precision and recall (positive =
@@ -12,8 +12,8 @@ from a list of dangerous functions). Two checks of the voting premise:
 - the pairwise error correlation (phi of the 0/1 "voter got it wrong" indicators): 0 means
   independent errors, 1 means the same mistakes.
 
-    python -m tools.security_eval            # table
-    python -m tools.security_eval --json     # machine-readable
+    python -m agents.security_review.eval            # table
+    python -m agents.security_review.eval --json     # machine-readable
 """
 
 from __future__ import annotations
@@ -28,18 +28,19 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from agents.security_review.rules import SecurityRules, load_security_rules
+from agents.security_review.voters import VOTER_SPECS, build_voters
+from coordinator.config_file import load_yaml_model
 from coordinator.errors import ConfigError
 from coordinator.vote import Vote, VoteAggregator, VoteConfig
-from tools.security_rules import SecurityRules, load_security_rules
 
 __all__ = [
     "DEFAULT_EVAL_FILE",
     "EvalItem",
-    "EvalReport",
     "Scores",
+    "SecurityEvalReport",
     "SplitReport",
     "binomial_prediction",
     "error_correlation",
@@ -50,7 +51,7 @@ __all__ = [
     "score",
 ]
 
-DEFAULT_EVAL_FILE = Path(__file__).resolve().parent / "data" / "security_eval.yaml"
+DEFAULT_EVAL_FILE = Path(__file__).resolve().parent / "security_eval.yaml"
 
 Label = Literal["vulnerable", "safe"]
 Split = Literal["dev", "heldout"]
@@ -84,26 +85,18 @@ class _EvalFile(BaseModel):
     version: int = 1
     items: tuple[EvalItem, ...] = Field(min_length=2)
 
+    @model_validator(mode="after")
+    def _unique_ids(self) -> _EvalFile:
+        ids = [i.id for i in self.items]
+        if len(ids) != len(set(ids)):
+            raise ValueError("items: duplicate item ids")
+        return self
+
 
 def load_eval_set(path: str | Path | None = None) -> list[EvalItem]:
-    """The labelled items; `ConfigError` names the file and the field."""
+    """The labelled items; `ConfigError` names the file, line and field."""
     path = Path(path) if path is not None else DEFAULT_EVAL_FILE
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        items = list(_EvalFile.model_validate(data).items)
-    except FileNotFoundError:
-        raise ConfigError("file not found", path=str(path)) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"malformed YAML: {exc}", path=str(path)) from None
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise ConfigError(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}", path=str(path)
-        ) from None
-    ids = [i.id for i in items]
-    if len(ids) != len(set(ids)):
-        raise ConfigError("duplicate item ids", path=str(path))
-    return items
+    return list(load_yaml_model(path, _EvalFile, expect="a mapping with `items:`").items)
 
 
 def naive_baseline(code: str) -> Label:
@@ -175,7 +168,7 @@ class SplitReport(BaseModel):
     error_correlation: dict[str, float | None] = Field(description="'a~b' -> phi of errors")
 
 
-class EvalReport(BaseModel):
+class SecurityEvalReport(BaseModel):
     voters: list[str]
     splits: dict[str, SplitReport]
 
@@ -188,10 +181,8 @@ def evaluate(
     items: Sequence[EvalItem],
     voters: Sequence[Callable[[str], object]] | None = None,
     rules: SecurityRules | None = None,
-) -> EvalReport:
+) -> SecurityEvalReport:
     """Run every voter on every item once, then score each split."""
-    from agents.security_review.voters import VOTER_SPECS, build_voters
-
     if voters is None:
         voters = build_voters(rules or load_security_rules(), len(VOTER_SPECS))
     names = [getattr(v, "name", f"voter{i}") for i, v in enumerate(voters)]
@@ -229,14 +220,14 @@ def evaluate(
             binomial=binomial,
             error_correlation=corr,
         )
-    return EvalReport(voters=names, splits=splits)
+    return SecurityEvalReport(voters=names, splits=splits)
 
 
 def _fmt(x: float | None) -> str:
     return "  -  " if x is None else f"{x:5.2f}"
 
 
-def _table(report: EvalReport) -> str:
+def _table(report: SecurityEvalReport) -> str:
     out: list[str] = []
     for split, r in report.splits.items():
         note = {"dev": "tuned on", "heldout": "never tuned on", "all": "both"}[split]
@@ -259,7 +250,9 @@ def _table(report: EvalReport) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.security_eval", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m agents.security_review.eval", description=__doc__
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--file", type=Path, default=None, help="labelled set (YAML)")
     args = parser.parse_args(argv)

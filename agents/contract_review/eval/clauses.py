@@ -10,20 +10,18 @@ its threshold chosen on the training half only. The number to quote
 is the held-out one (train -> test); the reverse split and leave-one-out (exemplars from the
 other nine) are printed too, with the caveat that the cues saw the train half.
 
-First in the table: the document-level `tools.presence_model`, fitted (sentence classifier,
-per-category models, thresholds) on 479 external CUAD contracts only, so all 10 contracts
-here are held out; its "5 never seen" row also excludes the contracts the cues were written
-against, the strictest number.
+First in the table: the document-level `agents.contract_review.presence` model, fitted
+(sentence classifier, per-category models, thresholds) on 479 external CUAD contracts
+only, so all 10 contracts here are held out; its "5 never seen" row also excludes the
+contracts the cues were written against, the strictest number.
 
-    python -m tools.clause_eval            # table
-    python -m tools.clause_eval --json     # machine-readable
+    python -m agents.contract_review.eval.clauses          # table
+    python -m agents.contract_review.eval.clauses --json   # machine-readable
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
-import csv
 import json
 import re
 import sys
@@ -33,48 +31,38 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from tools.clauses import (
+from agents.contract_review.clauses import (
     ClassifierJudge,
+    ClauseJudge,
+    ClauseVote,
     Finding,
-    Judge,
     JudgeQuestion,
-    Vote,
-    _norm,
     check_section,
-    default_judges,
+    collapse_ws,
     sentence_spans,
     weighted_majority,
 )
-from tools.rulebook import Rulebook, load_rulebook
-from tools.splitter import Section, split_document
+from agents.contract_review.cuad import CUAD_DIR, CuadContract, load_cuad
+from agents.contract_review.judges import judges_from
+from agents.contract_review.presence import MODEL_FILE, load_presence_model, presence
+from agents.contract_review.rulebook import Rulebook, load_rulebook
+from agents.contract_review.splitter import Section, split_document
+from coordinator.errors import UsageError
+
+from .corpus import check_cuad_dir
 
 __all__ = [
-    "CUAD_DIR",
     "CategoryScore",
-    "CuadContract",
+    "ClauseEvalReport",
     "Detection",
-    "EvalReport",
     "baseline_presence",
     "detect",
     "evaluate",
     "evaluate_presence",
-    "judges_from",
-    "load_cuad",
     "main",
     "natural_baseline_presence",
     "split_train_test",
 ]
-
-CUAD_DIR = Path(__file__).resolve().parent / "data" / "cuad"
-
-
-class CuadContract(BaseModel):
-    """One CUAD contract with its expert labels."""
-
-    stem: str = Field(description="File stem shared by the .txt file and the label row.")
-    text: str = Field(description="Full contract text.")
-    labels: dict[str, bool] = Field(description="Yes/No presence answers by category.")
-    clauses: dict[str, list[str]] = Field(description="Labelled clause excerpts by category.")
 
 
 class Detection(BaseModel):
@@ -83,7 +71,7 @@ class Detection(BaseModel):
     category: str = Field(description="CUAD category name.")
     present: bool = Field(description="True if some candidate won the judges' majority.")
     evidence: Finding | None = Field(None, description="The first candidate that won, if any.")
-    votes: list[Vote] = Field(default_factory=list, description="Votes on that candidate.")
+    votes: list[ClauseVote] = Field(default_factory=list, description="Votes on that candidate.")
     candidates: int = Field(0, description="How many first-pass candidates were judged.")
 
 
@@ -97,7 +85,7 @@ class CategoryScore(BaseModel):
     f1: float
 
 
-class EvalReport(BaseModel):
+class ClauseEvalReport(BaseModel):
     """Scores of one protocol (e.g. train -> test)."""
 
     protocol: str = Field(description="Which contracts tuned/trained, which were scored.")
@@ -112,38 +100,6 @@ class EvalReport(BaseModel):
     per_category: list[CategoryScore]
 
 
-def load_cuad(
-    directory: str | Path = CUAD_DIR, rulebook: Rulebook | None = None
-) -> list[CuadContract]:
-    """The contracts in ``directory/contracts`` joined to ``master_clauses.csv`` by file stem."""
-    directory = Path(directory)
-    rulebook = rulebook or load_rulebook()
-    with (directory / "master_clauses.csv").open(encoding="utf-8", newline="") as fh:
-        rows = {Path(r["Filename"]).stem: r for r in csv.DictReader(fh)}
-    out = []
-    for path in sorted((directory / "contracts").glob("*.txt")):
-        row = rows.get(path.stem)
-        if row is None:
-            continue
-        labels: dict[str, bool] = {}
-        clauses: dict[str, list[str]] = {}
-        for rule in rulebook.categories:
-            raw = row.get(rule.name, "") or "[]"
-            clauses[rule.name] = [str(c) for c in ast.literal_eval(raw)]
-            answer = row.get(f"{rule.name}-Answer")
-            if rule.kind == "presence" and answer in ("Yes", "No"):
-                labels[rule.name] = answer == "Yes"
-        out.append(
-            CuadContract(
-                stem=path.stem,
-                text=path.read_text(encoding="utf-8"),
-                labels=labels,
-                clauses=clauses,
-            )
-        )
-    return out
-
-
 def split_train_test(
     contracts: Sequence[CuadContract],
 ) -> tuple[list[CuadContract], list[CuadContract]]:
@@ -152,34 +108,10 @@ def split_train_test(
     return ordered[0::2], ordered[1::2]
 
 
-def _background(contracts: Sequence[CuadContract], limit: int = 3000) -> list[str]:
-    """Sentences of the training contracts that overlap no labelled clause of any category."""
-    out: list[str] = []
-    for c in contracts:
-        keys = [_norm(x)[:60].lower() for xs in c.clauses.values() for x in xs if len(x) > 20]
-        for s, e in sentence_spans(c.text):
-            sent = _norm(c.text[s:e])
-            low = sent.lower()
-            if len(sent) < 40 or any(k in low or low in k for k in keys):
-                continue
-            out.append(sent)
-    step = max(1, len(out) // limit)
-    return out[::step][:limit]
-
-
-def judges_from(train: Sequence[CuadContract], rulebook: Rulebook) -> list[Judge]:
-    """The three judges, with exemplars and background from ``train`` only."""
-    exemplars: dict[str, list[str]] = {}
-    for c in train:
-        for cat, xs in c.clauses.items():
-            exemplars.setdefault(cat, []).extend(x for x in xs if len(x) > 20)
-    return default_judges(rulebook, exemplars=exemplars, background=_background(train))
-
-
 def _proposed(
     sections: Sequence[Section],
     rulebook: Rulebook,
-    judges: Sequence[Judge],
+    judges: Sequence[ClauseJudge],
     findings: Sequence[Finding],
     threshold: float,
 ) -> list[Finding]:
@@ -189,7 +121,7 @@ def _proposed(
         return []
     seen = {(f.category, f.start) for f in findings}
     spans = [
-        (sec.index, s, e, _norm(sec.text[s - sec.start : e - sec.start]))
+        (sec.index, s, e, collapse_ws(sec.text[s - sec.start : e - sec.start]))
         for sec in sections
         for s, e in sentence_spans(sec.text, sec.start)
     ]
@@ -218,7 +150,7 @@ def _proposed(
 def detect(
     text: str,
     rulebook: Rulebook,
-    judges: Sequence[Judge],
+    judges: Sequence[ClauseJudge],
     propose: float | None = None,
 ) -> dict[str, Detection]:
     """Full offline pipeline on one contract: presence of every presence category.
@@ -252,7 +184,7 @@ def detect(
 
 def baseline_presence(text: str, rulebook: Rulebook) -> dict[str, bool]:
     """Strict naive baseline: a category is present if some sentence holds all its name words."""
-    sentences = [_norm(text[s:e]).lower() for s, e in sentence_spans(text)]
+    sentences = [collapse_ws(text[s:e]).lower() for s, e in sentence_spans(text)]
     out = {}
     for rule in rulebook.presence:
         words = rule.name_words
@@ -272,7 +204,7 @@ def natural_baseline_presence(text: str, rulebook: Rulebook) -> dict[str, bool]:
     A category is present if some sentence contains its key phrase (the whole name, e.g.
     "change of control") or most (more than half) of its content words, matched as word stems.
     """
-    sentences = [_norm(text[s:e]).lower() for s, e in sentence_spans(text)]
+    sentences = [collapse_ws(text[s:e]).lower() for s, e in sentence_spans(text)]
     flat = [" ".join(re.findall(r"[a-z]+", s)) for s in sentences]
     out = {}
     for rule in rulebook.presence:
@@ -296,9 +228,9 @@ def _prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
 def evaluate(
     protocol: str,
     scored: Sequence[CuadContract],
-    judges_for: dict[str, list[Judge]] | list[Judge],
+    judges_for: dict[str, list[ClauseJudge]] | list[ClauseJudge],
     rulebook: Rulebook,
-) -> EvalReport:
+) -> ClauseEvalReport:
     """Score ``scored`` contracts; ``judges_for`` maps stem -> judges, or one list for all."""
     counts = {r.name: [0, 0, 0] for r in rulebook.presence}
     base = [0, 0, 0]
@@ -328,7 +260,7 @@ def _report(
     counts: dict[str, list[int]],
     base: list[int],
     nat: list[int],
-) -> EvalReport:
+) -> ClauseEvalReport:
     """Per-category and micro scores from [tp, fp, fn] tallies."""
     per = []
     for cat, (tp, fp, fn) in counts.items():
@@ -336,7 +268,7 @@ def _report(
         per.append(CategoryScore(category=cat, tp=tp, fp=fp, fn=fn, precision=p, recall=r, f1=f))
     tp, fp, fn = (sum(v[i] for v in counts.values()) for i in range(3))
     p, r, f = _prf(tp, fp, fn)
-    return EvalReport(
+    return ClauseEvalReport(
         protocol=protocol,
         contracts=[c.stem for c in scored],
         micro_f1=f,
@@ -350,10 +282,8 @@ def _report(
 
 def evaluate_presence(
     protocol: str, scored: Sequence[CuadContract], rulebook: Rulebook, model=None
-) -> EvalReport:
-    """Score the document-level `tools.presence_model` (fitted on external contracts only)."""
-    from tools.presence_model import presence
-
+) -> ClauseEvalReport:
+    """Score the document-level presence model (fitted on external contracts only)."""
     counts = {r.name: [0, 0, 0] for r in rulebook.presence}
     base = [0, 0, 0]
     nat = [0, 0, 0]
@@ -374,8 +304,6 @@ def evaluate_presence(
 
 
 def _presence_timings(contracts: Sequence[CuadContract], rulebook: Rulebook) -> dict:
-    from tools.presence_model import load_presence_model, presence
-
     load_presence_model()  # load once; time the per-document work
     out = {}
     for c in sorted(contracts, key=lambda c: len(c.text))[-2:]:
@@ -389,7 +317,9 @@ def _presence_timings(contracts: Sequence[CuadContract], rulebook: Rulebook) -> 
     return out
 
 
-def _timings(contracts: Sequence[CuadContract], judges: list[Judge], rulebook: Rulebook) -> dict:
+def _timings(
+    contracts: Sequence[CuadContract], judges: list[ClauseJudge], rulebook: Rulebook
+) -> dict:
     out = {}
     for c in sorted(contracts, key=lambda c: len(c.text))[-2:]:
         for judge in judges:  # cold caches: time the real work
@@ -422,8 +352,6 @@ def run_all(directory: str | Path = CUAD_DIR) -> dict:
     held_test_only = evaluate("leave-one-out exemplars, test half only", test, loo_judges, rulebook)
     timings = _timings(contracts, judges_from(train, rulebook), rulebook)
     reports = [held, rev, loo, held_test_only]
-    from tools.presence_model import MODEL_FILE
-
     if MODEL_FILE.exists():
         reports[:0] = [
             evaluate_presence("presence model: all 10 (none fitted on)", contracts, rulebook),
@@ -468,11 +396,16 @@ def _print(result: dict) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tools.clause_eval", description=__doc__.split("\n")[0]
+        prog="python -m agents.contract_review.eval.clauses", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--json", action="store_true", help="print the full result as JSON")
     parser.add_argument("--data", default=str(CUAD_DIR), help="CUAD directory (contracts/ + csv)")
     args = parser.parse_args(argv)
+    try:
+        check_cuad_dir(args.data, texts="contracts")
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     result = run_all(args.data)
     if args.json:
         json.dump(result, sys.stdout, indent=2)

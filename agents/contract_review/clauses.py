@@ -2,7 +2,7 @@
 
 The cheap first pass, `check_section`, runs per section (in parallel branches later): every
 sentence whose text hits one of a rule's cues becomes a `Finding`. Candidates then go to the
-judges, who answer the same `JudgeQuestion` with a `Vote` and fail in different ways:
+judges, who answer the same `JudgeQuestion` with a `ClauseVote` and fail in different ways:
 
 * `RuleJudge`        regex cues + required co-cues + veto cues (precise, brittle wording).
 * `SimilarityJudge`  WordLlama similarity to labelled CUAD exemplar clauses and the category's
@@ -12,12 +12,13 @@ judges, who answer the same `JudgeQuestion` with a `Vote` and fail in different 
                      in an operative (not definitional, not heading) sentence.
 * `ClassifierJudge`  logistic regression on WordLlama embeddings, trained on ~3,800 labelled
                      clauses and ~5,600 unlabelled sentences of 491 CUAD contracts that are
-                     never scored (`tools.cuad_corpus`): learned, not hand-written.
+                     never scored (`agents.contract_review.eval.corpus`): learned, not hand-written.
 
 `weighted_majority` combines them: the learned judge counts 1.5, the others 1, so it wins with
 any one hand-written judge and loses against all three.
 
-All three are plain callables ``judge(question) -> Vote``, easy to wrap as an OfflineLlm policy.
+All are plain callables ``judge(question) -> ClauseVote``, easy to wrap as an OfflineLlm
+policy.
 Contract text is only ever data: it is matched and embedded, never interpreted as instructions.
 """
 
@@ -31,25 +32,34 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from tools.rulebook import Risk, Rulebook, load_rulebook
-from tools.splitter import Section
+from coordinator.encoder import get_encoder
+
+from .rulebook import Risk, Rulebook, load_rulebook
+from .splitter import Section
 
 __all__ = [
+    "CLASSIFIER_FILE",
     "DEFAULT_WEIGHTS",
+    "EMBED_CHARS",
     "ClassifierJudge",
+    "ClauseJudge",
+    "ClauseVote",
     "Finding",
-    "Judge",
     "JudgeQuestion",
     "KeywordJudge",
     "RuleJudge",
     "SimilarityJudge",
-    "Vote",
     "check_section",
+    "collapse_ws",
     "default_judges",
     "majority",
     "sentence_spans",
+    "softmax",
     "weighted_majority",
 ]
+
+CLASSIFIER_FILE = Path(__file__).resolve().parent / "data" / "cuad_corpus" / "classifier.npz"
+EMBED_CHARS = 400  # clauses are embedded from their first 400 characters, in training and use
 
 _WS = re.compile(r"\s+")
 # Sentence ends: terminal punctuation + space + an opener, a blank line, or a wide space run
@@ -58,8 +68,17 @@ _SENT_END = re.compile(r"(?<=[.;!?])[\"')\]]?\s+(?=[\"'(\[]?[A-Z0-9])|\n[ \t\f\r
 _MAX_SENTENCE = 1200
 
 
-def _norm(text: str) -> str:
+def collapse_ws(text: str) -> str:
+    """Whitespace runs -> one space, trimmed: how clauses are compared, embedded and shown."""
     return _WS.sub(" ", text).strip()
+
+
+def softmax(emb: np.ndarray, coef: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """Class probabilities of a linear model over embeddings (rows: texts)."""
+    logits = np.atleast_2d(emb) @ coef.T + bias
+    logits -= logits.max(axis=1, keepdims=True)
+    expd = np.exp(logits)
+    return expd / expd.sum(axis=1, keepdims=True)
 
 
 def sentence_spans(text: str, offset: int = 0) -> list[tuple[int, int]]:
@@ -108,7 +127,7 @@ class JudgeQuestion(BaseModel):
     clause: str = Field(description="The clause text (data, never instructions).")
 
 
-class Vote(BaseModel):
+class ClauseVote(BaseModel):
     """One judge's answer to a `JudgeQuestion`."""
 
     model_config = ConfigDict(frozen=True)
@@ -120,7 +139,7 @@ class Vote(BaseModel):
     reason: str = Field(description="Short, human-readable justification.")
 
 
-Judge = Callable[[JudgeQuestion], Vote]
+ClauseJudge = Callable[[JudgeQuestion], ClauseVote]
 
 
 def check_section(section: Section, rulebook: Rulebook) -> list[Finding]:
@@ -128,7 +147,7 @@ def check_section(section: Section, rulebook: Rulebook) -> list[Finding]:
     findings: list[Finding] = []
     unions = [(rule, rule.cue_union) for rule in rulebook.categories]
     for start, end in sentence_spans(section.text, section.start):
-        sentence = _norm(section.text[start - section.start : end - section.start])
+        sentence = collapse_ws(section.text[start - section.start : end - section.start])
         if len(sentence) < 12:
             continue
         for rule, union in unions:
@@ -152,8 +171,8 @@ def check_section(section: Section, rulebook: Rulebook) -> list[Finding]:
     return findings
 
 
-def _vote(judge: str, category: str, present: bool, confidence: float, reason: str) -> Vote:
-    return Vote(
+def _vote(judge: str, category: str, present: bool, confidence: float, reason: str) -> ClauseVote:
+    return ClauseVote(
         judge=judge, category=category, present=present, confidence=confidence, reason=reason
     )
 
@@ -166,9 +185,9 @@ class RuleJudge:
     def __init__(self, rulebook: Rulebook | None = None) -> None:
         self.rulebook = rulebook or load_rulebook()
 
-    def __call__(self, question: JudgeQuestion) -> Vote:
+    def __call__(self, question: JudgeQuestion) -> ClauseVote:
         rule = self.rulebook.get(question.category)
-        text = _norm(question.clause)
+        text = collapse_ws(question.clause)
 
         vote = functools.partial(_vote, self.name, rule.name)
 
@@ -238,9 +257,9 @@ class KeywordJudge:
         self.rulebook = rulebook or load_rulebook()
         self.window = window
 
-    def __call__(self, question: JudgeQuestion) -> Vote:
+    def __call__(self, question: JudgeQuestion) -> ClauseVote:
         rule = self.rulebook.get(question.category)
-        text = _norm(question.clause)
+        text = collapse_ws(question.clause)
         tokens = _TOKEN.findall(text.lower())
         anchors = rule.keywords or rule.name_words
 
@@ -286,8 +305,6 @@ class SimilarityJudge:
         floor: float = 0.3,
         k: int = 5,
     ) -> None:
-        from coordinator.encoder import get_encoder
-
         self.rulebook = rulebook or load_rulebook()
         self.encoder = get_encoder()
         self.margin = margin
@@ -298,10 +315,10 @@ class SimilarityJudge:
         for rule in self.rulebook.categories:
             texts = [
                 rule.description,
-                *(_norm(t)[:_MAX_SENTENCE] for t in exemplars.get(rule.name, ())),
+                *(collapse_ws(t)[:_MAX_SENTENCE] for t in exemplars.get(rule.name, ())),
             ]
             self._pos[rule.name] = self.encoder.embed(texts)
-        bg = [_norm(t)[:_MAX_SENTENCE] for t in background if t.strip()]
+        bg = [collapse_ws(t)[:_MAX_SENTENCE] for t in background if t.strip()]
         self._bg = self.encoder.embed(bg) if bg else np.zeros((0, self.encoder.dim), np.float32)
         self._cache: dict[str, np.ndarray] = {}
 
@@ -317,16 +334,16 @@ class SimilarityJudge:
         """Embed many clauses in one batch (the per-question path then hits the cache)."""
         todo = list(
             dict.fromkeys(
-                t for t in (_norm(x)[:_MAX_SENTENCE] for x in texts) if t not in self._cache
+                t for t in (collapse_ws(x)[:_MAX_SENTENCE] for x in texts) if t not in self._cache
             )
         )
         if todo:
             for t, v in zip(todo, self.encoder.embed(todo), strict=True):
                 self._cache[t] = v
 
-    def __call__(self, question: JudgeQuestion) -> Vote:
+    def __call__(self, question: JudgeQuestion) -> ClauseVote:
         rule = self.rulebook.get(question.category)
-        vec = self._embed(_norm(question.clause)[:_MAX_SENTENCE])
+        vec = self._embed(collapse_ws(question.clause)[:_MAX_SENTENCE])
         pos_sims = self._pos[rule.name] @ vec
         pos = float(pos_sims.max())
         bg_sims = self._bg @ vec
@@ -340,7 +357,7 @@ class SimilarityJudge:
             f"similarity {pos:.2f} to {n_ex} exemplar(s)+description"
             f" vs {bg:.2f} to the {k} nearest unlabelled sentences"
         )
-        return Vote(
+        return ClauseVote(
             judge=self.name, category=rule.name, present=present, confidence=conf, reason=reason
         )
 
@@ -348,9 +365,9 @@ class SimilarityJudge:
 class ClassifierJudge:
     """Learned judge: softmax over CUAD categories + "none" on the clause's embedding.
 
-    The weights are shipped (``tools/data/cuad_corpus/classifier.npz``, refit with
-    ``python -m tools.cuad_corpus``), so a vote costs one embedding and one small matrix
-    product. A category the model has no class for gets an abstaining "absent" vote.
+    The weights are shipped (``data/cuad_corpus/classifier.npz``, refit with
+    ``python -m agents.contract_review.eval.corpus``), so a vote costs one embedding and one
+    small matrix product. A category the model has no class for gets an abstaining "absent" vote.
     ``threshold`` 0.2 (a softmax over 34 classes) was chosen on the TRAINING contracts only
     (each judged with exemplars from the other four; 0.1-0.4 tried).
     """
@@ -363,9 +380,6 @@ class ClassifierJudge:
         path: str | Path | None = None,
         threshold: float = 0.2,
     ) -> None:
-        from coordinator.encoder import get_encoder
-        from tools.cuad_corpus import CLASSIFIER_FILE
-
         self.rulebook = rulebook or load_rulebook()
         self.encoder = get_encoder()
         self.threshold = threshold
@@ -376,9 +390,7 @@ class ClassifierJudge:
         self._cache: dict[str, np.ndarray] = {}
 
     def _key(self, text: str) -> str:
-        from tools.cuad_corpus import EMBED_CHARS
-
-        return _norm(text)[:EMBED_CHARS]
+        return collapse_ws(text)[:EMBED_CHARS]
 
     def prime(self, texts: Iterable[str]) -> None:
         """Score many clauses in one embedding batch."""
@@ -386,7 +398,9 @@ class ClassifierJudge:
             self._cache.clear()
         todo = list(dict.fromkeys(k for k in map(self._key, texts) if k not in self._cache))
         if todo:
-            for t, p in zip(todo, self._probs(self.encoder.embed(todo)), strict=True):
+            for t, p in zip(
+                todo, softmax(self.encoder.embed(todo), self._coef, self._bias), strict=True
+            ):
                 self._cache[t] = p
 
     def probability(self, category: str, clause: str) -> float:
@@ -399,17 +413,11 @@ class ClassifierJudge:
             self.prime([key])
         return float(self._cache[key][i])
 
-    def _probs(self, emb: np.ndarray) -> np.ndarray:
-        logits = np.atleast_2d(emb) @ self._coef.T + self._bias
-        logits -= logits.max(axis=1, keepdims=True)
-        expd = np.exp(logits)
-        return expd / expd.sum(axis=1, keepdims=True)
-
-    def __call__(self, question: JudgeQuestion) -> Vote:
+    def __call__(self, question: JudgeQuestion) -> ClauseVote:
         rule = self.rulebook.get(question.category)
         i = self._index.get(rule.name.casefold())
         if i is None:
-            return Vote(
+            return ClauseVote(
                 judge=self.name,
                 category=rule.name,
                 present=False,
@@ -423,7 +431,7 @@ class ClassifierJudge:
         p = float(probs[i])
         top = int(probs.argmax())
         present = p >= self.threshold
-        return Vote(
+        return ClauseVote(
             judge=self.name,
             category=rule.name,
             present=present,
@@ -440,14 +448,16 @@ DEFAULT_WEIGHTS: Mapping[str, float] = {
 }
 
 
-def weighted_majority(votes: Sequence[Vote], weights: Mapping[str, float] | None = None) -> bool:
+def weighted_majority(
+    votes: Sequence[ClauseVote], weights: Mapping[str, float] | None = None
+) -> bool:
     """Weighted vote: present if the present side outweighs the absent side (tie: absent)."""
     weights = DEFAULT_WEIGHTS if weights is None else weights
     score = sum(weights.get(v.judge, 1.0) * (1 if v.present else -1) for v in votes)
     return score > 0
 
 
-def majority(votes: Sequence[Vote]) -> bool:
+def majority(votes: Sequence[ClauseVote]) -> bool:
     """Strict majority of present votes; a tie is 'absent' (the reviewer is not bothered)."""
     yes = sum(v.present for v in votes)
     return yes * 2 > len(votes)
@@ -458,14 +468,14 @@ def default_judges(
     exemplars: Mapping[str, Sequence[str]] | None = None,
     background: Sequence[str] = (),
     classifier: bool = True,
-) -> list[Judge]:
+) -> list[ClauseJudge]:
     """The offline judges over one rulebook (exemplars: CUAD clauses by category).
 
     Combine their votes with `weighted_majority`; ``classifier=False`` gives the original
     three hand-written/similarity judges (then plain `majority` is the same rule).
     """
     rulebook = rulebook or load_rulebook()
-    judges: list[Judge] = [
+    judges: list[ClauseJudge] = [
         RuleJudge(rulebook),
         SimilarityJudge(rulebook, exemplars=exemplars, background=background),
         KeywordJudge(rulebook),

@@ -1,24 +1,15 @@
-"""Document-level clause presence: one learned decision per (contract, category).
-
-Why: the sentence pipeline (`tools.clause_eval.detect`) says "present" when one candidate
-sentence wins the judges' vote, so it misses clauses whose wording no cue knows (recall ~0.69).
-Here every sentence of the contract is scored by a sentence classifier, and a small logistic
-regression per category turns document-level evidence into P(category present):
-
-* the sentence classifier's top probabilities and how many sentences pass 0.1 / 0.3,
-* the hand-written first pass (`check_section` cue candidates) and the rule / keyword judges'
-  votes on them, the classifier's best probability on a cue candidate,
-* whether a section heading names the category, and the document's size.
+"""Fit the document-level presence model (`agents.contract_review.presence`) from CUAD v1.
 
 Everything is fitted on the ~490 CUAD v1 contracts we never score (the 10 evaluated contracts
-in ``tools/data/cuad`` and their sibling filings are excluded, as in `tools.cuad_corpus`).
-The sentence features of the training contracts are cross-fitted (each contract scored by a
-sentence classifier that never saw it), so the document model learns how much to trust the
-classifier on unseen text; thresholds are chosen by cross-validation on those contracts only.
-The shipped artefact (``presence_model.npz``) holds only weights: no contract text.
+in ``agents/contract_review/data/cuad`` and their sibling filings are excluded, as in
+`agents.contract_review.eval.corpus`). The sentence features of the training contracts are
+cross-fitted (each contract scored by a sentence classifier that never saw it), so the
+document model learns how much to trust the classifier on unseen text; thresholds are chosen
+by cross-validation on those contracts only. The shipped artefact (``presence_model.npz``)
+holds only weights: no contract text.
 
-    python -m tools.presence_model build --dir CUAD_v1/   # master_clauses.csv + full_contract_txt/
-    python -m tools.clause_eval                            # the 10 untouched contracts
+    python -m agents.contract_review.eval.presence_model build --dir CUAD_v1/
+    python -m agents.contract_review.eval.clauses      # the 10 untouched contracts
 
 The build is byte-reproducible: contracts in name order, seeded folds and sampling,
 single-threaded solvers, weights rounded to `WEIGHT_DECIMALS`, fixed zip timestamps.
@@ -27,295 +18,39 @@ single-threaded solvers, weights rounded to `WEIGHT_DECIMALS`, fixed zip timesta
 from __future__ import annotations
 
 import argparse
+import ast
 import csv
 import io
 import json
-import re
+import pickle
 import subprocess
+import sys
 import tarfile
 import time
+import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from threadpoolctl import threadpool_limits
 
-from tools.clauses import KeywordJudge, RuleJudge, _norm, check_section, sentence_spans
-from tools.rulebook import Rulebook, load_rulebook
-from tools.splitter import Section, split_document
-
-__all__ = [
-    "FEATURES",
-    "MODEL_FILE",
-    "PresenceModel",
-    "PresenceResult",
-    "build",
-    "featurise",
-    "load_presence_model",
-    "main",
-    "presence",
-]
-
-MODEL_FILE = Path(__file__).resolve().parent / "data" / "cuad_corpus" / "presence_model.npz"
-EMBED_CHARS = 400  # as the clause classifier: sentences are embedded from 400 characters
-_MIN_SENTENCE = 12
-FEATURES: tuple[str, ...] = (
-    "logit_max_p",
-    "logit_top3_p",
-    "n_p_over_0.1",
-    "n_p_over_0.3",
-    "n_cue_candidates",
-    "n_rule_yes",
-    "n_keyword_yes",
-    "best_vote",
-    "logit_max_p_on_candidate",
-    "heading_names_category",
-    "log_sentences",
+from agents.contract_review.clauses import KeywordJudge, RuleJudge, collapse_ws, softmax
+from agents.contract_review.presence import (
+    FEATURES,
+    MODEL_FILE,
+    RawDoc,
+    document_features,
+    embed_sentences,
+    load_presence_model,
+    raw_document,
 )
+from agents.contract_review.rulebook import Rulebook, load_rulebook
+from agents.contract_review.splitter import split_document
+from coordinator.errors import UsageError
 
+from .corpus import LOCAL_CONTRACTS, check_cuad_dir, sentence_keys
 
-class PresenceResult(BaseModel):
-    """Is a category present in the document, how sure, and the best evidence for it."""
-
-    model_config = ConfigDict(frozen=True)
-
-    category: str = Field(description="Rulebook category name.")
-    present: bool = Field(description="probability >= the category's threshold.")
-    probability: float = Field(ge=0, le=1, description="P(present) from the document model.")
-    threshold: float = Field(ge=0, le=1, description="Cut-off chosen by CV on training docs.")
-    evidence_section: int | None = Field(
-        None, description="Index of the section holding the best evidence sentence."
-    )
-    evidence_text: str | None = Field(
-        None, description="The sentence the sentence classifier rates highest (data only)."
-    )
-
-
-@dataclass(frozen=True)
-class _Sentence:
-    section: int
-    start: int
-    text: str
-
-
-@dataclass(frozen=True)
-class _RawDoc:
-    """What featurising needs besides sentence probabilities (cheap to keep per contract)."""
-
-    sentences: tuple[_Sentence, ...]
-    # per category: (sentence indices of cue candidates, rule-yes flags, keyword-yes flags)
-    candidates: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
-    headings: dict[str, bool]
-
-
-def _logit(p: float) -> float:
-    p = min(max(p, 1e-4), 1 - 1e-4)
-    return float(np.log(p / (1 - p)))
-
-
-def _as_sections(text_or_sections: str | Sequence[Section]) -> list[Section]:
-    if isinstance(text_or_sections, str):
-        return split_document(text_or_sections) if text_or_sections.strip() else []
-    return list(text_or_sections)
-
-
-def _raw(sections: Sequence[Section], rulebook: Rulebook, rule_judge, kw_judge) -> _RawDoc:
-    """Sentences, cue candidates with the rule / keyword judges' votes, heading matches."""
-    from tools.clauses import JudgeQuestion
-
-    sentences: list[_Sentence] = []
-    by_start: dict[int, int] = {}
-    for sec in sections:
-        for s, e in sentence_spans(sec.text, sec.start):
-            text = _norm(sec.text[s - sec.start : e - sec.start])
-            if len(text) >= _MIN_SENTENCE:
-                by_start[s] = len(sentences)
-                sentences.append(_Sentence(sec.index, s, text))
-    found: dict[str, list[tuple[int, bool, bool]]] = {r.name: [] for r in rulebook.presence}
-    for sec in sections:
-        for f in check_section(sec, rulebook):
-            if f.category not in found or f.start not in by_start:
-                continue
-            q = JudgeQuestion(category=f.category, clause=f.text)
-            found[f.category].append(
-                (by_start[f.start], rule_judge(q).present, kw_judge(q).present)
-            )
-    candidates = {
-        cat: (
-            np.array([x[0] for x in xs], dtype=np.int32),
-            np.array([x[1] for x in xs], dtype=bool),
-            np.array([x[2] for x in xs], dtype=bool),
-        )
-        for cat, xs in found.items()
-    }
-    headings = {}
-    for rule in rulebook.presence:
-        words = rule.name_words
-        headings[rule.name] = any(
-            sec.title
-            and (
-                rule.cue_union.search(sec.title) is not None
-                or all(w in sec.title.lower() for w in words)
-            )
-            for sec in sections
-        )
-    return _RawDoc(tuple(sentences), candidates, headings)
-
-
-def _features(raw: _RawDoc, probs: np.ndarray, column: int | None, category: str) -> np.ndarray:
-    """The `FEATURES` vector of one category from sentence probabilities (n_sentences,)."""
-    p = probs[:, column] if column is not None and len(probs) else np.zeros(len(raw.sentences))
-    top = np.sort(p)[::-1][:3] if len(p) else np.zeros(1)
-    idx, rule_yes, kw_yes = raw.candidates.get(
-        category, (np.zeros(0, np.int32), np.zeros(0, bool), np.zeros(0, bool))
-    )
-    cand_p = p[idx] if len(idx) else np.zeros(0)
-    vote = rule_yes.astype(float) + kw_yes + 1.5 * (cand_p >= 0.2) if len(idx) else np.zeros(1)
-    return np.array(
-        [
-            _logit(float(top.max())),
-            _logit(float(top.mean())),
-            np.log1p(float((p >= 0.1).sum())),
-            np.log1p(float((p >= 0.3).sum())),
-            np.log1p(len(idx)),
-            np.log1p(float(rule_yes.sum())),
-            np.log1p(float(kw_yes.sum())),
-            float(vote.max()),
-            _logit(float(cand_p.max())) if len(cand_p) else _logit(0.0),
-            float(raw.headings.get(category, False)),
-            np.log1p(len(raw.sentences)),
-        ],
-        dtype=np.float64,
-    )
-
-
-def _softmax(emb: np.ndarray, coef: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    logits = np.atleast_2d(emb) @ coef.T + bias
-    logits -= logits.max(axis=1, keepdims=True)
-    expd = np.exp(logits)
-    return expd / expd.sum(axis=1, keepdims=True)
-
-
-def _embed(sentences: Sequence[_Sentence]) -> np.ndarray:
-    from coordinator.encoder import get_encoder
-
-    enc = get_encoder()
-    if not sentences:
-        return np.zeros((0, enc.dim), np.float32)
-    return enc.embed([s.text[:EMBED_CHARS] for s in sentences])
-
-
-class PresenceModel:
-    """Shipped weights: the sentence classifier + one logistic regression per category."""
-
-    def __init__(self, path: str | Path = MODEL_FILE) -> None:
-        with np.load(Path(path)) as npz:
-            self.sentence_classes = [str(c) for c in npz["sentence_classes"]]
-            self.sentence_coef = npz["sentence_coef"]
-            self.sentence_bias = npz["sentence_bias"]
-            self.categories = [str(c) for c in npz["categories"]]
-            self.mean, self.scale = npz["mean"], npz["scale"]
-            self.coef, self.bias = npz["coef"], npz["bias"]
-            self.thresholds = npz["thresholds"]
-            self.meta = json.loads(str(npz["meta"]))
-            # categories where a rule-judge "yes" on a cue candidate also means present
-            self.rule_override = (
-                npz["rule_override"].astype(bool)
-                if "rule_override" in npz.files
-                else np.zeros(len(self.categories), bool)
-            )
-        self._col = {c.casefold(): i for i, c in enumerate(self.sentence_classes)}
-        self._row = {c.casefold(): i for i, c in enumerate(self.categories)}
-
-    def sentence_probs(self, emb: np.ndarray) -> np.ndarray:
-        return _softmax(emb, self.sentence_coef, self.sentence_bias)
-
-    def column(self, category: str) -> int | None:
-        return self._col.get(category.casefold())
-
-    def predict(self, category: str, x: np.ndarray) -> tuple[float, float] | None:
-        """(probability, threshold) for one feature vector, or None for an unknown category."""
-        i = self._row.get(category.casefold())
-        if i is None:
-            return None
-        z = float(((x - self.mean[i]) / self.scale[i]) @ self.coef[i] + self.bias[i])
-        return float(1 / (1 + np.exp(-z))), float(self.thresholds[i])
-
-
-@lru_cache(maxsize=2)
-def load_presence_model(path: str | Path = MODEL_FILE) -> PresenceModel:
-    """The shipped model (cached per path)."""
-    return PresenceModel(path)
-
-
-def featurise(
-    text_or_sections: str | Sequence[Section],
-    rulebook: Rulebook | None = None,
-    model: PresenceModel | None = None,
-) -> tuple[dict[str, np.ndarray], _RawDoc, np.ndarray]:
-    """Per-category feature vectors, plus the raw document and sentence probabilities."""
-    rulebook = rulebook or load_rulebook()
-    model = model or load_presence_model()
-    raw = _raw(
-        _as_sections(text_or_sections), rulebook, RuleJudge(rulebook), KeywordJudge(rulebook)
-    )
-    probs = model.sentence_probs(_embed(raw.sentences)) if raw.sentences else np.zeros((0, 1))
-    feats = {r.name: _features(raw, probs, model.column(r.name), r.name) for r in rulebook.presence}
-    return feats, raw, probs
-
-
-def presence(
-    text_or_sections: str | Sequence[Section],
-    rulebook: Rulebook | None = None,
-    model: PresenceModel | None = None,
-) -> dict[str, PresenceResult]:
-    """Presence of every presence category of ``rulebook`` in one document.
-
-    Takes the raw text or the splitter's sections (as the contract_review agent holds them).
-    Offline and fast: one embedding batch for all sentences, regexes, a dot product per
-    category. A category the model was not trained on comes back absent with probability 0.
-    """
-    rulebook = rulebook or load_rulebook()
-    model = model or load_presence_model()
-    feats, raw, probs = featurise(text_or_sections, rulebook, model)
-    out: dict[str, PresenceResult] = {}
-    for rule in rulebook.presence:
-        pred = model.predict(rule.name, feats[rule.name])
-        col = model.column(rule.name)
-        best: _Sentence | None = None
-        if col is not None and len(probs):
-            idx, rule_yes, _ = raw.candidates.get(rule.name, (np.zeros(0, int), None, None))
-            # Prefer a cue candidate the rule judge accepts; else the top-rated sentence.
-            pool = idx[rule_yes] if rule_yes is not None and rule_yes.any() else None
-            pick = (
-                int(pool[np.argmax(probs[pool, col])])
-                if pool is not None
-                else int(np.argmax(probs[:, col]))
-            )
-            best = raw.sentences[pick]
-        prob, thr = pred if pred is not None else (0.0, 1.0)
-        present = pred is not None and prob >= thr
-        i = model._row.get(rule.name.casefold())
-        if not present and i is not None and model.rule_override[i]:
-            _, rule_yes, _ = raw.candidates.get(rule.name, (None, np.zeros(0, bool), None))
-            present = bool(rule_yes.any())
-        out[rule.name] = PresenceResult(
-            category=rule.name,
-            present=present,
-            probability=prob,
-            threshold=thr,
-            evidence_section=best.section if best and present else None,
-            evidence_text=best.text if best and present else None,
-        )
-    return out
-
-
-# --------------------------------------------------------------------------- build
-
-
-_WS = re.compile(r"\s+")
+__all__ = ["WEIGHT_DECIMALS", "build", "main"]
 
 
 def _read_cuad(source: Path) -> tuple[list[dict[str, str]], dict[str, str]]:
@@ -323,7 +58,7 @@ def _read_cuad(source: Path) -> tuple[list[dict[str, str]], dict[str, str]]:
     if (source / "master_clauses.csv").exists():
         rows = list(csv.DictReader((source / "master_clauses.csv").open(encoding="utf-8")))
         text_dir = source / "full_contract_txt"
-        if not text_dir.is_dir():  # the layout of tools/data/cuad (the shipped sample)
+        if not text_dir.is_dir():  # the layout of data/cuad (the shipped sample)
             text_dir = source / "contracts"
         texts = {
             p.stem: p.read_text(encoding="utf-8", errors="replace")
@@ -363,24 +98,24 @@ def _rulebook_key(key: str, spelling: dict[str, str]) -> str:
 
 
 def _sentence_labels(
-    raw: _RawDoc, row: dict[str, str], categories: Sequence[str]
+    raw: RawDoc, row: dict[str, str], categories: Sequence[str]
 ) -> list[list[str]]:
     """Categories whose labelled excerpts overlap each sentence (empty: an unlabelled one)."""
-    import ast
-
     excerpts: list[tuple[str, str]] = []
     for cat in categories:
         try:
             xs = ast.literal_eval(row.get(cat) or "[]")
         except (ValueError, SyntaxError):
             continue
-        excerpts += [(cat, _norm(str(x)).lower()) for x in xs if len(str(x)) > 20]
+        excerpts += [(cat, collapse_ws(str(x)).lower()) for x in xs if len(str(x)) > 20]
     other: list[str] = []
     for key, val in row.items():  # labels of the non-presence categories also mark "labelled"
         if key in categories or key.endswith("Answer") or key == "Filename" or not val:
             continue
         try:
-            other += [_norm(str(x)).lower() for x in ast.literal_eval(val) if len(str(x)) > 20]
+            other += [
+                collapse_ws(str(x)).lower() for x in ast.literal_eval(val) if len(str(x)) > 20
+            ]
         except (ValueError, SyntaxError):
             continue
     out = []
@@ -398,7 +133,7 @@ def _fit_sentence_lr(
     embs: Sequence[np.ndarray], labels: Sequence[list[list[str]]], seed: int, negatives: int = 40
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Multinomial LR, categories + "none", on sentences of the given contracts."""
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model import LogisticRegression  # deferred: ~1 s import, fitting only
 
     rng = np.random.default_rng(seed)
     xs, ys = [], []
@@ -422,7 +157,7 @@ def _fit_sentence_lr(
 
 def _fit_doc_lr(x: np.ndarray, y: np.ndarray, c: float) -> tuple[np.ndarray, ...]:
     """Standardised logistic regression for one category (constant model if one class)."""
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model import LogisticRegression  # deferred: ~1 s import, fitting only
 
     mean, scale = x.mean(axis=0), x.std(axis=0)
     scale[scale < 1e-6] = 1.0
@@ -488,10 +223,6 @@ def build(
     Deterministic: the same inputs give a byte-identical file (contracts in name order,
     seeded sampling and folds, single-threaded solvers, weights rounded, fixed zip times).
     `exclude_evaluated=False` lets a test build from the shipped sample contracts."""
-    import pickle
-
-    from tools.cuad_corpus import _LOCAL_CONTRACTS, _keys
-
     rulebook = load_rulebook()
     cats = [r.name for r in rulebook.presence]
     cache_path = Path(cache) if cache else None
@@ -505,10 +236,10 @@ def build(
             assert len(d["raw"].sentences) == len(d["emb"]), d["stem"]
     else:
         rows, texts = _read_cuad(Path(source))
-        local = {p.stem: p.read_text(encoding="utf-8") for p in _LOCAL_CONTRACTS.glob("*.txt")}
+        local = {p.stem: p.read_text(encoding="utf-8") for p in LOCAL_CONTRACTS.glob("*.txt")}
         if not exclude_evaluated:
             local = {}
-        held_keys = set().union(set(), *(_keys(t) for t in local.values()))
+        held_keys = set().union(set(), *(sentence_keys(t) for t in local.values()))
         spelling = {c.casefold(): c for c in cats}
         docs = []
         t0 = time.perf_counter()
@@ -516,12 +247,12 @@ def build(
         for n, row in enumerate(rows):
             stem = Path(row["Filename"]).stem
             text = texts.get(stem)
-            if stem in local or text is None or len(_keys(text) & held_keys) >= 3:
+            if stem in local or text is None or len(sentence_keys(text) & held_keys) >= 3:
                 continue  # evaluated, sibling filing of an evaluated one, or no text
             row = {_rulebook_key(k, spelling): v for k, v in row.items()}
             doc = {"stem": stem, "text": text, "row": row}
             doc.update(_rulebook_parts(text, row, rulebook, rj, kj))
-            doc["emb"] = _embed(doc["raw"].sentences).astype(np.float16)
+            doc["emb"] = embed_sentences(doc["raw"].sentences).astype(np.float16)
             docs.append(doc)
             if n % 50 == 0:
                 log(f"  {n}/{len(rows)} rows, {time.perf_counter() - t0:.0f} s")
@@ -529,8 +260,6 @@ def build(
             with cache_path.open("wb") as fh:
                 pickle.dump(docs, fh)
     docs = sorted(docs, key=lambda d: d["stem"])
-    from threadpoolctl import threadpool_limits
-
     with threadpool_limits(limits=1):  # BLAS sums in one fixed order: same bits every build
         return _fit_and_save(docs, rulebook, Path(out), folds, seed, log)
 
@@ -538,7 +267,7 @@ def build(
 def _rulebook_parts(text: str, row: dict[str, str], rulebook: Rulebook, rj, kj) -> dict:
     """What depends on the rulebook (cheap); the sentence embeddings do not (costly)."""
     cats = [r.name for r in rulebook.presence]
-    raw = _raw(split_document(text), rulebook, rj, kj)
+    raw = raw_document(split_document(text), rulebook, rj, kj)
     return {
         "raw": raw,
         "gold": np.array([row.get(f"{c}-Answer") == "Yes" for c in cats]),
@@ -551,9 +280,9 @@ def _doc_features(docs: Sequence[dict], classes, coef, bias, cats) -> np.ndarray
     out = np.zeros((len(docs), len(cats), len(FEATURES)))
     for d, doc in enumerate(docs):
         raw = doc["raw"]
-        probs = _softmax(doc["emb"].astype(np.float32), coef, bias)
+        probs = softmax(doc["emb"].astype(np.float32), coef, bias)
         for j, cat in enumerate(cats):
-            out[d, j] = _features(raw, probs, index.get(cat.casefold()), cat)
+            out[d, j] = document_features(raw, probs, index.get(cat.casefold()), cat)
     return out
 
 
@@ -678,8 +407,6 @@ WEIGHT_DECIMALS = 5
 def _save_npz(out: Path, **arrays: np.ndarray) -> None:
     """Like `np.savez_compressed`, but byte-reproducible: float weights rounded to
     `WEIGHT_DECIMALS` and stored as float32, entries in name order with a fixed timestamp."""
-    import zipfile
-
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(out.suffix + ".tmp")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
@@ -697,7 +424,9 @@ def _save_npz(out: Path, **arrays: np.ndarray) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.presence_model", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m agents.contract_review.eval.presence_model", description=__doc__
+    )
     sub = parser.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build", help="fit from CUAD v1 (never the evaluated contracts)")
     src = b.add_mutually_exclusive_group(required=True)
@@ -710,10 +439,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         "contract text: keep it outside the repository)",
     )
     args = parser.parse_args(argv)
-    if args.cmd == "build":
-        from tools.presence_model import build as _build  # pickled classes: not __main__.*
-
-        _build(args.git or args.dir, args.out, cache=args.cache or None)
+    try:
+        if args.dir:
+            check_cuad_dir(args.dir)  # the shipped sample's layout (contracts/) is for tests
+        elif not Path(args.git).is_dir():
+            raise UsageError(f"{args.git}: not a git directory")
+        build(args.git or args.dir, args.out, cache=args.cache or None)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except subprocess.CalledProcessError as exc:
+        print(f"error: {args.git}: git archive failed (exit {exc.returncode})", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -15,10 +15,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from coordinator.config_file import read_yaml
-from coordinator.errors import ConfigError
+from coordinator.config_file import load_yaml_model
 
 __all__ = [
     "DEFAULT_SECURITY_RULES_FILE",
@@ -133,15 +132,6 @@ class SecurityRules(BaseModel):
 
 
 def load_security_rules(path: str | Path | None = None) -> SecurityRules:
-    """Load and validate the rulebook; `ConfigError` names the file and the field."""
+    """Load and validate the rulebook; `ConfigError` names the file, line and field."""
     path = Path(path) if path is not None else DEFAULT_SECURITY_RULES_FILE
-    data, _ = read_yaml(path)  # bounded read; errors name the file and line
-    if not isinstance(data, dict):
-        raise ConfigError("expected a mapping with `rules:`", path=str(path))
-    try:
-        return SecurityRules.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
-        raise ConfigError(f"{field}: {msg}", path=str(path)) from None
+    return load_yaml_model(path, SecurityRules, expect="a mapping with `rules:`")

@@ -1,16 +1,16 @@
-"""A training corpus from the CUAD contracts we do NOT evaluate on.
+"""A training corpus from the CUAD contracts we do NOT evaluate on, and the clause classifier.
 
 Five labelled contracts hold ~30 positive clauses for 33 categories, too few to learn from.
 CUAD v1 labels 510 contracts; this module distils the other 500 into a small shipped file:
 labelled clause excerpts per presence category (positives) and sentences that carry no label
-of any category (negatives). Every contract in ``tools/data/cuad/contracts`` is excluded by
+of any category (negatives). Every contract in ``data/cuad/contracts`` is excluded by
 file stem, and so is every other contract sharing 3+ long sentences with one of them (CUAD
 holds sibling filings of the same deal); any remaining excerpt found verbatim in an evaluated
 contract is dropped. A model trained on the corpus has never seen text that is scored.
 
 Build once from a CUAD v1 checkout (``master_clauses.csv`` + ``full_contract_txt/``):
 
-    python -m tools.cuad_corpus BUILD_FROM_DIR
+    python -m agents.contract_review.eval.corpus BUILD_FROM_DIR
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import csv
 import gzip
 import json
 import random
-import re
 import sys
 from collections.abc import Sequence
 from functools import lru_cache
@@ -30,20 +29,30 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, Field
 
+from agents.contract_review.clauses import (
+    CLASSIFIER_FILE,
+    EMBED_CHARS,
+    collapse_ws,
+    sentence_spans,
+)
+from agents.contract_review.cuad import CUAD_DIR
+from coordinator.encoder import get_encoder
+from coordinator.errors import UsageError
+
 __all__ = [
-    "CLASSIFIER_FILE",
     "CORPUS_FILE",
+    "LOCAL_CONTRACTS",
     "CuadCorpus",
     "build_corpus",
+    "check_cuad_dir",
     "load_corpus",
+    "sentence_keys",
     "train_classifier",
 ]
 
-CORPUS_FILE = Path(__file__).resolve().parent / "data" / "cuad_corpus" / "exemplars.json.gz"
-CLASSIFIER_FILE = CORPUS_FILE.with_name("classifier.npz")
-EMBED_CHARS = 400  # clauses are embedded from their first 400 characters, in training and use
-_LOCAL_CONTRACTS = Path(__file__).resolve().parent / "data" / "cuad" / "contracts"
-_WS = re.compile(r"\s+")
+CORPUS_FILE = CLASSIFIER_FILE.with_name("exemplars.json.gz")
+LOCAL_CONTRACTS = CUAD_DIR / "contracts"
+"""The shipped, evaluated contracts: never trained on (nor their sibling filings)."""
 
 
 class CuadCorpus(BaseModel):
@@ -56,20 +65,24 @@ class CuadCorpus(BaseModel):
     background: list[str] = Field(description="Sentences of those contracts with no label.")
 
 
-def _norm(text: str) -> str:
-    return _WS.sub(" ", text).strip()
-
-
-def _keys(text: str) -> set[str]:
+def sentence_keys(text: str) -> set[str]:
     """Fingerprints of a contract's long sentences, for sibling-filing detection."""
-    from tools.clauses import sentence_spans
-
     out = set()
     for s, e in sentence_spans(text):
-        sent = _norm(text[s:e]).lower()
+        sent = collapse_ws(text[s:e]).lower()
         if len(sent) >= 80:
             out.add(sent[:100])
     return out
+
+
+def check_cuad_dir(path: str | Path, texts: str = "full_contract_txt") -> Path:
+    """``path`` if it holds ``master_clauses.csv`` and the ``texts`` folder, else `UsageError`
+    (one line for the eval commands, instead of a traceback half-way through a build)."""
+    path = Path(path)
+    for need in ("master_clauses.csv", texts):
+        if not (path / need).exists():
+            raise UsageError(f"{path}: not a CUAD directory (no {need})")
+    return path
 
 
 def build_corpus(
@@ -86,16 +99,14 @@ def build_corpus(
     ``evaluated_texts`` are the contracts that will be scored: siblings of them are excluded
     too, and excerpts occurring in them verbatim are dropped.
     """
-    from tools.clauses import sentence_spans
-
     cuad_dir = Path(cuad_dir)
     rng = random.Random(seed)
     excluded = set(exclude)
-    held = [_norm(t).lower() for t in evaluated_texts]
-    held_keys = set().union(*(_keys(t) for t in evaluated_texts)) if held else set()
+    held = [collapse_ws(t).lower() for t in evaluated_texts]
+    held_keys = set().union(*(sentence_keys(t) for t in evaluated_texts)) if held else set()
 
     def leaked(x: str) -> bool:
-        k = _norm(x).lower()[:120]
+        k = collapse_ws(x).lower()[:120]
         return len(k) >= 40 and any(k in t for t in held)
 
     with (cuad_dir / "master_clauses.csv").open(encoding="utf-8", newline="") as fh:
@@ -114,7 +125,7 @@ def build_corpus(
             continue
         txt = cuad_dir / "full_contract_txt" / f"{stem}.txt"
         text = txt.read_text(encoding="utf-8", errors="replace") if txt.exists() else ""
-        if len(_keys(text) & held_keys) >= 3:
+        if len(sentence_keys(text) & held_keys) >= 3:
             excluded.add(stem)  # a sibling filing of an evaluated contract
             continue
         used += 1
@@ -126,14 +137,14 @@ def build_corpus(
                 clauses = [str(c) for c in ast.literal_eval(raw)]
             except (ValueError, SyntaxError):
                 continue
-            labelled.extend(_norm(c).lower()[:60] for c in clauses if len(c) > 20)
+            labelled.extend(collapse_ws(c).lower()[:60] for c in clauses if len(c) > 20)
             if key in exemplars:
                 exemplars[key].extend(
-                    _norm(c)[:max_chars] for c in clauses if len(c) > 20 and not leaked(c)
+                    collapse_ws(c)[:max_chars] for c in clauses if len(c) > 20 and not leaked(c)
                 )
         sents = []
         for s, e in sentence_spans(text):
-            sent = _norm(text[s:e])
+            sent = collapse_ws(text[s:e])
             low = sent.lower()
             if (
                 len(sent) >= 40
@@ -165,11 +176,9 @@ def train_classifier(corpus: CuadCorpus, c: float = 10.0) -> dict[str, np.ndarra
     """Multinomial logistic regression on WordLlama embeddings: categories + "none".
 
     Shipped as weights (a few KB) so using it costs one matrix product per clause; refit with
-    ``python -m tools.cuad_corpus`` (takes ~20 s on 2 cores).
+    ``python -m agents.contract_review.eval.corpus`` (takes ~20 s on 2 cores).
     """
-    from sklearn.linear_model import LogisticRegression
-
-    from coordinator.encoder import get_encoder
+    from sklearn.linear_model import LogisticRegression  # deferred: ~1 s import, fitting only
 
     texts = [x for xs in corpus.exemplars.values() for x in xs] + corpus.background
     labels = [k for k, xs in corpus.exemplars.items() for _ in xs]
@@ -184,11 +193,18 @@ def train_classifier(corpus: CuadCorpus, c: float = 10.0) -> dict[str, np.ndarra
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.cuad_corpus", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m agents.contract_review.eval.corpus", description=__doc__
+    )
     parser.add_argument("cuad_dir", help="CUAD v1 dir (master_clauses.csv, full_contract_txt/)")
     parser.add_argument("--out", default=str(CORPUS_FILE))
     args = parser.parse_args(argv)
-    local = sorted(_LOCAL_CONTRACTS.glob("*.txt"))
+    try:
+        check_cuad_dir(args.cuad_dir)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    local = sorted(LOCAL_CONTRACTS.glob("*.txt"))
     texts = [p.read_text(encoding="utf-8") for p in local]
     corpus = build_corpus(args.cuad_dir, [p.stem for p in local], evaluated_texts=texts)
     out = Path(args.out)

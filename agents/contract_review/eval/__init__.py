@@ -1,0 +1,7 @@
+"""Measurement and model fitting for contract review (never imported by the running agent).
+
+- `clauses`         clause-presence scores against CUAD's expert labels;
+- `presence_model`  fits the shipped document-level presence weights;
+- `corpus`          distils the external CUAD contracts into the shipped training corpus and
+                    fits the clause classifier's weights.
+"""

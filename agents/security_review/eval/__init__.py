@@ -1,0 +1,1 @@
+"""Measurement of the security voters (never imported by the running agent)."""
