@@ -1,0 +1,2 @@
+PENDING_KEY = "coordinator:pending"
+IN_PARALLEL_KEY = "temp:in_parallel_branch"
