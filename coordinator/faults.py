@@ -38,6 +38,8 @@ from google.adk.models.llm_response import LlmResponse
 from google.genai import errors, types
 from pydantic import BaseModel, Field, PrivateAttr, model_validator
 
+from coordinator.events import model_response
+
 __all__ = [
     "ALL_FAULTS",
     "FaultKind",
@@ -104,12 +106,8 @@ def _uniform(seed: int, key: str, attempt: int) -> float:
 
 
 def _call_response(name: str, args: dict[str, Any]) -> LlmResponse:
-    return LlmResponse(
-        content=types.Content(
-            role="model", parts=[types.Part(function_call=types.FunctionCall(name=name, args=args))]
-        ),
-        custom_metadata={"injected_fault": True},
-    )
+    call = types.FunctionCall(name=name, args=args)
+    return model_response(types.Part(function_call=call), injected_fault=True)
 
 
 class FaultyLlm(BaseLlm):

@@ -85,7 +85,8 @@ def _simulated_llm(latency: float) -> Any:
 def _aggregator(prefix: str, n: int) -> Any:
     from google.adk.agents.base_agent import BaseAgent
     from google.adk.events import Event
-    from google.genai import types
+
+    from coordinator.events import state_event
 
     class ConcatAggregator(BaseAgent):
         """Joins `<prefix>:task_<i>` in order; names what is missing. No model call."""
@@ -95,12 +96,7 @@ def _aggregator(prefix: str, n: int) -> Any:
             got = [state.get(f"{prefix}:task_{i}") for i in range(n)]
             missing = sum(1 for g in got if g is None)
             text = f"{n - missing}/{n} results; {sum(len(g or '') for g in got)} chars"
-            yield Event(
-                author=self.name,
-                invocation_id=ctx.invocation_id,
-                branch=ctx.branch,
-                content=types.Content(role="model", parts=[types.Part(text=text)]),
-            )
+            yield state_event(ctx, self.name, text=text)
 
     return ConcatAggregator(name="aggregate")
 
