@@ -35,6 +35,7 @@ import anyio
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from coordinator.errors import UsageError
+from coordinator.fanout import assert_no_side_effects, call_model
 
 __all__ = [
     "Judge",
@@ -234,7 +235,6 @@ def llm_judge(
 
     Refuses (UsageError) requests carrying side-effecting tools: judges only judge.
     """
-    from coordinator.fanout import assert_no_side_effects, call_model
 
     async def ask(question: Any) -> Vote:
         request = build_request(question)
