@@ -22,10 +22,18 @@ from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import anyio
+from google.adk.models.base_llm import BaseLlm
 from pydantic import BaseModel, Field
 
 from coordinator.errors import UsageError
-from coordinator.fanout import META_SUFFIX, FailedBranch, FanOutResult
+from coordinator.fanout import (
+    META_SUFFIX,
+    FailedBranch,
+    FanOutResult,
+    branch_request,
+    call_model,
+    response_text,
+)
 
 __all__ = [
     "Aggregate",
@@ -178,11 +186,7 @@ async def synthesize(
     instruction: str = "Merge these partial results into one answer. Say what is missing.",
 ) -> Aggregate:
     """Hand outputs (+ what is missing) to a callable (sync/async) or a BaseLlm to merge."""
-    from google.adk.models.base_llm import BaseLlm
-
     if isinstance(synthesizer, BaseLlm):
-        from coordinator.fanout import branch_request, call_model, response_text
-
         lines = [f"[{b}] {v}" for b, v in outputs]
         lines += [f"[{m.branch_id}] MISSING: {m.reason}" for m in missing]
         response = await call_model(

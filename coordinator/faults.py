@@ -38,6 +38,8 @@ from google.adk.models.llm_response import LlmResponse
 from google.genai import errors, types
 from pydantic import BaseModel, Field, PrivateAttr, model_validator
 
+from coordinator.events import model_response
+
 __all__ = [
     "ALL_FAULTS",
     "FaultKind",
@@ -61,30 +63,26 @@ class InjectedFault(BaseModel):
     request_key: str = Field(description="Short hash of the request contents.")
 
 
+def _error_body(code: int, status: str, message: str, *details: dict[str, Any]) -> dict:
+    """A google.rpc error body as Gemini sends it."""
+    error: dict[str, Any] = {"code": code, "message": message, "status": status}
+    if details:
+        error["details"] = list(details)
+    return {"error": error}
+
+
 def fault_error(kind: FaultKind, *, retry_after_s: float = 0.0, model: str = "") -> Exception:
     """The exception a real backend raises for `kind` (exception kinds only)."""
-    delay = f"{retry_after_s:g}s"
     if kind == "rate_limit":
-        body = {
-            "error": {
-                "code": 429,
-                "message": f"Resource has been exhausted (injected fault, {model}).",
-                "status": "RESOURCE_EXHAUSTED",
-                "details": [
-                    {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay}
-                ],
-            }
+        retry_info = {
+            "@type": "type.googleapis.com/google.rpc.RetryInfo",
+            "retryDelay": f"{retry_after_s:g}s",
         }
-        return errors.ClientError(429, body)
+        message = f"Resource has been exhausted (injected fault, {model})."
+        return errors.ClientError(429, _error_body(429, "RESOURCE_EXHAUSTED", message, retry_info))
     if kind == "unavailable":
-        body = {
-            "error": {
-                "code": 503,
-                "message": f"The model is overloaded. Please try again later. ({model})",
-                "status": "UNAVAILABLE",
-            }
-        }
-        exc = errors.ServerError(503, body)
+        message = f"The model is overloaded. Please try again later. ({model})"
+        exc = errors.ServerError(503, _error_body(503, "UNAVAILABLE", message))
         exc.retry_after = retry_after_s  # type: ignore[attr-defined]  (Retry-After header)
         return exc
     if kind == "timeout":
@@ -104,12 +102,8 @@ def _uniform(seed: int, key: str, attempt: int) -> float:
 
 
 def _call_response(name: str, args: dict[str, Any]) -> LlmResponse:
-    return LlmResponse(
-        content=types.Content(
-            role="model", parts=[types.Part(function_call=types.FunctionCall(name=name, args=args))]
-        ),
-        custom_metadata={"injected_fault": True},
-    )
+    call = types.FunctionCall(name=name, args=args)
+    return model_response(types.Part(function_call=call), injected_fault=True)
 
 
 class FaultyLlm(BaseLlm):

@@ -35,6 +35,7 @@ import anyio
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from coordinator.errors import UsageError
+from coordinator.fanout import assert_no_side_effects, call_model, parallel_branch
 
 __all__ = [
     "Judge",
@@ -234,7 +235,6 @@ def llm_judge(
 
     Refuses (UsageError) requests carrying side-effecting tools: judges only judge.
     """
-    from coordinator.fanout import assert_no_side_effects, call_model
 
     async def ask(question: Any) -> Vote:
         request = build_request(question)
@@ -249,7 +249,8 @@ async def _collect(judges: Sequence[Judge], question: Any) -> list[Vote | None]:
 
     async def one(i: int, judge: Judge) -> None:
         try:
-            out[i] = await judge.vote(question)
+            with parallel_branch():  # a voting branch: side-effecting tools refuse here
+                out[i] = await judge.vote(question)
         except Exception:  # a failed judge abstains; the outcome lists it
             out[i] = None
 

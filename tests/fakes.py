@@ -16,6 +16,8 @@ from google.adk.models.llm_response import LlmResponse
 from google.genai import types
 from pydantic import Field, PrivateAttr
 
+from coordinator.events import model_response
+
 # The keys issue #4 requires in a review report (JSON and state alike).
 REVIEW_REPORT_KEYS = (
     "sections",
@@ -58,7 +60,7 @@ class ScriptedLlm(BaseLlm):
             raise AssertionError(f"{self.model}: model called past the end of its script")
         item = self.script.pop(0)
         part = types.Part(text=item) if isinstance(item, str) else item
-        yield LlmResponse(content=types.Content(role="model", parts=[part]))
+        yield model_response(part)
 
     def assert_complete(self) -> None:
         assert not self.script, f"{self.model}: unused script items: {self.script}"

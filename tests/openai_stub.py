@@ -9,10 +9,10 @@ Tests point LiteLLM at it (`COORDINATOR_LITELLM_API_BASE`), so the real LiteLLM 
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.json_stub import JsonStub, Responder
 
 Reply = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -77,63 +77,40 @@ def _chunks(model: str, message: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-class OpenAIStub:
+class OpenAIStub(JsonStub):
     """Context manager: `with OpenAIStub(reply) as stub: stub.base_url ...`."""
 
     def __init__(self, reply: Reply) -> None:
+        super().__init__()
         self.reply = reply
         self.requests: list[dict[str, Any]] = []
-        stub = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}")
-                if not self.path.rstrip("/").endswith("/chat/completions"):
-                    self._json(404, {"error": {"message": f"no route {self.path}"}})
-                    return
-                stub.requests.append(body)
-                try:
-                    message = stub.reply(body)
-                except Exception as exc:  # surface stub bugs as API errors, not hangs
-                    self._json(500, {"error": {"message": f"stub: {exc!r}"}})
-                    return
-                model = body.get("model", "")
-                if body.get("stream"):
-                    self.send_response(200)
-                    self.send_header("content-type", "text/event-stream")
-                    self.end_headers()
-                    for chunk in _chunks(model, message):
-                        self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
-                        self.wfile.flush()
-                    self.wfile.write(b"data: [DONE]\n\n")
-                    return
-                finish = "tool_calls" if message.get("tool_calls") else "stop"
-                self._json(
-                    200,
-                    {
-                        "id": "chatcmpl-stub",
-                        "object": "chat.completion",
-                        "created": 0,
-                        "model": model,
-                        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-                        "usage": _USAGE,
-                    },
-                )
-
-            def _json(self, code: int, payload: dict[str, Any]) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(code)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+    def answer(self, path: str, body: dict[str, Any], reply: Responder) -> None:
+        if not path.rstrip("/").endswith("/chat/completions"):
+            reply.json(404, {"error": {"message": f"no route {path}"}})
+            return
+        self.requests.append(body)
+        try:
+            message = self.reply(body)
+        except Exception as exc:  # surface stub bugs as API errors, not hangs
+            reply.json(500, {"error": {"message": f"stub: {exc!r}"}})
+            return
+        model = body.get("model", "")
+        if body.get("stream"):
+            reply.stream(_chunks(model, message))
+            return
+        finish = "tool_calls" if message.get("tool_calls") else "stop"
+        reply.json(
+            200,
+            {
+                "id": "chatcmpl-stub",
+                "object": "chat.completion",
+                "created": 0,
+                "model": model,
+                "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+                "usage": _USAGE,
+            },
+        )
 
     @property
     def base_url(self) -> str:
@@ -141,11 +118,3 @@ class OpenAIStub:
 
     def models_called(self) -> list[str]:
         return [b.get("model", "") for b in self.requests]
-
-    def __enter__(self) -> OpenAIStub:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()

@@ -6,7 +6,7 @@ from collections.abc import AsyncGenerator
 
 import anyio
 import pytest
-from google.adk.agents import SequentialAgent
+from google.adk.agents import LlmAgent, SequentialAgent
 from google.adk.models.base_llm import BaseLlm
 from google.adk.models.llm_request import LlmRequest
 from google.adk.models.llm_response import LlmResponse
@@ -228,6 +228,57 @@ async def test_side_effecting_tools_refused_in_branches():
         await fan_out([Branch(id="b", model=echo_llm(), request=request2)], deny_tools=["lookup"])
     with pytest.raises(UsageError, match="issue_refund"):
         build_parallel_agent([AgentBranch(id="a", model=echo_llm(), tools=[issue_refund])])
+
+
+@pytest.mark.anyio
+async def test_the_engine_marks_each_branch_and_a_side_effecting_tool_refuses_there():
+    """A callable branch that runs an agent (as multi-intent parts do) reaches a
+    side-effecting tool the request check never saw: the engine's own mark makes it refuse,
+    while the same agent run outside a branch does act. Only the branch is marked."""
+    from coordinator.fanout import PARALLEL_REFUSAL, in_parallel_branch
+    from coordinator.models.offline import function_call, function_responses
+
+    done: list[str] = []
+
+    @side_effecting
+    def issue_refund(order_id: str) -> dict:
+        done.append(order_id)
+        return {"status": "refunded"}
+
+    def policy(req: LlmRequest) -> LlmResponse:
+        results = function_responses(req)
+        if "issue_refund" in results:
+            return text_response(str(results["issue_refund"]))
+        return function_call("issue_refund", {"order_id": "1001"})
+
+    async def run_agent() -> str:
+        agent = LlmAgent(
+            name="refunder",
+            model=OfflineLlm(model="offline/r", policy=policy),
+            tools=[issue_refund],
+        )
+        runner = Runner(app_name="t", agent=agent, session_service=InMemorySessionService())
+        session = await runner.session_service.create_session(app_name="t", user_id="u")
+        said = ""
+        message = types.Content(role="user", parts=[types.Part(text="refund 1001")])
+        async for event in runner.run_async(
+            user_id="u", session_id=session.id, new_message=message
+        ):
+            if event.is_final_response() and event.content:
+                said = "".join(p.text or "" for p in event.content.parts or [])
+        return said
+
+    seen: list[bool] = []
+
+    async def probe() -> bool:
+        seen.append(in_parallel_branch())
+        return seen[-1]
+
+    result = await fan_out([Branch(id="agent", call=run_agent), Branch(id="probe", call=probe)])
+    assert result.outputs["probe"] is True and seen == [True]
+    assert PARALLEL_REFUSAL in result.outputs["agent"] and done == []
+    assert not in_parallel_branch()  # the caller's context is not marked
+    assert "refunded" in await run_agent() and done == ["1001"]
 
 
 def test_check_independent_refuses_dependent_steps():

@@ -23,6 +23,7 @@ import pytest
 
 import agents.contract_review.agent as contract_agent
 import coordinator.fanout as fanout
+import coordinator.fanout.agent as fanout_agent
 from agents.contract_review.cuad import CUAD_DIR
 from agents.contract_review.judges import default_rulebook, panel_for
 from agents.contract_review.stages import CLAUSE_PREFIX, REPORT_KEY
@@ -77,7 +78,7 @@ def fanout_log(monkeypatch, _judges_built) -> FanOutLog:
         log.results.append(result)
         return result
 
-    monkeypatch.setattr(fanout, "fan_out", recorded)
+    monkeypatch.setattr(fanout_agent, "fan_out", recorded)
     return log
 
 

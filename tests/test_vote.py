@@ -126,3 +126,32 @@ async def test_failed_judge_abstains_and_is_listed():
     outcome = await vote_all(judges, "q", aggregator)
     assert outcome.abstained == ["dead"]
     assert outcome.label == "safe" and outcome.decided_by == "no-unanimity->safer"
+
+
+@pytest.mark.anyio
+async def test_every_judge_runs_marked_as_a_voting_branch_so_side_effects_refuse():
+    """A judge that reaches a side-effecting tool (however it got there) is refused by the
+    engine's mark; the caller around the vote is not marked, and the tool acts there."""
+    from coordinator.fanout import PARALLEL_REFUSAL, in_parallel_branch, side_effecting
+
+    acted: list[str] = []
+
+    @side_effecting
+    def close_account(user: str) -> dict:
+        acted.append(user)
+        return {"status": "closed"}
+
+    seen: list[tuple[bool, str]] = []
+
+    def judge(q: str) -> Vote:
+        seen.append((in_parallel_branch(), close_account("bob")["message"]))
+        return Vote(label="low")
+
+    judges = [Judge(name=f"j{i}", ask=judge) for i in range(3)]
+    for run in (vote_all, vote_lazily):
+        outcome = await run(judges, "q", agg())
+        assert outcome.label == "low"
+    assert seen and all(marked and PARALLEL_REFUSAL in said for marked, said in seen)
+    assert acted == []
+    assert not in_parallel_branch() and close_account("bob")["status"] == "closed"
+    assert acted == ["bob"]

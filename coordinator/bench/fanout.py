@@ -18,6 +18,7 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from coordinator.cli._args import non_negative_float, positive_int
+from coordinator.errors import CoordinatorError, UsageError
 
 __all__ = ["measure", "register", "run"]
 
@@ -50,12 +51,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _simulated_llm(latency: float) -> Any:
+    # deferred: the CLI imports this module to register `bench`; ADK (~1.5 s) loads on run
     from google.adk.models.base_llm import BaseLlm
     from google.adk.models.llm_request import LlmRequest
     from google.adk.models.llm_response import LlmResponse
     from google.genai import types
 
-    from coordinator.models.offline import estimate_tokens, text_response
+    from coordinator.events import text_response
+    from coordinator.models.offline import estimate_tokens
 
     class SimulatedLlm(BaseLlm):
         """Sleeps `delay_s`, then answers.
@@ -83,9 +86,11 @@ def _simulated_llm(latency: float) -> Any:
 
 
 def _aggregator(prefix: str, n: int) -> Any:
+    # deferred: the CLI imports this module to register `bench`; ADK (~1.5 s) loads on run
     from google.adk.agents.base_agent import BaseAgent
     from google.adk.events import Event
-    from google.genai import types
+
+    from coordinator.events import state_event
 
     class ConcatAggregator(BaseAgent):
         """Joins `<prefix>:task_<i>` in order; names what is missing. No model call."""
@@ -95,12 +100,7 @@ def _aggregator(prefix: str, n: int) -> Any:
             got = [state.get(f"{prefix}:task_{i}") for i in range(n)]
             missing = sum(1 for g in got if g is None)
             text = f"{n - missing}/{n} results; {sum(len(g or '') for g in got)} chars"
-            yield Event(
-                author=self.name,
-                invocation_id=ctx.invocation_id,
-                branch=ctx.branch,
-                content=types.Content(role="model", parts=[types.Part(text=text)]),
-            )
+            yield state_event(ctx, self.name, text=text)
 
     return ConcatAggregator(name="aggregate")
 
@@ -110,6 +110,7 @@ def _task(i: int) -> str:
 
 
 async def _run_pipeline(agent: Any, message: str) -> tuple[float, str | None, str]:
+    # deferred: the CLI imports this module to register `bench`; ADK (~1.5 s) loads on run
     from google.adk.runners import Runner
     from google.adk.sessions import InMemorySessionService
     from google.genai import types
@@ -135,6 +136,7 @@ async def measure(
     n: int, latency: float, concurrency: int | None = None, repeat: int = 1
 ) -> dict[str, Any]:
     """Both pipelines on the same N tasks, best of `repeat` runs each; the JSON record."""
+    # deferred: the CLI imports this module to register `bench`; ADK (~1.5 s) loads on run
     from google.adk.agents import SequentialAgent
 
     from coordinator import _warnings  # noqa: F401
@@ -147,8 +149,6 @@ async def measure(
     )
 
     if n < 1 or latency < 0:
-        from coordinator.errors import UsageError
-
         raise UsageError("--n must be >= 1 and --latency >= 0")
     limit = concurrency or n
     llm = _simulated_llm(latency)
@@ -192,8 +192,6 @@ async def measure(
     adk_s, adk_error, _ = min(adk_runs, key=lambda r: r[0])
     ours_s, ours_error, ours_last = min(ours_runs, key=lambda r: r[0])
     if ours_error:
-        from coordinator.errors import CoordinatorError
-
         raise CoordinatorError(f"FanOutAgent failed: {ours_error}")
     ideal = latency * math.ceil(n / limit)
     return {
@@ -212,6 +210,7 @@ async def measure(
 
 
 def _table(records: list[dict[str, Any]]) -> None:
+    # deferred: rich and matplotlib load only when a report is drawn
     from rich.console import Console
     from rich.table import Table
 
@@ -233,6 +232,7 @@ def _table(records: list[dict[str, Any]]) -> None:
 
 
 def _plot(path: str, latency: float, concurrency: int | None, repeat: int) -> list[dict[str, Any]]:
+    # deferred: rich and matplotlib load only when a report is drawn
     from coordinator.plotting import pyplot
 
     plt = pyplot()

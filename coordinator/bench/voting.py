@@ -18,6 +18,7 @@ import random
 from typing import Any
 
 from coordinator.cli._args import non_negative_int, positive_int
+from coordinator.errors import UsageError
 
 __all__ = ["majority_accuracy", "measure", "register", "run"]
 
@@ -68,7 +69,7 @@ def majority_accuracy(accuracies: list[float]) -> float:
 
 
 async def measure(questions: int, accuracies: list[float], seed: int) -> dict[str, Any]:
-    from coordinator.errors import UsageError
+    # deferred: the CLI imports this module to register `bench`; pydantic loads on run
     from coordinator.vote import Judge, Vote, VoteAggregator, VoteConfig, vote_all, vote_lazily
 
     if questions < 1 or not accuracies or not all(0 <= a <= 1 for a in accuracies):
@@ -118,7 +119,6 @@ async def measure(questions: int, accuracies: list[float], seed: int) -> dict[st
 
 
 def run(args: argparse.Namespace) -> int:
-    from coordinator.errors import UsageError
 
     try:
         accuracies = [float(a) for a in args.accuracies.split(",") if a.strip()]
@@ -130,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(record, indent=2))
         return 0
+    # deferred: rich and matplotlib load only when a report is drawn
     from rich.console import Console
     from rich.table import Table
 
@@ -151,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _plot(path: str, questions: int, seed: int) -> list[dict[str, Any]]:
     """Calls per question, always-N vs lazy, for 3..9 judges (accuracies 0.9 down to 0.7)."""
+    # deferred: rich and matplotlib load only when a report is drawn
     from coordinator.plotting import pyplot
 
     plt = pyplot()

@@ -16,6 +16,7 @@ from typing import Literal
 from google.adk.models.base_llm import BaseLlm
 from google.genai import types
 
+from coordinator.fanout.retry import RETRYABLE_STATUS
 from coordinator.models.names import is_litellm_name
 from coordinator.models.offline import OfflineLlm, Policy
 from coordinator.settings import Settings, get_settings
@@ -45,7 +46,7 @@ def gemini_model(name: str, settings: Settings | None = None) -> BaseLlm:
             attempts=max(1, s.branch_retries + 1),
             initial_delay=0.5,
             max_delay=8.0,
-            http_status_codes=[408, 429, 500, 502, 503, 504],
+            http_status_codes=sorted(RETRYABLE_STATUS),
         ),
     )
 

@@ -22,6 +22,8 @@ from google.adk.models.llm_request import LlmRequest
 from google.adk.models.llm_response import LlmResponse
 from google.genai import types
 
+from coordinator.events import model_response, text_response
+
 __all__ = [
     "OWN_CALL_PREFIX",
     "OfflineLlm",
@@ -169,19 +171,8 @@ def tool_names(req: LlmRequest) -> set[str]:
     return set(req.tools_dict)
 
 
-def text_response(text: str, **metadata: Any) -> LlmResponse:
-    return LlmResponse(
-        content=types.Content(role="model", parts=[types.Part(text=text)]),
-        custom_metadata=metadata or None,
-        turn_complete=True,
-    )
-
-
 def function_call(name: str, args: dict[str, Any] | None = None, **metadata: Any) -> LlmResponse:
     """A policy's tool call, with an id that marks it as the policy's own (ADK keeps ids
     that do not start with "adk-", so the result comes back under the same id)."""
     call = types.FunctionCall(name=name, args=args or {}, id=f"{OWN_CALL_PREFIX}{uuid.uuid4().hex}")
-    return LlmResponse(
-        content=types.Content(role="model", parts=[types.Part(function_call=call)]),
-        custom_metadata=metadata or None,
-    )
+    return model_response(types.Part(function_call=call), **metadata)
