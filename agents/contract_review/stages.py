@@ -20,13 +20,14 @@ from typing import Any
 import anyio
 from google.adk.agents.base_agent import BaseAgent
 from google.adk.agents.invocation_context import InvocationContext
-from google.adk.events import Event, EventActions
+from google.adk.events import Event
 from google.adk.models.base_llm import BaseLlm
 from google.genai import types
 from pydantic import Field
 
 from coordinator.aggregate import from_state
 from coordinator.errors import ModelError
+from coordinator.events import state_event
 from coordinator.fanout import (
     Branch,
     FailedBranch,
@@ -99,14 +100,7 @@ ProgressFn = Callable[[str, int, int], Any]
 
 
 def _event(ctx: InvocationContext, author: str, delta: dict[str, Any], text: str | None = None):
-    content = types.Content(role="model", parts=[types.Part(text=text)]) if text else None
-    return Event(
-        author=author,
-        invocation_id=ctx.invocation_id,
-        branch=ctx.branch,
-        content=content,
-        actions=EventActions(state_delta=delta),
-    )
+    return state_event(ctx, author, delta, text=text or None)  # "" says nothing
 
 
 def _user_text(ctx: InvocationContext) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 
 from google.adk.agents import BaseAgent, SequentialAgent
 from google.adk.agents.invocation_context import InvocationContext
-from google.adk.events import Event, EventActions
+from google.adk.events import Event
 from google.adk.models.base_llm import BaseLlm
 from google.adk.models.llm_request import LlmRequest
 from google.adk.models.llm_response import LlmResponse
@@ -27,6 +27,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from coordinator.aggregate import from_state
 from coordinator.errors import ModelError
+from coordinator.events import state_event
 from coordinator.fanout import (
     Branch,
     FanOutAgent,
@@ -145,16 +146,13 @@ class _Start(BaseAgent):
 
     async def _run_async_impl(self, ctx: InvocationContext) -> AsyncGenerator[Event, None]:
         _, code = split_request(_user_text(ctx))
-        yield Event(
-            author=self.name,
-            invocation_id=ctx.invocation_id,
-            branch=ctx.branch,
-            actions=EventActions(
-                state_delta={
-                    _START_KEY: {"t0": time.time(), "chars": len(code)},
-                    PROGRESS_KEY: {"done": 0, "total": 1, "stage": "voters"},
-                }
-            ),
+        yield state_event(
+            ctx,
+            self.name,
+            {
+                _START_KEY: {"t0": time.time(), "chars": len(code)},
+                PROGRESS_KEY: {"done": 0, "total": 1, "stage": "voters"},
+            },
         )
 
 
@@ -196,17 +194,14 @@ class VoteAggregatorAgent(BaseAgent):
             latency_ms=round((time.time() - float(start.get("t0", time.time()))) * 1000, 2),
             critical_path_ms=round(usage.critical_path_ms, 2),
         )
-        yield Event(
-            author=self.name,
-            invocation_id=ctx.invocation_id,
-            branch=ctx.branch,
-            content=types.Content(role="model", parts=[types.Part(text=render(report))]),
-            actions=EventActions(
-                state_delta={
-                    REPORT_KEY: report.model_dump(mode="json"),
-                    PROGRESS_KEY: {"done": 1, "total": 1, "stage": "aggregate"},
-                }
-            ),
+        yield state_event(
+            ctx,
+            self.name,
+            {
+                REPORT_KEY: report.model_dump(mode="json"),
+                PROGRESS_KEY: {"done": 1, "total": 1, "stage": "aggregate"},
+            },
+            text=render(report),
         )
 
 
