@@ -148,9 +148,16 @@ class Settings(BaseSettings):
         "(default: chosen on the routes' utterances by k-fold, see coordinator.intents).",
     )
     side_effect_tools: list[str] = Field(
-        default_factory=lambda: ["request_refund"],
+        default_factory=list,
         alias="COORDINATOR_SIDE_EFFECT_TOOLS",
-        description="Tools never allowed inside parallel or voting branches.",
+        description="Extra tool names never allowed inside parallel or voting branches "
+        "(tools marked @side_effecting are refused there whatever this says).",
+    )
+    app: str = Field(
+        "agents.app:build_app",
+        alias="COORDINATOR_APP",
+        description="The application the engine runs: `package.module:function` returning "
+        "a coordinator.app_spec.AppSpec.",
     )
 
     max_sections: int = Field(
@@ -248,9 +255,16 @@ class Settings(BaseSettings):
         bad = [name for name in v if not name.isidentifier()]
         if bad:
             raise ValueError(f"not tool names: {', '.join(map(repr, bad))}")
-        if not v:  # an empty list would let every tool run inside parallel branches
-            raise ValueError("name at least one tool (default: request_refund)")
         return v
+
+    @field_validator("app")
+    @classmethod
+    def _app_target(cls, v: str) -> str:
+        module, sep, attr = v.strip().partition(":")
+        parts = module.split(".")
+        if not sep or not attr.isidentifier() or not all(p.isidentifier() for p in parts):
+            raise ValueError("expected 'package.module:function', e.g. agents.app:build_app")
+        return v.strip()
 
     @field_validator("database_url")
     @classmethod

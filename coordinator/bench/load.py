@@ -163,14 +163,15 @@ async def run_load(sessions: int, concurrency: int, turns: int = 2, seed: int = 
     import anyio
 
     from coordinator.api import Coordinator
+    from coordinator.app_spec import load_app
     from coordinator.errors import UsageError
-    from tools.store import SEED_USERS
 
     if sessions < 1 or concurrency < 1 or turns < 1:
         raise UsageError("need --sessions, --concurrency and --turns >= 1")
     coordinator = Coordinator(warm_up=False)
     texts = _utterances(seed, sessions * turns)
-    users = [SEED_USERS[i % len(SEED_USERS)] for i in range(sessions)]
+    seed_users = load_app().demo_users  # users the app's seed data knows
+    users = [seed_users[i % len(seed_users)] for i in range(sessions)]
     limiter = anyio.CapacityLimiter(concurrency)
     latencies: list[float] = []
     errors: Counter[str] = Counter()
