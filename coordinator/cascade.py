@@ -51,11 +51,14 @@ from google.genai import types
 from pydantic import BaseModel, ConfigDict, Field
 
 from coordinator import intents
+from coordinator.content import user_text
+from coordinator.decision import Decision, Router
 from coordinator.language import detect_language, prefer_language
-from coordinator.review import split_request
-from coordinator.router import Decision, Router
+from coordinator.request_split import split_request
 from coordinator.routes import RouteSet
+from coordinator.state_keys import PENDING_KEY
 from coordinator.tiers import choose_tier
+from coordinator.yes_no import is_yes_or_no, leads_with_yes
 
 __all__ = [
     "CLARIFY_KEY",
@@ -72,7 +75,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-PENDING_KEY = "coordinator:pending"
 # Each part of a split message must be routed at least this surely (else: one ask).
 SPLIT_PART_CONFIDENCE = 0.5
 LAST_DECISION_KEY = "coordinator:last_decision"
@@ -119,12 +121,6 @@ class TurnPlan(BaseModel):
     explicit: bool = Field(False, description="The user asked for a person in this session.")
     failed: bool = Field(False, description="This turn counts as a failure.")
     text: str = Field("", description="The text that was routed (both turns after a clarify).")
-
-
-def _user_text(content: types.Content | None) -> str:
-    if content is None:
-        return ""
-    return "\n".join(p.text for p in content.parts or [] if p.text).strip()
 
 
 class RoutingCascade:
@@ -237,7 +233,7 @@ class RoutingCascade:
                 decision.confident
                 and decision.route != pending
                 and decision.route != self.routes.fallback
-                and not intents.is_yes_or_no(text)  # a bare yes/no answers the agent's question
+                and not is_yes_or_no(text)  # a bare yes/no answers the agent's question
             )
             if not switched:
                 decision = decision.model_copy(
@@ -304,7 +300,7 @@ class RoutingCascade:
         """
         text = text[: self.max_chars]
         esc = self.escalation_route
-        if esc and pending == esc and intents.is_affirmative(text):
+        if esc and pending == esc and leads_with_yes(text):
             # "yes" to "shall I hand you to a person?": the user's own confirmation.
             decision = Decision(route=esc, confidence=1.0, method="escalation")
             return TurnPlan(decision=decision, escalation="confirmed", explicit=True, text=text)
@@ -410,7 +406,7 @@ class RoutingCascade:
         last = callback_context.state.get(LAST_DECISION_KEY) or {}
         if last.get("invocation_id") == callback_context.invocation_id:
             return None
-        text = _user_text(callback_context.user_content)
+        text = user_text(callback_context.user_content)
         if not text:
             decision = Decision(
                 route=self.routes.fallback, confidence=0.0, method="fallback", confident=False

@@ -43,9 +43,9 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from coordinator.charfeatures import CharFeatures
+from coordinator.decision import Decision
 from coordinator.errors import ConfigError, UsageError
 from coordinator.input_files import read_bounded
-from coordinator.router import Decision
 from coordinator.routes import RouteSet
 
 __all__ = [

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from coordinator.errors import UsageError
 
 if TYPE_CHECKING:
-    from coordinator.router import Decision
+    from coordinator.decision import Decision
 
 __all__ = ["DecisionLog", "DecisionRow", "parse_since"]
 

@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from coordinator.router import Decision
+from coordinator.decision import Decision
 from coordinator.routes import RouteSet
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,6 @@ __all__ = [
     "calibrated_margin",
     "choose_margin",
     "clarifying_question",
-    "is_affirmative",
     "is_courtesy",
     "is_frustrated",
     "is_greeting",
@@ -107,12 +106,6 @@ _FRUSTRATION = re.compile(
     re.IGNORECASE,
 )
 
-_AFFIRMATIVE = re.compile(
-    r"^\W*(yes|yeah|yep|sure|ok|okay|please( do)?|do it|go ahead|yes please|s[ií]|claro|vale"
-    r"|ja|gerne|bitte|oui|d'accord|sim|certo|pode|va bene|certo)\b",
-    re.IGNORECASE,
-)
-
 _COURTESY = re.compile(
     r"^\W*(thanks|thank you|thx|cheers|bye|goodbye|ok|okay|great|perfect|cool|got it|gracias"
     r"|danke|merci|obrigad[oa]|grazie)\W*$",
@@ -157,25 +150,6 @@ def asks_for_person(text: str) -> bool:
 def is_frustrated(text: str) -> bool:
     """True for "this is useless", "you're not helping" and their translations."""
     return bool(_FRUSTRATION.search(text))
-
-
-def is_affirmative(text: str) -> bool:
-    """A short yes (in six languages): the answer to "shall I hand you to a person?"."""
-    return len(text) <= 60 and bool(_AFFIRMATIVE.search(text))
-
-
-# An answer to a yes/no question (six languages): the yes or no first, a few words at most
-# after it ("sí", "no", "yes, cancel it", "nein danke").
-_YES_OR_NO = re.compile(
-    r"^\W*(yes|yeah|yep|sure|ok|okay|no|nope|nah|s[ií]|claro|vale|ja|nein|oui|non|sim|n[aã]o"
-    r"|certo|va bene)\b",
-    re.IGNORECASE,
-)
-
-
-def is_yes_or_no(text: str) -> bool:
-    """An answer to the pending question, whatever the router makes of its few words."""
-    return len(text.split()) <= 6 and bool(_YES_OR_NO.match(text))
 
 
 def is_courtesy(text: str) -> bool:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 
-from coordinator.router import Decision
+from coordinator.decision import Decision
 from coordinator.routes import RouteSet
 
 __all__ = [

@@ -22,11 +22,11 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
+from coordinator.classifier import ClassifierRouter
+from coordinator.decision import Decision, Method, Router
 from coordinator.routes import RouteSet
 
 log = logging.getLogger(__name__)
@@ -41,36 +41,9 @@ __all__ = [
     "build_router",
 ]
 
-Method = Literal[
-    "embedding", "classifier", "llm", "fallback", "pending", "clarify", "escalation", "multi"
-]
 METHODS = ("auto", "embedding", "classifier", "llm")
 # `auto` trains a classifier in memory when every route has at least this many utterances.
 AUTO_MIN_UTTERANCES = 8
-
-
-class Decision(BaseModel):
-    """One routing decision."""
-
-    model_config = ConfigDict(frozen=True)
-
-    route: str = Field(description="Chosen route name (the fallback when unsure).")
-    confidence: float = Field(description="Calibrated confidence in [0, 1] of the top route.")
-    scores: dict[str, float] = Field(default_factory=dict, description="Score per route.")
-    method: Method = Field(description="What decided: embedding, classifier, llm or fallback.")
-    confident: bool = Field(True, description="Top score cleared the router's threshold.")
-    candidate: str | None = Field(None, description="Best in-scope route even when unsure.")
-    latency_ms: float = Field(0.0, description="Time the router took.")
-
-
-@runtime_checkable
-class Router(Protocol):
-    """Anything that routes text. Implementations must be cheap and thread-safe."""
-
-    routes: RouteSet
-    method: str
-
-    def route(self, text: str) -> Decision: ...
 
 
 class EmbeddingRouter:
@@ -267,8 +240,6 @@ def build_router(
         return LlmRouter(routes)
     if method == "embedding":
         return EmbeddingRouter(routes, threshold=threshold, target_retention=target_retention)
-    from coordinator.classifier import ClassifierRouter
-
     if model_dir is not None:
         return ClassifierRouter.load(model_dir, routes, threshold=threshold)
     enough = min(len(r.utterances) for r in routes.scored) >= AUTO_MIN_UTTERANCES
@@ -288,7 +259,6 @@ def _trained_classifier(routes: RouteSet, target_retention: float):
     arrays costs milliseconds, so every later process (adk web, api_server replicas, the
     CLI) starts fast. The cache key is the routes' fingerprint: editing the routes retrains.
     """
-    from coordinator.classifier import ClassifierRouter
     from coordinator.encoder import routing_encoder
     from coordinator.settings import get_settings
 
