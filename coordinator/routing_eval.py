@@ -22,9 +22,9 @@ from coordinator.routes import RouteSet
 
 __all__ = [
     "Disagreement",
-    "EvalReport",
     "LabelledRow",
     "RouteMetrics",
+    "RoutingEvalReport",
     "TrafficReport",
     "evaluate",
     "plot_confusion",
@@ -53,7 +53,7 @@ class RouteMetrics(BaseModel):
     support: int = Field(description="Requests labelled with this route.")
 
 
-class EvalReport(BaseModel):
+class RoutingEvalReport(BaseModel):
     """What `coordinator routes eval --json` prints."""
 
     method: str = Field(description="Router method evaluated.")
@@ -136,7 +136,9 @@ def _ratio(num: float, den: float) -> float | None:
     return round(num / den, 4) if den else None
 
 
-def evaluate(router, rows: Sequence[LabelledRow], *, fallback: str | None = None) -> EvalReport:
+def evaluate(
+    router, rows: Sequence[LabelledRow], *, fallback: str | None = None
+) -> RoutingEvalReport:
     """Route every row and score the decisions against the labels."""
     fallback = fallback or router.routes.fallback
     preds: list[str] = []
@@ -169,7 +171,7 @@ def evaluate(router, rows: Sequence[LabelledRow], *, fallback: str | None = None
     oos = [(t, p) for t, p in zip(truth, preds, strict=True) if t == fallback]
     to_fallback = sum(1 for p in preds if p == fallback)
     lat = np.asarray(latencies) if latencies else np.zeros(1)
-    return EvalReport(
+    return RoutingEvalReport(
         method=str(getattr(router, "method", "?")),
         n=len(rows),
         n_in_scope=len(ins),
@@ -189,7 +191,7 @@ def evaluate(router, rows: Sequence[LabelledRow], *, fallback: str | None = None
     )
 
 
-def plot_confusion(report: EvalReport, path: str | Path) -> Path:
+def plot_confusion(report: RoutingEvalReport, path: str | Path) -> Path:
     """Draw the confusion matrix (rows: true, columns: predicted) as a PNG."""
     from coordinator.plotting import pyplot
 

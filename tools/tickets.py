@@ -6,9 +6,10 @@ from typing import Any
 
 from google.adk.tools.tool_context import ToolContext
 
-from coordinator.cascade import ESCALATION_KEY, PENDING_KEY
+from coordinator.cascade import ESCALATION_KEY
 from coordinator.fanout import side_effecting
 from coordinator.handoff import TicketStore, summarize_conversation
+from coordinator.state_keys import PENDING_KEY
 
 __all__ = ["open_handoff_ticket"]
 
