@@ -33,6 +33,7 @@ from google.adk.sessions import BaseSessionService
 from google.genai import types
 from pydantic import BaseModel, Field
 
+from coordinator._warmup import warm_up
 from coordinator.app_spec import load_app
 from coordinator.cascade import LAST_DECISION_KEY, TRANSFER_TOOL
 from coordinator.errors import ModelError, UsageError, as_storage_error
@@ -40,6 +41,7 @@ from coordinator.guard import RequestGuardPlugin
 from coordinator.multi_intent import PARTS_USAGE_KEY, ROUTES_KEY, MultiIntentAgent
 from coordinator.progress import PROGRESS_KEY
 from coordinator.request_text import validate_request
+from coordinator.sessions import make_session_service
 from coordinator.settings import Settings, get_settings
 
 __all__ = ["Coordinator", "Reply", "ReplyUsage", "StreamEvent", "validate_request"]
@@ -165,8 +167,6 @@ class Coordinator:
             if plugins is None:  # the app's own plugins (e.g. side-effect reporting)
                 plugins = app_spec.build_plugins()
         if session_service is None:
-            from coordinator.sessions import make_session_service
-
             session_service = make_session_service(self.settings)
         self.agent = agent
         self.app_name = app_name
@@ -197,8 +197,6 @@ class Coordinator:
 
         Inside a running event loop (`python -m asyncio`, a notebook, a server's startup)
         `anyio.run` would fail, so the warm-up runs on its own loop in a worker thread."""
-        from coordinator._warmup import warm_up
-
         if _loop_running():
             worker = threading.Thread(target=anyio.run, args=(warm_up,), name="adk-warm-up")
             worker.start()

@@ -24,8 +24,13 @@ import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+import numpy as np
+
+from coordinator.classifier import ClassifierRouter
 from coordinator.decision import Decision
+from coordinator.encoder import routing_encoder
 from coordinator.routes import RouteSet
+from coordinator.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -235,8 +240,6 @@ def choose_margin(routed: Iterable[tuple[Decision, str]], rate: float = CLARIFY_
     `routed` is (decision on a held-out example, its true route). Asking whenever the
     margin is below this value questions about `rate` of clear requests like these.
     """
-    import numpy as np
-
     margins = [margin(d) for d, label in routed if d.confident and d.route == label]
     if not margins:
         return 0.0
@@ -244,8 +247,6 @@ def choose_margin(routed: Iterable[tuple[Decision, str]], rate: float = CLARIFY_
 
 
 def _cv_margin(routes: RouteSet, rate: float, folds: int, seed: int) -> float:
-    from coordinator.classifier import ClassifierRouter
-
     rng = random.Random(seed)
     assigned: list[tuple[str, str, int]] = []
     for r in routes.scored:
@@ -271,8 +272,6 @@ def _cv_margin(routes: RouteSet, rate: float, folds: int, seed: int) -> float:
 
 
 def _margin_key(routes: RouteSet, rate: float, folds: int) -> str:
-    from coordinator.encoder import routing_encoder
-
     encoder = routing_encoder().name.replace("/", "_")
     return f"{routes.fingerprint()}-{encoder}-r{rate:g}-k{folds}"
 
@@ -298,8 +297,6 @@ def calibrated_margin(
     so the value is looked up first in `shipped` (written by `write_margin`, valid only for
     exactly these routes and encoder), then in the data dir's cache, else computed once.
     """
-    from coordinator.settings import get_settings
-
     key = _margin_key(routes, rate, folds)
     cache = get_settings().data_dir / "router-cache" / f"clarify-{key}.json"
     for path in (shipped, cache):

@@ -15,6 +15,8 @@ utterances, else embedding). See `build_router`.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import copy
 import functools
 import logging
@@ -27,7 +29,10 @@ import numpy as np
 
 from coordinator.classifier import ClassifierRouter
 from coordinator.decision import Decision, Method, Router
+from coordinator.encoder import routing_encoder
+from coordinator.errors import UsageError
 from coordinator.routes import RouteSet
+from coordinator.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +69,6 @@ class EmbeddingRouter:
         threshold: float | None = None,
         target_retention: float = 0.95,
     ) -> None:
-        from coordinator.encoder import routing_encoder
-
         self.routes = routes
         self.encoder = encoder or routing_encoder()
         self.k = k
@@ -149,15 +152,12 @@ class LlmRouter:
     method = "llm"
 
     def __init__(self, routes: RouteSet, *, llm=None) -> None:
-        from coordinator.settings import get_settings
-
         if llm is None:
+            # deferred: coordinator.models imports ADK's model classes; only this method needs them
             from coordinator.models import remote_model
 
             llm = remote_model("router", get_settings())
             if llm is None:
-                from coordinator.errors import UsageError
-
                 raise UsageError(
                     "router method 'llm' needs a real model: set GOOGLE_API_KEY (or Vertex "
                     "settings) and COORDINATOR_MODE=auto|gemini, or a LiteLLM name in "
@@ -173,9 +173,7 @@ class LlmRouter:
         )
 
     def _ask(self, text: str) -> str:
-        import asyncio
-        import concurrent.futures
-
+        # deferred: ADK's request type (with the ADK import) only for the llm method
         from google.adk.models.llm_request import LlmRequest
         from google.genai import types
 
@@ -232,8 +230,6 @@ def build_router(
     * `auto`: the model in `model_dir` if given; else a classifier when every route has
       `AUTO_MIN_UTTERANCES` utterances; else embedding.
     """
-    from coordinator.errors import UsageError
-
     if method not in METHODS:
         raise UsageError(f"unknown router method {method!r}; choose one of {', '.join(METHODS)}")
     if method == "llm":
@@ -259,9 +255,6 @@ def _trained_classifier(routes: RouteSet, target_retention: float):
     arrays costs milliseconds, so every later process (adk web, api_server replicas, the
     CLI) starts fast. The cache key is the routes' fingerprint: editing the routes retrains.
     """
-    from coordinator.encoder import routing_encoder
-    from coordinator.settings import get_settings
-
     encoder = routing_encoder().name.replace("/", "_")
     key = f"{routes.fingerprint()}-{encoder}-hybrid-r{target_retention:g}"
     cache = get_settings().data_dir / "router-cache" / key

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from coordinator.errors import ConfigError
 from coordinator.input_files import decode_text, read_bounded
+from coordinator.router import build_router
 from coordinator.routes import RouteSet
 
 __all__ = [
@@ -193,7 +195,7 @@ def evaluate(
 
 def plot_confusion(report: RoutingEvalReport, path: str | Path) -> Path:
     """Draw the confusion matrix (rows: true, columns: predicted) as a PNG."""
-    from coordinator.plotting import pyplot
+    from coordinator.plotting import pyplot  # deferred: matplotlib only when a plot is asked for
 
     plt = pyplot()
 
@@ -261,8 +263,6 @@ def traffic_report(
     max_compare: int = 2000,
 ) -> TrafficReport:
     """Summarise logged decisions; re-route logged texts with a second method to disagree."""
-    from collections import Counter
-
     n = len(rows)
     by_route = Counter(r.route for r in rows)
     by_method = Counter(r.method for r in rows)
@@ -278,8 +278,6 @@ def traffic_report(
     disagreement = None
     texts = [r for r in rows if r.text and r.method in ("embedding", "classifier", "fallback")]
     if texts:
-        from coordinator.router import build_router
-
         logged = Counter(r.method for r in texts).most_common(1)[0][0]
         second = second_method or ("embedding" if logged == "classifier" else "classifier")
         other = build_router(

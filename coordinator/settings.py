@@ -13,12 +13,17 @@ from __future__ import annotations
 import errno
 import os
 import re
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from coordinator.database import async_url, normalize_url
+from coordinator.errors import ConfigError
+from coordinator.model_names import is_litellm_name
 
 __all__ = ["Settings", "get_settings", "reset_settings"]
 
@@ -271,9 +276,6 @@ class Settings(BaseSettings):
     def _database_url(cls, v: str | None) -> str | None:
         if v is None or not v.strip():
             return None
-        from coordinator.database import normalize_url
-        from coordinator.errors import ConfigError
-
         try:
             return normalize_url(v)
         except ConfigError as exc:  # the message says which part is wrong, without a password
@@ -301,8 +303,6 @@ class Settings(BaseSettings):
     @property
     def use_litellm(self) -> bool:
         """True when some role names a LiteLLM model ('provider/model') and mode allows it."""
-        from coordinator.models.names import is_litellm_name
-
         names = (self.model_fast, self.model_strong, self.model_router)
         return self.mode != "offline" and any(is_litellm_name(n) for n in names)
 
@@ -325,17 +325,11 @@ class Settings(BaseSettings):
         if self.session_db_url:
             return self.session_db_url
         if self.database_url:
-            from coordinator.database import async_url
-
             return async_url(self.database_url)
         return f"sqlite:///{self.data_dir / 'sessions.sqlite3'}"
 
     def ensure_data_dir(self) -> Path:
         """Create the data dir and prove it is writable, or say which setting to fix."""
-        import tempfile
-
-        from coordinator.errors import ConfigError
-
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryFile(dir=self.data_dir):
@@ -370,8 +364,6 @@ def get_settings() -> Settings:
     """The process-wide settings (read once; `reset_settings()` re-reads, for tests).
 
     An invalid value in the environment or `.env` is a `ConfigError` naming the key."""
-    from coordinator.errors import ConfigError
-
     try:
         return Settings()
     except ValidationError as exc:

@@ -16,7 +16,7 @@ from typing import Literal
 from google.adk.models.base_llm import BaseLlm
 from google.genai import types
 
-from coordinator.models.names import is_litellm_name
+from coordinator.model_names import is_litellm_name
 from coordinator.models.offline import OfflineLlm, Policy
 from coordinator.settings import Settings, get_settings
 
