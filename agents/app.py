@@ -36,21 +36,20 @@ def _security_options(flags: ReviewFlags) -> dict[str, Any]:
     return opts
 
 
+def _review(name: str, agent_module: Any, options: Any) -> ReviewKindSpec:
+    """A review kind from its agent module (`build_agent`, `REPORT_KEY`, `REPORT_TYPE`)."""
+    return ReviewKindSpec(
+        name=name,
+        build_agent=agent_module.build_agent,
+        report_key=agent_module.REPORT_KEY,
+        report_type=agent_module.REPORT_TYPE,
+        options=options,
+    )
+
+
 REVIEW_KINDS: dict[str, ReviewKindSpec] = {
-    "contract": ReviewKindSpec(
-        name="contract",
-        build_agent=contract_review.build_agent,
-        report_key=contract_review.REPORT_KEY,
-        report_type=contract_review.REPORT_TYPE,
-        options=_contract_options,
-    ),
-    "security": ReviewKindSpec(
-        name="security",
-        build_agent=security_review.build_agent,
-        report_key=security_review.REPORT_KEY,
-        report_type=security_review.REPORT_TYPE,
-        options=_security_options,
-    ),
+    "contract": _review("contract", contract_review, _contract_options),
+    "security": _review("security", security_review, _security_options),
 }
 
 
