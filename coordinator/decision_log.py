@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
 
-from coordinator.database import ensure_schema, get_engine, redact, sqlite_url
+from coordinator.database import ensure_schema, get_engine, locate, redact
 from coordinator.errors import UsageError
 from coordinator.settings import get_settings
 
@@ -141,15 +141,11 @@ class DecisionLog:
     def __init__(self, path: str | Path | None = None, *, log_text: bool | None = None) -> None:
         settings = get_settings()
         self.log_text = settings.log_text if log_text is None else log_text
-        if path is None and settings.database_url:
-            path = settings.database_url
-        if path is not None and "://" in str(path):  # a database URL, not a file
-            self.path: Path | None = None
-            self.url = str(path)
-        else:
-            self.path = Path(path) if path is not None else settings.decision_log_path
+        self.path, self.url = locate(
+            path, default=settings.decision_log_path, url=settings.database_url
+        )
+        if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.url = sqlite_url(self.path)
         self._engine = get_engine(self.url, fast_sqlite=self.path is not None)
         if self.path is not None:
             with sqlite3.connect(self.path, timeout=10.0) as conn:  # persistent in the file

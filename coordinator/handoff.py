@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from coordinator.database import append_only, ensure_schema, get_engine, redact, sqlite_url
+from coordinator.database import append_only, ensure_schema, get_engine, locate, redact
 from coordinator.errors import UsageError
 from coordinator.settings import get_settings
 
@@ -141,14 +141,7 @@ class TicketStore:
 
     def __init__(self, path: str | Path | None = None) -> None:
         settings = get_settings()
-        if path is None and settings.database_url:
-            path = settings.database_url
-        if path is not None and "://" in str(path):  # a database URL, not a file
-            self.path: Path | None = None
-            self.url = str(path)
-        else:
-            self.path = Path(path) if path is not None else settings.store_path
-            self.url = sqlite_url(self.path)
+        self.path, self.url = locate(path, default=settings.store_path, url=settings.database_url)
         self._ready = False
 
     @property
