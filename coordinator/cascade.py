@@ -50,9 +50,18 @@ from google.adk.models.llm_response import LlmResponse
 from google.genai import types
 from pydantic import BaseModel, ConfigDict, Field
 
-from coordinator import intents
 from coordinator.content import user_text
 from coordinator.decision import Decision, Router
+from coordinator.intents import (
+    asks_for_person,
+    clarifying_question,
+    is_courtesy,
+    is_frustrated,
+    is_greeting,
+    is_vague,
+    margin,
+    split_parts,
+)
 from coordinator.language import detect_language, prefer_language
 from coordinator.request_split import split_request
 from coordinator.routes import RouteSet
@@ -249,7 +258,7 @@ class RoutingCascade:
 
     def _parts(self, text: str) -> list[tuple[str, Decision]]:
         """Parts that route confidently to different specialists (else [] = no split)."""
-        pieces = intents.split_parts(text)
+        pieces = split_parts(text)
         if len(pieces) < 2:
             return []
         by_route: dict[str, tuple[str, Decision]] = {}
@@ -262,7 +271,7 @@ class RoutingCascade:
                 return []
             if d.confidence < SPLIT_PART_CONFIDENCE:
                 return []
-            if self.clarify_margin is not None and intents.margin(d) < self.clarify_margin:
+            if self.clarify_margin is not None and margin(d) < self.clarify_margin:
                 return []  # a part we would have to ask about is not a confident split
             if d.route in by_route:  # same specialist twice: one section with both asks
                 prev_text, prev = by_route[d.route]
@@ -281,7 +290,7 @@ class RoutingCascade:
         chat = [n for n in ranked if n not in self.document_routes]
         options = [] if vague else ranked[:2]
         options += [n for n in chat if n not in options][: 3 - len(options)]
-        return intents.clarifying_question(self.routes, options)
+        return clarifying_question(self.routes, options)
 
     def plan(
         self,
@@ -304,7 +313,7 @@ class RoutingCascade:
             # "yes" to "shall I hand you to a person?": the user's own confirmation.
             decision = Decision(route=esc, confidence=1.0, method="escalation")
             return TurnPlan(decision=decision, escalation="confirmed", explicit=True, text=text)
-        if esc and intents.asks_for_person(text):
+        if esc and asks_for_person(text):
             decision = Decision(route=esc, confidence=1.0, method="escalation", candidate=esc)
             return TurnPlan(decision=decision, escalation="requested", explicit=True, text=text)
         routed = text
@@ -339,22 +348,22 @@ class RoutingCascade:
                 self.clarify_margin is not None
                 and decision.confident
                 and decision.route in self.specialist_routes
-                and intents.margin(decision) < self.clarify_margin
+                and margin(decision) < self.clarify_margin
             )
-            vague = intents.is_vague(text)
+            vague = is_vague(text)
             if vague or close:
                 ask = decision.model_copy(
                     update={"route": self.root_name, "method": "clarify", "confident": False}
                 )
                 question = self._question(decision, vague)
-                if intents.is_greeting(text):
+                if is_greeting(text):
                     question = "Hello! " + question
                 return TurnPlan(decision=ask, question=question, text=text)
-        frustrated = intents.is_frustrated(text)
+        frustrated = is_frustrated(text)
         failed = frustrated or (
             decision.route == self.routes.fallback
             and not decision.confident
-            and not intents.is_courtesy(text)
+            and not is_courtesy(text)
         )
         if esc and failed and failures + 1 >= self.max_failures:
             reason = "frustration" if frustrated else "repeated_failure"

@@ -351,11 +351,11 @@ def run_replica_load(
     import anyio
 
     from coordinator.app_spec import load_app
-    from coordinator.bench.load import _utterances
+    from coordinator.bench.datasets import route_utterances
 
     if sessions < 1 or concurrency < 1 or turns < 1:
         raise UsageError("need --sessions, --concurrency and --turns >= 1")
-    texts = _utterances(seed, sessions * turns)
+    texts = route_utterances(seed, sessions * turns)
     seed_users = load_app().demo_users  # users the app's seed data knows
     runs: list[ReplicaRun] = []
     with tempfile.TemporaryDirectory(prefix="coordinator-replicas-") as tmp:
