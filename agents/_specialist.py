@@ -31,6 +31,9 @@ from coordinator.routes import RouteSet, load_routes
 from coordinator.settings import Settings, get_settings
 
 __all__ = [
+    "KB_MIN_SCORE",
+    "RELATED_SCORE",
+    "answer_from_articles",
     "build_specialist",
     "bullets",
     "find",
@@ -191,3 +194,25 @@ def previous_result(req: Any, tool: str) -> dict[str, Any] | None:
             if fr is not None and fr.name == tool:
                 return dict(fr.response or {})
     return None
+
+
+# Knowledge-base answers, shared by technical support, billing and general (peers never
+# import each other).
+KB_MIN_SCORE = 0.35  # below this the best article is not about the customer's problem
+RELATED_SCORE = 0.5  # a second article this good is worth pointing to
+
+
+def answer_from_articles(
+    articles: list[dict[str, Any]], min_score: float = KB_MIN_SCORE
+) -> str | None:
+    """The steps of the best article (None when nothing scores `min_score`)."""
+    if not articles or articles[0]["score"] < min_score:
+        return None
+    best = articles[0]
+    heading = f" ({best['section']})" if best["section"] not in ("", "Steps") else ""
+    body = bullets(best["steps"], numbered=True) if best["steps"] else best["text"]
+    text = f'From our help article "{best["title"]}"{heading}:\n{body}'
+    related = [a["title"] for a in articles[1:] if a["score"] >= RELATED_SCORE]
+    if related:
+        text += "\n\nRelated: " + "; ".join(f'"{t}"' for t in related) + "."
+    return text

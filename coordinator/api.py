@@ -33,15 +33,18 @@ from google.adk.sessions import BaseSessionService
 from google.genai import types
 from pydantic import BaseModel, Field
 
+from coordinator._warmup import warm_up
+from coordinator.app_spec import load_app
 from coordinator.cascade import LAST_DECISION_KEY, TRANSFER_TOOL
 from coordinator.errors import ModelError, UsageError, as_storage_error
 from coordinator.guard import RequestGuardPlugin
 from coordinator.multi_intent import PARTS_USAGE_KEY, ROUTES_KEY, MultiIntentAgent
 from coordinator.progress import PROGRESS_KEY
 from coordinator.request_text import validate_request
+from coordinator.sessions import make_session_service
 from coordinator.settings import Settings, get_settings
 
-__all__ = ["Coordinator", "Reply", "StreamEvent", "Usage", "validate_request"]
+__all__ = ["Coordinator", "Reply", "ReplyUsage", "StreamEvent", "validate_request"]
 
 APP_NAME = "support"
 # A chat turn is routing + one specialist with a few tool rounds; a model stuck emitting
@@ -49,8 +52,10 @@ APP_NAME = "support"
 MAX_LLM_CALLS_PER_TURN = 25
 
 
-class Usage(BaseModel):
-    """Model usage for one request (offline calls are counted too, and labelled)."""
+class ReplyUsage(BaseModel):
+    """Model usage one `Reply` reports (offline calls are counted too, and labelled).
+
+    Not `coordinator.usage.Usage`, which costs and combines branch work inside the engine."""
 
     llm_calls: int = Field(0, description="Model calls made (0 when the cascade routed).")
     prompt_tokens: int = 0
@@ -72,7 +77,7 @@ class Reply(BaseModel):
     method: Literal[
         "embedding", "classifier", "llm", "fallback", "pending", "clarify", "escalation", "multi"
     ] = Field(description="What decided the route (clarify: the coordinator asked a question).")
-    usage: Usage = Field(default_factory=Usage)
+    usage: ReplyUsage = Field(default_factory=ReplyUsage)
     latency_ms: float = Field(description="Wall time of the whole request.")
     session_id: str
     user_id: str
@@ -154,18 +159,14 @@ class Coordinator:
         plugins: list | None = None,
     ) -> None:
         self.settings = settings or get_settings()
-        if agent is None:
-            from agents.coordinator.agent import build_root_agent
-
-            self.settings.ensure_data_dir()  # an unusable data dir: one clear ConfigError
-            agent = build_root_agent(self.settings)
-        if plugins is None:  # the support app's own plugins (e.g. side-effect reporting)
-            from agents.coordinator.agent import build_plugins
-
-            plugins = build_plugins()
+        if agent is None or plugins is None:
+            app_spec = load_app(self.settings)  # the one seam to the agents (COORDINATOR_APP)
+            if agent is None:
+                self.settings.ensure_data_dir()  # an unusable data dir: one clear ConfigError
+                agent = app_spec.build_root_agent(self.settings)
+            if plugins is None:  # the app's own plugins (e.g. side-effect reporting)
+                plugins = app_spec.build_plugins()
         if session_service is None:
-            from coordinator.sessions import make_session_service
-
             session_service = make_session_service(self.settings)
         self.agent = agent
         self.app_name = app_name
@@ -196,8 +197,6 @@ class Coordinator:
 
         Inside a running event loop (`python -m asyncio`, a notebook, a server's startup)
         `anyio.run` would fail, so the warm-up runs on its own loop in a worker thread."""
-        from coordinator._warmup import warm_up
-
         if _loop_running():
             worker = threading.Thread(target=anyio.run, args=(warm_up,), name="adk-warm-up")
             worker.start()
@@ -379,7 +378,7 @@ class Coordinator:
         `on_event` sees every `StreamEvent` as it happens (the CLI draws progress with it).
         """
         t0 = time.perf_counter()
-        usage = Usage(offline=self.offline)
+        usage = ReplyUsage(offline=self.offline)
         final: list[str] = []
         route: str | None = None
         routes: list[str] = []

@@ -12,11 +12,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import yaml
 from pydantic import BaseModel, Field
 
-from coordinator.classifier import threshold_for_retention
+from coordinator.classifier import threshold_for_retention, write_threshold
 from coordinator.decision_log import DecisionRow
+from coordinator.router import build_router
 from coordinator.routes import DEFAULT_ROUTES_FILE, RouteSet
+from coordinator.settings import get_settings
 
 __all__ = ["MIN_TRAFFIC", "RetuneProposal", "apply_retune", "propose_retune"]
 
@@ -51,12 +54,8 @@ def propose_retune(
     max_new: int = 5,
 ) -> RetuneProposal:
     """Re-score labelled traffic and propose a threshold and utterances (writes nothing)."""
-    from coordinator.router import build_router
-
     labelled = [r for r in rows if r.correct_route]
     if router is None:
-        from coordinator.settings import get_settings
-
         configured = get_settings().router_method
         method = "classifier" if model_dir else ("auto" if configured == "llm" else configured)
         router = build_router(routes, method=method, model_dir=model_dir)
@@ -121,11 +120,6 @@ def apply_retune(
     durable to put it: set COORDINATOR_ROUTER_THRESHOLD). Utterances go into `routes_file`
     (a `.bak` copy is kept) — or, for the built-in file, into `data_dir/routes.yaml`.
     """
-    import yaml
-
-    from coordinator.classifier import write_threshold
-    from coordinator.settings import get_settings
-
     written: list[str] = []
     if model_dir is not None:
         path = write_threshold(model_dir, proposal.proposed_threshold, proposal.target_retention)

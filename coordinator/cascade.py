@@ -50,12 +50,24 @@ from google.adk.models.llm_response import LlmResponse
 from google.genai import types
 from pydantic import BaseModel, ConfigDict, Field
 
-from coordinator import intents
+from coordinator.content import user_text
+from coordinator.decision import Decision, Router
+from coordinator.intents import (
+    asks_for_person,
+    clarifying_question,
+    is_courtesy,
+    is_frustrated,
+    is_greeting,
+    is_vague,
+    margin,
+    split_parts,
+)
 from coordinator.language import detect_language, prefer_language
-from coordinator.review import split_request
-from coordinator.router import Decision, Router
+from coordinator.request_split import split_request
 from coordinator.routes import RouteSet
+from coordinator.state_keys import PENDING_KEY
 from coordinator.tiers import choose_tier
+from coordinator.yes_no import is_yes_or_no, leads_with_yes
 
 __all__ = [
     "CLARIFY_KEY",
@@ -72,7 +84,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-PENDING_KEY = "coordinator:pending"
 # Each part of a split message must be routed at least this surely (else: one ask).
 SPLIT_PART_CONFIDENCE = 0.5
 LAST_DECISION_KEY = "coordinator:last_decision"
@@ -119,12 +130,6 @@ class TurnPlan(BaseModel):
     explicit: bool = Field(False, description="The user asked for a person in this session.")
     failed: bool = Field(False, description="This turn counts as a failure.")
     text: str = Field("", description="The text that was routed (both turns after a clarify).")
-
-
-def _user_text(content: types.Content | None) -> str:
-    if content is None:
-        return ""
-    return "\n".join(p.text for p in content.parts or [] if p.text).strip()
 
 
 class RoutingCascade:
@@ -237,7 +242,7 @@ class RoutingCascade:
                 decision.confident
                 and decision.route != pending
                 and decision.route != self.routes.fallback
-                and not intents.is_yes_or_no(text)  # a bare yes/no answers the agent's question
+                and not is_yes_or_no(text)  # a bare yes/no answers the agent's question
             )
             if not switched:
                 decision = decision.model_copy(
@@ -253,7 +258,7 @@ class RoutingCascade:
 
     def _parts(self, text: str) -> list[tuple[str, Decision]]:
         """Parts that route confidently to different specialists (else [] = no split)."""
-        pieces = intents.split_parts(text)
+        pieces = split_parts(text)
         if len(pieces) < 2:
             return []
         by_route: dict[str, tuple[str, Decision]] = {}
@@ -266,7 +271,7 @@ class RoutingCascade:
                 return []
             if d.confidence < SPLIT_PART_CONFIDENCE:
                 return []
-            if self.clarify_margin is not None and intents.margin(d) < self.clarify_margin:
+            if self.clarify_margin is not None and margin(d) < self.clarify_margin:
                 return []  # a part we would have to ask about is not a confident split
             if d.route in by_route:  # same specialist twice: one section with both asks
                 prev_text, prev = by_route[d.route]
@@ -285,7 +290,7 @@ class RoutingCascade:
         chat = [n for n in ranked if n not in self.document_routes]
         options = [] if vague else ranked[:2]
         options += [n for n in chat if n not in options][: 3 - len(options)]
-        return intents.clarifying_question(self.routes, options)
+        return clarifying_question(self.routes, options)
 
     def plan(
         self,
@@ -304,11 +309,11 @@ class RoutingCascade:
         """
         text = text[: self.max_chars]
         esc = self.escalation_route
-        if esc and pending == esc and intents.is_affirmative(text):
+        if esc and pending == esc and leads_with_yes(text):
             # "yes" to "shall I hand you to a person?": the user's own confirmation.
             decision = Decision(route=esc, confidence=1.0, method="escalation")
             return TurnPlan(decision=decision, escalation="confirmed", explicit=True, text=text)
-        if esc and intents.asks_for_person(text):
+        if esc and asks_for_person(text):
             decision = Decision(route=esc, confidence=1.0, method="escalation", candidate=esc)
             return TurnPlan(decision=decision, escalation="requested", explicit=True, text=text)
         routed = text
@@ -343,22 +348,22 @@ class RoutingCascade:
                 self.clarify_margin is not None
                 and decision.confident
                 and decision.route in self.specialist_routes
-                and intents.margin(decision) < self.clarify_margin
+                and margin(decision) < self.clarify_margin
             )
-            vague = intents.is_vague(text)
+            vague = is_vague(text)
             if vague or close:
                 ask = decision.model_copy(
                     update={"route": self.root_name, "method": "clarify", "confident": False}
                 )
                 question = self._question(decision, vague)
-                if intents.is_greeting(text):
+                if is_greeting(text):
                     question = "Hello! " + question
                 return TurnPlan(decision=ask, question=question, text=text)
-        frustrated = intents.is_frustrated(text)
+        frustrated = is_frustrated(text)
         failed = frustrated or (
             decision.route == self.routes.fallback
             and not decision.confident
-            and not intents.is_courtesy(text)
+            and not is_courtesy(text)
         )
         if esc and failed and failures + 1 >= self.max_failures:
             reason = "frustration" if frustrated else "repeated_failure"
@@ -410,7 +415,7 @@ class RoutingCascade:
         last = callback_context.state.get(LAST_DECISION_KEY) or {}
         if last.get("invocation_id") == callback_context.invocation_id:
             return None
-        text = _user_text(callback_context.user_content)
+        text = user_text(callback_context.user_content)
         if not text:
             decision = Decision(
                 route=self.routes.fallback, confidence=0.0, method="fallback", confident=False

@@ -43,9 +43,10 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from coordinator.charfeatures import CharFeatures
+from coordinator.decision import Decision
+from coordinator.encoder import routing_encoder
 from coordinator.errors import ConfigError, UsageError
 from coordinator.input_files import read_bounded
-from coordinator.router import Decision
 from coordinator.routes import RouteSet
 
 __all__ = [
@@ -146,8 +147,6 @@ class ClassifierRouter:
         char_weight: float = CHAR_WEIGHT,
         _state: dict[str, Any] | None = None,
     ) -> None:
-        from coordinator.encoder import routing_encoder
-
         self.routes = routes
         self.encoder = encoder or routing_encoder()
         if _state is not None:
@@ -175,6 +174,7 @@ class ClassifierRouter:
         """The joint feature matrix logistic regression is trained on."""
         if self._chars is None:
             return x
+        # deferred: scipy/scikit-learn (~1 s) only when a model is built or trained, not loaded
         from scipy.sparse import csr_matrix, hstack
 
         return hstack([xc * self._a, csr_matrix(x * self._b)], format="csr")
@@ -233,6 +233,7 @@ class ClassifierRouter:
         seed: int,
         folds: int,
     ) -> None:
+        # deferred: scikit-learn only when training (a cached model loads without it)
         from sklearn.linear_model import LogisticRegression
         from sklearn.model_selection import StratifiedKFold
 
@@ -341,7 +342,7 @@ class ClassifierRouter:
             self._x = np.vstack([self._x, self.encoder.embed(neg)])
             self._y = np.concatenate([self._y, np.full(len(neg), -1)])
             if self._chars is not None:
-                from scipy.sparse import vstack
+                from scipy.sparse import vstack  # deferred: as above
 
                 self._set_chars(self._chars, xc=vstack([self._xc, self._chars.transform(neg)]))
         self._neg = np.flatnonzero(self._y == -1)
@@ -514,7 +515,7 @@ class ClassifierRouter:
         self._groups = [np.flatnonzero(self._y == i) for i in range(len(self.names))]
         self._neg = np.flatnonzero(self._y == -1)
         if m.features == "hybrid":
-            from scipy.sparse import csr_matrix
+            from scipy.sparse import csr_matrix  # deferred: as above
 
             chars = CharFeatures(state["char_vocab"], state["char_idf"])
             xc = csr_matrix(

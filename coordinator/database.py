@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from coordinator.errors import ConfigError
@@ -40,6 +41,7 @@ __all__ = [
     "ensure_schema",
     "get_engine",
     "is_postgres",
+    "locate",
     "normalize_url",
     "redact",
     "setup_lock",
@@ -99,6 +101,20 @@ def is_postgres(url: str) -> bool:
 
 def sqlite_url(path: Any) -> str:
     return f"sqlite:///{path}"
+
+
+def locate(
+    where: Any = None, *, default: Path | None = None, url: str | None = None
+) -> tuple[Path | None, str]:
+    """(SQLite file or None, URL) of a database named by `where`: a URL as given, else a
+    file path; when `where` is None, the configured `url`, else the `default` file."""
+    if where is None:
+        where = url or default
+    if where is None:
+        raise ValueError("no database named and no default")
+    if "://" in str(where):  # a database URL, not a file
+        return None, str(where)
+    return Path(where), sqlite_url(Path(where))
 
 
 def async_url(url: str) -> str:

@@ -17,23 +17,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 import time
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
 
+from coordinator.database import ensure_schema, get_engine, locate, redact
 from coordinator.errors import UsageError
+from coordinator.settings import get_settings
 
 if TYPE_CHECKING:
-    from coordinator.router import Decision
+    from coordinator.decision import Decision
 
 __all__ = ["DecisionLog", "DecisionRow", "parse_since"]
 
 def _table():
-    import sqlalchemy as sa
-
     md = sa.MetaData()
     return sa.Table(
         "decisions", md,
@@ -137,24 +139,15 @@ class DecisionLog:
     """Append-only log of routing decisions (thread- and process-safe)."""
 
     def __init__(self, path: str | Path | None = None, *, log_text: bool | None = None) -> None:
-        from coordinator.database import ensure_schema, get_engine, sqlite_url
-        from coordinator.settings import get_settings
-
         settings = get_settings()
         self.log_text = settings.log_text if log_text is None else log_text
-        if path is None and settings.database_url:
-            path = settings.database_url
-        if path is not None and "://" in str(path):  # a database URL, not a file
-            self.path: Path | None = None
-            self.url = str(path)
-        else:
-            self.path = Path(path) if path is not None else settings.decision_log_path
+        self.path, self.url = locate(
+            path, default=settings.decision_log_path, url=settings.database_url
+        )
+        if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.url = sqlite_url(self.path)
         self._engine = get_engine(self.url, fast_sqlite=self.path is not None)
         if self.path is not None:
-            import sqlite3
-
             with sqlite3.connect(self.path, timeout=10.0) as conn:  # persistent in the file
                 conn.execute("PRAGMA journal_mode=WAL")
             conn.close()
@@ -164,8 +157,6 @@ class DecisionLog:
     @property
     def where(self) -> str:
         """The log's location for messages (a path, or the URL without its password)."""
-        from coordinator.database import redact
-
         return str(self.path) if self.path is not None else redact(self.url)
 
     def close(self) -> None:
@@ -229,8 +220,6 @@ class DecisionLog:
     # --- reads -----------------------------------------------------------------------------
 
     def _select(self):
-        import sqlalchemy as sa
-
         return sa.select(*(self._t.c[name] for name in _NAMES))
 
     def rows(
@@ -268,7 +257,5 @@ class DecisionLog:
         return None if values is None else _to_row(tuple(values))
 
     def count(self) -> int:
-        import sqlalchemy as sa
-
         with self._engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(self._t)).scalar_one())

@@ -26,8 +26,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
+from coordinator.database import append_only, ensure_schema, get_engine, locate, redact
 from coordinator.errors import UsageError
 from coordinator.settings import get_settings
 
@@ -37,8 +41,6 @@ SUMMARY_TURNS = 6  # user turns kept in the extractive summary
 SUMMARY_CHARS = 160  # per turn
 
 def _tables():
-    import sqlalchemy as sa
-
     md = sa.MetaData()
     tickets = sa.Table(
         "handoff_tickets", md,
@@ -83,8 +85,6 @@ def _t(name: str):
 
 def _step_create(conn) -> None:
     """Version 1: both tables, one open ticket per (user, session), an append-only trail."""
-    from coordinator.database import append_only
-
     # The first release's index allowed one open ticket per session name, across users.
     conn.exec_driver_sql("DROP INDEX IF EXISTS handoff_one_open_per_session")
     _t("handoff_tickets").metadata.create_all(conn, checkfirst=True)
@@ -140,30 +140,17 @@ class TicketStore:
     or COORDINATOR_DATABASE_URL."""
 
     def __init__(self, path: str | Path | None = None) -> None:
-        from coordinator.database import sqlite_url
-
         settings = get_settings()
-        if path is None and settings.database_url:
-            path = settings.database_url
-        if path is not None and "://" in str(path):  # a database URL, not a file
-            self.path: Path | None = None
-            self.url = str(path)
-        else:
-            self.path = Path(path) if path is not None else settings.store_path
-            self.url = sqlite_url(self.path)
+        self.path, self.url = locate(path, default=settings.store_path, url=settings.database_url)
         self._ready = False
 
     @property
     def where(self) -> str:
-        from coordinator.database import redact
-
         return str(self.path) if self.path is not None else redact(self.url)
 
     @contextmanager
     def _tx(self) -> Iterator[Any]:
         """One transaction; SQLite: BEGIN IMMEDIATE (one writer at a time, across processes)."""
-        from coordinator.database import ensure_schema, get_engine
-
         engine = get_engine(self.url)
         if not self._ready:
             if self.path is not None:
@@ -176,8 +163,6 @@ class TicketStore:
                 yield conn
 
     def _open_ticket(self, user_id: str, session_id: str) -> Any:
-        from sqlalchemy import select
-
         t = _t("handoff_tickets")
         return select(t).where(t.c.user_id == user_id, t.c.session_id == session_id,
                                t.c.status == "open")
@@ -191,9 +176,6 @@ class TicketStore:
         user's session of the same name must get its own ticket, never this one. Two
         replicas opening at once: the partial UNIQUE index lets one insert win, the other
         returns the winner's ticket."""
-        from sqlalchemy import select
-        from sqlalchemy.exc import IntegrityError
-
         if not user_id or not session_id:
             raise UsageError("a ticket needs an authenticated user and a session")
         tickets, events = _t("handoff_tickets"), _t("handoff_ticket_events")
@@ -221,16 +203,12 @@ class TicketStore:
             return _row(existing), False
 
     def get(self, ticket_id: int) -> Ticket | None:
-        from sqlalchemy import select
-
         t = _t("handoff_tickets")
         with self._tx() as conn:
             row = conn.execute(select(t).where(t.c.id == ticket_id)).first()
         return None if row is None else _row(row)
 
     def list(self, *, user_id: str | None = None, status: str | None = None) -> list[Ticket]:
-        from sqlalchemy import select
-
         t = _t("handoff_tickets")
         stmt = select(t)
         if user_id is not None:
@@ -242,8 +220,6 @@ class TicketStore:
 
     def close(self, ticket_id: int, *, actor: str = "operator") -> Ticket:
         """Close a ticket (idempotent: closing a closed ticket changes nothing)."""
-        from sqlalchemy import select
-
         tickets, events = _t("handoff_tickets"), _t("handoff_ticket_events")
         with self._tx() as conn:
             stmt = select(tickets).where(tickets.c.id == ticket_id).with_for_update()
@@ -264,8 +240,6 @@ class TicketStore:
         return _row(row)
 
     def audit(self, ticket_id: int) -> list[dict[str, Any]]:
-        from sqlalchemy import select
-
         e = _t("handoff_ticket_events")
         with self._tx() as conn:
             rows = conn.execute(

@@ -24,8 +24,13 @@ import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from coordinator.router import Decision
+import numpy as np
+
+from coordinator.classifier import ClassifierRouter
+from coordinator.decision import Decision
+from coordinator.encoder import routing_encoder
 from coordinator.routes import RouteSet
+from coordinator.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +40,6 @@ __all__ = [
     "calibrated_margin",
     "choose_margin",
     "clarifying_question",
-    "is_affirmative",
     "is_courtesy",
     "is_frustrated",
     "is_greeting",
@@ -107,12 +111,6 @@ _FRUSTRATION = re.compile(
     re.IGNORECASE,
 )
 
-_AFFIRMATIVE = re.compile(
-    r"^\W*(yes|yeah|yep|sure|ok|okay|please( do)?|do it|go ahead|yes please|s[ií]|claro|vale"
-    r"|ja|gerne|bitte|oui|d'accord|sim|certo|pode|va bene|certo)\b",
-    re.IGNORECASE,
-)
-
 _COURTESY = re.compile(
     r"^\W*(thanks|thank you|thx|cheers|bye|goodbye|ok|okay|great|perfect|cool|got it|gracias"
     r"|danke|merci|obrigad[oa]|grazie)\W*$",
@@ -157,25 +155,6 @@ def asks_for_person(text: str) -> bool:
 def is_frustrated(text: str) -> bool:
     """True for "this is useless", "you're not helping" and their translations."""
     return bool(_FRUSTRATION.search(text))
-
-
-def is_affirmative(text: str) -> bool:
-    """A short yes (in six languages): the answer to "shall I hand you to a person?"."""
-    return len(text) <= 60 and bool(_AFFIRMATIVE.search(text))
-
-
-# An answer to a yes/no question (six languages): the yes or no first, a few words at most
-# after it ("sí", "no", "yes, cancel it", "nein danke").
-_YES_OR_NO = re.compile(
-    r"^\W*(yes|yeah|yep|sure|ok|okay|no|nope|nah|s[ií]|claro|vale|ja|nein|oui|non|sim|n[aã]o"
-    r"|certo|va bene)\b",
-    re.IGNORECASE,
-)
-
-
-def is_yes_or_no(text: str) -> bool:
-    """An answer to the pending question, whatever the router makes of its few words."""
-    return len(text.split()) <= 6 and bool(_YES_OR_NO.match(text))
 
 
 def is_courtesy(text: str) -> bool:
@@ -261,8 +240,6 @@ def choose_margin(routed: Iterable[tuple[Decision, str]], rate: float = CLARIFY_
     `routed` is (decision on a held-out example, its true route). Asking whenever the
     margin is below this value questions about `rate` of clear requests like these.
     """
-    import numpy as np
-
     margins = [margin(d) for d, label in routed if d.confident and d.route == label]
     if not margins:
         return 0.0
@@ -270,8 +247,6 @@ def choose_margin(routed: Iterable[tuple[Decision, str]], rate: float = CLARIFY_
 
 
 def _cv_margin(routes: RouteSet, rate: float, folds: int, seed: int) -> float:
-    from coordinator.classifier import ClassifierRouter
-
     rng = random.Random(seed)
     assigned: list[tuple[str, str, int]] = []
     for r in routes.scored:
@@ -297,8 +272,6 @@ def _cv_margin(routes: RouteSet, rate: float, folds: int, seed: int) -> float:
 
 
 def _margin_key(routes: RouteSet, rate: float, folds: int) -> str:
-    from coordinator.encoder import routing_encoder
-
     encoder = routing_encoder().name.replace("/", "_")
     return f"{routes.fingerprint()}-{encoder}-r{rate:g}-k{folds}"
 
@@ -324,8 +297,6 @@ def calibrated_margin(
     so the value is looked up first in `shipped` (written by `write_margin`, valid only for
     exactly these routes and encoder), then in the data dir's cache, else computed once.
     """
-    from coordinator.settings import get_settings
-
     key = _margin_key(routes, rate, folds)
     cache = get_settings().data_dir / "router-cache" / f"clarify-{key}.json"
     for path in (shipped, cache):

@@ -17,9 +17,11 @@ user's language (`offline_notice`).
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 
-from coordinator.router import Decision
+from coordinator.decision import Decision
 from coordinator.routes import RouteSet
 
 __all__ = [
@@ -102,9 +104,7 @@ def _detector_factory():
     `langdetect.detect_langs`."""
     global _factory
     if _factory is None:
-        import json
-        import os
-
+        # deferred: langdetect only once a message is long enough to be detected
         from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
         from langdetect.utils.lang_profile import LangProfile
 
@@ -131,7 +131,7 @@ def detect_language(
     letters = sum(ch.isalpha() for ch in text)
     if len(text.split()) < min_words or letters < min_letters:
         return None
-    from langdetect.lang_detect_exception import LangDetectException
+    from langdetect.lang_detect_exception import LangDetectException  # deferred: as above
 
     with _lock:  # one factory and its n-gram memo per process
         try:

@@ -25,6 +25,8 @@ from typing import Any
 from google.adk.agents.base_agent import BaseAgent
 from google.adk.agents.invocation_context import InvocationContext
 from google.adk.events import Event, EventActions
+from google.adk.runners import Runner
+from google.adk.sessions import InMemorySessionService
 from google.genai import types
 from pydantic import Field
 
@@ -56,9 +58,6 @@ def _title(route: str) -> str:
 
 async def _answer_alone(agent: BaseAgent, ctx: InvocationContext, text: str, route: str) -> Metered:
     """Run `agent` on `text` in a private in-memory session of the same user."""
-    from google.adk.runners import Runner
-    from google.adk.sessions import InMemorySessionService
-
     runner = Runner(app_name=ctx.app_name, agent=agent, session_service=InMemorySessionService())
     # The user's state, minus the coordinator's own bookkeeping (pending task, questions,
     # parts): a part is answered as a fresh, single request.

@@ -15,6 +15,8 @@ utterances, else embedding). See `build_router`.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import copy
 import functools
 import logging
@@ -22,12 +24,15 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
+from coordinator.classifier import ClassifierRouter
+from coordinator.decision import Decision, Method, Router
+from coordinator.encoder import routing_encoder
+from coordinator.errors import UsageError
 from coordinator.routes import RouteSet
+from coordinator.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -41,36 +46,9 @@ __all__ = [
     "build_router",
 ]
 
-Method = Literal[
-    "embedding", "classifier", "llm", "fallback", "pending", "clarify", "escalation", "multi"
-]
 METHODS = ("auto", "embedding", "classifier", "llm")
 # `auto` trains a classifier in memory when every route has at least this many utterances.
 AUTO_MIN_UTTERANCES = 8
-
-
-class Decision(BaseModel):
-    """One routing decision."""
-
-    model_config = ConfigDict(frozen=True)
-
-    route: str = Field(description="Chosen route name (the fallback when unsure).")
-    confidence: float = Field(description="Calibrated confidence in [0, 1] of the top route.")
-    scores: dict[str, float] = Field(default_factory=dict, description="Score per route.")
-    method: Method = Field(description="What decided: embedding, classifier, llm or fallback.")
-    confident: bool = Field(True, description="Top score cleared the router's threshold.")
-    candidate: str | None = Field(None, description="Best in-scope route even when unsure.")
-    latency_ms: float = Field(0.0, description="Time the router took.")
-
-
-@runtime_checkable
-class Router(Protocol):
-    """Anything that routes text. Implementations must be cheap and thread-safe."""
-
-    routes: RouteSet
-    method: str
-
-    def route(self, text: str) -> Decision: ...
 
 
 class EmbeddingRouter:
@@ -91,8 +69,6 @@ class EmbeddingRouter:
         threshold: float | None = None,
         target_retention: float = 0.95,
     ) -> None:
-        from coordinator.encoder import routing_encoder
-
         self.routes = routes
         self.encoder = encoder or routing_encoder()
         self.k = k
@@ -176,15 +152,12 @@ class LlmRouter:
     method = "llm"
 
     def __init__(self, routes: RouteSet, *, llm=None) -> None:
-        from coordinator.settings import get_settings
-
         if llm is None:
+            # deferred: coordinator.models imports ADK's model classes; only this method needs them
             from coordinator.models import remote_model
 
             llm = remote_model("router", get_settings())
             if llm is None:
-                from coordinator.errors import UsageError
-
                 raise UsageError(
                     "router method 'llm' needs a real model: set GOOGLE_API_KEY (or Vertex "
                     "settings) and COORDINATOR_MODE=auto|gemini, or a LiteLLM name in "
@@ -200,9 +173,7 @@ class LlmRouter:
         )
 
     def _ask(self, text: str) -> str:
-        import asyncio
-        import concurrent.futures
-
+        # deferred: ADK's request type (with the ADK import) only for the llm method
         from google.adk.models.llm_request import LlmRequest
         from google.genai import types
 
@@ -259,16 +230,12 @@ def build_router(
     * `auto`: the model in `model_dir` if given; else a classifier when every route has
       `AUTO_MIN_UTTERANCES` utterances; else embedding.
     """
-    from coordinator.errors import UsageError
-
     if method not in METHODS:
         raise UsageError(f"unknown router method {method!r}; choose one of {', '.join(METHODS)}")
     if method == "llm":
         return LlmRouter(routes)
     if method == "embedding":
         return EmbeddingRouter(routes, threshold=threshold, target_retention=target_retention)
-    from coordinator.classifier import ClassifierRouter
-
     if model_dir is not None:
         return ClassifierRouter.load(model_dir, routes, threshold=threshold)
     enough = min(len(r.utterances) for r in routes.scored) >= AUTO_MIN_UTTERANCES
@@ -288,10 +255,6 @@ def _trained_classifier(routes: RouteSet, target_retention: float):
     arrays costs milliseconds, so every later process (adk web, api_server replicas, the
     CLI) starts fast. The cache key is the routes' fingerprint: editing the routes retrains.
     """
-    from coordinator.classifier import ClassifierRouter
-    from coordinator.encoder import routing_encoder
-    from coordinator.settings import get_settings
-
     encoder = routing_encoder().name.replace("/", "_")
     key = f"{routes.fingerprint()}-{encoder}-hybrid-r{target_retention:g}"
     cache = get_settings().data_dir / "router-cache" / key

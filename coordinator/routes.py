@@ -18,6 +18,7 @@ and the LLM's view of the agents cannot drift apart.
 from __future__ import annotations
 
 import functools
+import hashlib
 from pathlib import Path
 from typing import Literal
 
@@ -107,8 +108,6 @@ class RouteSet(BaseModel):
 
     def fingerprint(self) -> str:
         """Stable hash of the definition (a trained model records what it was trained on)."""
-        import hashlib
-
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
 
 

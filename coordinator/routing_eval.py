@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,13 +19,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from coordinator.errors import ConfigError
 from coordinator.input_files import decode_text, read_bounded
+from coordinator.router import build_router
 from coordinator.routes import RouteSet
 
 __all__ = [
     "Disagreement",
-    "EvalReport",
     "LabelledRow",
     "RouteMetrics",
+    "RoutingEvalReport",
     "TrafficReport",
     "evaluate",
     "plot_confusion",
@@ -53,7 +55,7 @@ class RouteMetrics(BaseModel):
     support: int = Field(description="Requests labelled with this route.")
 
 
-class EvalReport(BaseModel):
+class RoutingEvalReport(BaseModel):
     """What `coordinator routes eval --json` prints."""
 
     method: str = Field(description="Router method evaluated.")
@@ -136,7 +138,9 @@ def _ratio(num: float, den: float) -> float | None:
     return round(num / den, 4) if den else None
 
 
-def evaluate(router, rows: Sequence[LabelledRow], *, fallback: str | None = None) -> EvalReport:
+def evaluate(
+    router, rows: Sequence[LabelledRow], *, fallback: str | None = None
+) -> RoutingEvalReport:
     """Route every row and score the decisions against the labels."""
     fallback = fallback or router.routes.fallback
     preds: list[str] = []
@@ -169,7 +173,7 @@ def evaluate(router, rows: Sequence[LabelledRow], *, fallback: str | None = None
     oos = [(t, p) for t, p in zip(truth, preds, strict=True) if t == fallback]
     to_fallback = sum(1 for p in preds if p == fallback)
     lat = np.asarray(latencies) if latencies else np.zeros(1)
-    return EvalReport(
+    return RoutingEvalReport(
         method=str(getattr(router, "method", "?")),
         n=len(rows),
         n_in_scope=len(ins),
@@ -189,9 +193,9 @@ def evaluate(router, rows: Sequence[LabelledRow], *, fallback: str | None = None
     )
 
 
-def plot_confusion(report: EvalReport, path: str | Path) -> Path:
+def plot_confusion(report: RoutingEvalReport, path: str | Path) -> Path:
     """Draw the confusion matrix (rows: true, columns: predicted) as a PNG."""
-    from coordinator.plotting import pyplot
+    from coordinator.plotting import pyplot  # deferred: matplotlib only when a plot is asked for
 
     plt = pyplot()
 
@@ -259,8 +263,6 @@ def traffic_report(
     max_compare: int = 2000,
 ) -> TrafficReport:
     """Summarise logged decisions; re-route logged texts with a second method to disagree."""
-    from collections import Counter
-
     n = len(rows)
     by_route = Counter(r.route for r in rows)
     by_method = Counter(r.method for r in rows)
@@ -276,8 +278,6 @@ def traffic_report(
     disagreement = None
     texts = [r for r in rows if r.text and r.method in ("embedding", "classifier", "fallback")]
     if texts:
-        from coordinator.router import build_router
-
         logged = Counter(r.method for r in texts).most_common(1)[0][0]
         second = second_method or ("embedding" if logged == "classifier" else "classifier")
         other = build_router(

@@ -13,12 +13,17 @@ from __future__ import annotations
 import errno
 import os
 import re
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from coordinator.database import async_url, normalize_url
+from coordinator.errors import ConfigError
+from coordinator.model_names import is_litellm_name
 
 __all__ = ["Settings", "get_settings", "reset_settings"]
 
@@ -148,9 +153,16 @@ class Settings(BaseSettings):
         "(default: chosen on the routes' utterances by k-fold, see coordinator.intents).",
     )
     side_effect_tools: list[str] = Field(
-        default_factory=lambda: ["request_refund"],
+        default_factory=list,
         alias="COORDINATOR_SIDE_EFFECT_TOOLS",
-        description="Tools never allowed inside parallel or voting branches.",
+        description="Extra tool names never allowed inside parallel or voting branches "
+        "(tools marked @side_effecting are refused there whatever this says).",
+    )
+    app: str = Field(
+        "agents.app:build_app",
+        alias="COORDINATOR_APP",
+        description="The application the engine runs: `package.module:function` returning "
+        "a coordinator.app_spec.AppSpec.",
     )
 
     max_sections: int = Field(
@@ -248,18 +260,22 @@ class Settings(BaseSettings):
         bad = [name for name in v if not name.isidentifier()]
         if bad:
             raise ValueError(f"not tool names: {', '.join(map(repr, bad))}")
-        if not v:  # an empty list would let every tool run inside parallel branches
-            raise ValueError("name at least one tool (default: request_refund)")
         return v
+
+    @field_validator("app")
+    @classmethod
+    def _app_target(cls, v: str) -> str:
+        module, sep, attr = v.strip().partition(":")
+        parts = module.split(".")
+        if not sep or not attr.isidentifier() or not all(p.isidentifier() for p in parts):
+            raise ValueError("expected 'package.module:function', e.g. agents.app:build_app")
+        return v.strip()
 
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, v: str | None) -> str | None:
         if v is None or not v.strip():
             return None
-        from coordinator.database import normalize_url
-        from coordinator.errors import ConfigError
-
         try:
             return normalize_url(v)
         except ConfigError as exc:  # the message says which part is wrong, without a password
@@ -287,8 +303,6 @@ class Settings(BaseSettings):
     @property
     def use_litellm(self) -> bool:
         """True when some role names a LiteLLM model ('provider/model') and mode allows it."""
-        from coordinator.models.names import is_litellm_name
-
         names = (self.model_fast, self.model_strong, self.model_router)
         return self.mode != "offline" and any(is_litellm_name(n) for n in names)
 
@@ -311,17 +325,11 @@ class Settings(BaseSettings):
         if self.session_db_url:
             return self.session_db_url
         if self.database_url:
-            from coordinator.database import async_url
-
             return async_url(self.database_url)
         return f"sqlite:///{self.data_dir / 'sessions.sqlite3'}"
 
     def ensure_data_dir(self) -> Path:
         """Create the data dir and prove it is writable, or say which setting to fix."""
-        import tempfile
-
-        from coordinator.errors import ConfigError
-
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryFile(dir=self.data_dir):
@@ -356,8 +364,6 @@ def get_settings() -> Settings:
     """The process-wide settings (read once; `reset_settings()` re-reads, for tests).
 
     An invalid value in the environment or `.env` is a `ConfigError` naming the key."""
-    from coordinator.errors import ConfigError
-
     try:
         return Settings()
     except ValidationError as exc:

@@ -209,7 +209,8 @@ BAD_SETTINGS = {
     "COORDINATOR_BRANCH_RETRIES": ("-1", "greater than or equal to 0"),
     "COORDINATOR_MAX_REQUEST_CHARS": ("0", "greater than or equal to 1"),
     "COORDINATOR_MAX_LLM_CALLS_CAP": ("inf", "integer"),
-    "COORDINATOR_SIDE_EFFECT_TOOLS": ("", "at least one tool"),
+    "COORDINATOR_SIDE_EFFECT_TOOLS": ("refund-now", "not tool names"),
+    "COORDINATOR_APP": ("agents.app", "expected 'package.module:function'"),
     "COORDINATOR_LITELLM_API_BASE": ("localhost:4000", "match pattern"),
     "COORDINATOR_LITELLM_API_KEY": ("", "at least 1 character"),
     "COORDINATOR_CLARIFY": ("maybe", "boolean"),
@@ -265,6 +266,23 @@ def test_invalid_setting_is_named_in_one_line(key, source, tmp_path):
         drop = (key,)
     code, err = _cli(["review", "doc.txt"], tmp_path, env=env, drop=drop)
     _one_error(code, err, f"invalid setting {key}=.*{re.escape(why)}")
+
+
+@pytest.mark.parametrize(
+    ("target", "why"),
+    [
+        ("nosuch_app.agents:build_app", "no module 'nosuch_app.agents'"),
+        ("agents.app:no_such_factory", "has no function 'no_such_factory'"),
+        ("coordinator.errors:UsageError", "returned UsageError, not an AppSpec"),
+    ],
+)
+@pytest.mark.parametrize("command", ["ask", "review"])
+def test_an_app_that_cannot_be_loaded_is_named_in_one_line(target, why, command, tmp_path):
+    """COORDINATOR_APP is well formed but names nothing usable: refused where it is loaded."""
+    (tmp_path / "doc.txt").write_text(DOC)
+    args = ["ask", "I was charged twice"] if command == "ask" else ["review", "doc.txt"]
+    code, err = _cli(args, tmp_path, env={"COORDINATOR_APP": target})
+    _one_error(code, err, f"invalid setting COORDINATOR_APP=.*{re.escape(why)}")
 
 
 def _closed_port() -> int:

@@ -14,6 +14,7 @@ from typing import Any
 from google.adk.tools import ToolContext
 
 from coordinator.fanout import side_effecting
+from coordinator.state_keys import PENDING_KEY
 from tools.confirmation import (
     PROPOSAL_KEY,
     confirmed_proposal,
@@ -40,7 +41,6 @@ __all__ = [
 # Two paid invoices for the same thing within this many days are a duplicate charge.
 DUPLICATE_WINDOW_DAYS = 7
 BILLING_AGENT = "billing"
-PENDING_KEY = "coordinator:pending"  # the same key as coordinator.cascade.PENDING_KEY
 CHARGE_REFUND = "charge_refund"
 CANCEL = "cancel_subscription"
 

@@ -22,11 +22,13 @@ itself idempotent as well.
 from __future__ import annotations
 
 import re
-import unicodedata
 import uuid
 from typing import Any
 
 from google.adk.tools import ToolContext
+
+from coordinator.state_keys import IN_PARALLEL_KEY
+from coordinator.yes_no import is_affirmative, is_refusal, normalise
 
 __all__ = [
     "IN_PARALLEL_KEY",
@@ -41,67 +43,8 @@ __all__ = [
 ]
 
 PROPOSAL_KEY = "confirm:proposal"
-IN_PARALLEL_KEY = "temp:in_parallel_branch"  # set by the parallel engine around branches
 # Verbs that may restate an action in its confirmation without reading as a refusal.
 _ALLOW = {"cancel_subscription": ("cancel", "cancelled", "cancellation")}
-
-# Whole-message affirmatives (after normalising case, accents and punctuation). A yes may
-# be followed by a short restatement of the action ("yes, refund it", "yes order 1006").
-_YES = (
-    r"yes|yes please|yeah|yep|yup|y|sure|ok|okay|o\.?k\.?|confirm|confirmed|i confirm|"
-    r"go ahead|do it|please do|please go ahead|correct|absolutely|definitely|affirmative|"
-    r"si|si por favor|claro|vale|de acuerdo|confirmo|"  # es
-    r"oui|oui merci|d accord|je confirme|"  # fr
-    r"ja|ja bitte|jawohl|bestatigt|"  # de
-    r"sim|"  # pt
-    r"yes i confirm|yes go ahead|yes do it|yes please do"
-)
-_RESTATE = (
-    r"(?:(?:please|and|then)\s+)?(?:refund|proceed|go|do|it|that|this|the|my|order|"
-    r"refund it|reembolsa|rembourse|erstatten|#?\d{3,7}|now|thanks|thank you|gracias|merci|danke)"
-)
-_AFFIRMATIVE = re.compile(rf"^(?:{_YES})(?:\s+(?:{_YES}))*(?:\s+{_RESTATE})*$")
-
-# Declining or postponing ("no", "don't", "wait", "not yet", "no quiero", "nein").
-_NEGATION = re.compile(
-    r"\b(no|not|nope|nah|never|dont|do not|\w+n t|wont|cannot|cancel|stop|wait|hold on|"
-    r"hold off|later|tomorrow|no quiero|no gracias|nada|non|nein|nicht|kein\w*|nao|pas)\b"
-)
-# What turns a yes into a maybe, a condition or a joke ("yeah right", "as if", "if").
-_HEDGE = re.compile(
-    r"\b(maybe|perhaps|if|unless|but|right|as if|kidding|joke|jk|lol|sarcasm|hmm|"
-    r"quizas|tal vez|peut etre|vielleicht)\b"
-)
-
-
-def _normalise(text: str) -> str:
-    text = unicodedata.normalize("NFKD", text.casefold())
-    text = "".join(c for c in text if not unicodedata.combining(c))
-    text = text.replace("’", "'").replace("'", " ")
-    return " ".join(re.sub(r"[^\w#\s]", " ", text).split())
-
-
-def is_affirmative(text: str | None, allow: tuple[str, ...] = ()) -> bool:
-    """True only for a short, unambiguous yes to the question just asked.
-
-    Questions ("yes?"), negations, hedges ("yes but wait"), sarcasm ("yeah right") and
-    anything longer than a short sentence are not a yes. `allow` names the action's own
-    verb, which may restate it ("yes, cancel it" confirms a cancellation).
-    """
-    if not text or "?" in text or '"' in text or len(text) > 60 or "\n" in text.strip():
-        return False
-    norm = _normalise(text)
-    for word in allow:
-        norm = " ".join(re.sub(rf"\b{re.escape(word)}\b", " ", norm).split())
-    if not norm or _NEGATION.search(norm) or _HEDGE.search(norm):
-        return False
-    return _AFFIRMATIVE.match(norm) is not None
-
-
-def is_refusal(text: str | None) -> bool:
-    """True when the message declines or postpones ("no", "don't refund it", "wait")."""
-    return bool(text) and _NEGATION.search(_normalise(text or "")) is not None
-
 
 def _user_turns(tool_context: ToolContext) -> list[str]:
     """Invocation ids of the session's user *messages*, oldest first (a tool result sent
@@ -241,7 +184,7 @@ def _digits(value: str) -> str:
 def _named_numbers(text: str) -> set[str]:
     """Order/charge numbers a yes restates ("yes, order 1007"): a yes naming another
     number than the proposal's is not a yes to the proposal, whatever the model calls."""
-    return {m.lstrip("0") for m in re.findall(r"\d{3,}", _normalise(text))}
+    return {m.lstrip("0") for m in re.findall(r"\d{3,}", normalise(text))}
 
 
 def consume(tool_context: ToolContext, kinds: tuple[str, ...] | None = None) -> None:

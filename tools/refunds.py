@@ -32,6 +32,7 @@ from typing import Any
 from google.adk.tools import ToolContext
 
 from coordinator.fanout import side_effecting
+from coordinator.state_keys import PENDING_KEY
 from tools.confirmation import (
     IN_PARALLEL_KEY,
     PROPOSAL_KEY,
@@ -57,7 +58,6 @@ __all__ = [
     "side_effect_refusal",
 ]
 
-PENDING_KEY = "coordinator:pending"  # the same key as coordinator.cascade.PENDING_KEY
 REFUND_AGENT = "refund"
 REFUND_KIND = "refund"
 

@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from coordinator.database import locate
 from coordinator.settings import get_settings
 
 __all__ = [
@@ -380,15 +381,7 @@ class Store:
     supports. Thread-safe; every call takes a short-lived connection."""
 
     def __init__(self, path: str | Path, *, seed_today: date | None = None) -> None:
-        from coordinator.database import sqlite_url
-
-        text = str(path)
-        if "://" in text:
-            self.url = text
-            self.path: Path | None = None
-        else:
-            self.path = Path(path)
-            self.url = sqlite_url(self.path)
+        self.path, self.url = locate(path)
         self._seed_today = seed_today
         self._ready = False
 

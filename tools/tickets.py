@@ -6,9 +6,10 @@ from typing import Any
 
 from google.adk.tools.tool_context import ToolContext
 
-from coordinator.cascade import ESCALATION_KEY, PENDING_KEY
+from coordinator.cascade import ESCALATION_KEY
 from coordinator.fanout import side_effecting
 from coordinator.handoff import TicketStore, summarize_conversation
+from coordinator.state_keys import IN_PARALLEL_KEY, PENDING_KEY
 
 __all__ = ["open_handoff_ticket"]
 
@@ -23,7 +24,9 @@ def open_handoff_ticket(tool_context: ToolContext) -> dict[str, Any]:
     """
     escalation = tool_context.state.get(ESCALATION_KEY) or {}
     reason = escalation.get("reason") or "requested"
-    if "." in (tool_context._invocation_context.branch or ""):
+    if tool_context.state.get(IN_PARALLEL_KEY) or "." in (
+        tool_context._invocation_context.branch or ""
+    ):
         return {"status": "error", "error": "tickets cannot be opened from a parallel branch"}
     if not tool_context.user_id:
         return {"status": "error", "error": "no authenticated user in this session"}

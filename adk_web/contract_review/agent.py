@@ -6,10 +6,10 @@ paste is refused before it is split into thousands of branches.
 
 from google.adk.apps import App
 
-from agents.contract_review.agent import build_agent
 from coordinator import _warnings  # noqa: F401  (precise ADK deprecation filter)
+from coordinator.app_spec import load_app
 from coordinator.guard import RequestGuardPlugin
 
-root_agent = build_agent()
+root_agent = load_app().review_kinds["contract"].build_agent()
 
 app = App(name="contract_review", root_agent=root_agent, plugins=[RequestGuardPlugin()])

@@ -5,10 +5,10 @@
 
 from google.adk.apps import App
 
-from agents.security_review.agent import build_agent
 from coordinator import _warnings  # noqa: F401  (precise ADK deprecation filter)
+from coordinator.app_spec import load_app
 from coordinator.guard import RequestGuardPlugin
 
-root_agent = build_agent()
+root_agent = load_app().review_kinds["security"].build_agent()
 
 app = App(name="security_review", root_agent=root_agent, plugins=[RequestGuardPlugin()])

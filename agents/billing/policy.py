@@ -9,8 +9,7 @@ from typing import Any
 from google.adk.models.llm_request import LlmRequest
 from google.adk.models.llm_response import LlmResponse
 
-from agents._specialist import bullets, find, previous_result
-from agents.technical_support.policy import answer_from_articles
+from agents._specialist import KB_MIN_SCORE, answer_from_articles, bullets, find, previous_result
 from coordinator.models.offline import (
     function_call,
     function_responses,
@@ -22,7 +21,6 @@ from tools.kb import search_kb
 
 __all__ = ["policy"]
 
-KB_MIN_SCORE = 0.35
 
 _DUPLICATE = r"\b(twice|double|duplicate|two charges|charged again|extra charge|billed two)"
 _ACCOUNT = r"\b(my (plan|account|card|email|e-mail|currency|payment methods?))\b"

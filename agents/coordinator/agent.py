@@ -14,12 +14,14 @@ from google.adk.models.llm_request import LlmRequest
 from google.adk.models.llm_response import LlmResponse
 
 from coordinator.cascade import RoutingCascade, transfer_response
+from coordinator.decision_log import DecisionLog
 from coordinator.intents import calibrated_margin
 from coordinator.models import resolve_model
 from coordinator.multi_intent import MultiIntentAgent
 from coordinator.router import Router, build_router
 from coordinator.routes import DEFAULT_ROUTES_FILE, RouteSet, load_routes
 from coordinator.settings import Settings, get_settings
+from tools.side_effects import SideEffectReportPlugin
 
 from .prompt import ROOT_INSTRUCTION
 
@@ -42,8 +44,6 @@ MULTI_INTENT_AGENT = "multi_intent"
 def build_plugins() -> list:
     """ADK plugins the support app needs around its specialists' side effects: an audited
     refund the session was never told about (crash mid-turn) is reported next turn."""
-    from tools.side_effects import SideEffectReportPlugin
-
     return [SideEffectReportPlugin()]
 
 
@@ -128,8 +128,6 @@ def build_root_agent(
         extra = {"model_dir": s.router_model_dir} if s.router_model_dir else {}
         router = build_router(routes, method=s.router_method, threshold=s.router_threshold, **extra)
     if decision_log is None:
-        from coordinator.decision_log import DecisionLog
-
         decision_log = DecisionLog(s.database_url or s.decision_log_path)
     specialists = build_specialists(routes, s)
     # Several asks in one message: the specialists' answers, merged (see coordinator.multi_intent).

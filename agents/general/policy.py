@@ -9,8 +9,7 @@ import re
 from google.adk.models.llm_request import LlmRequest
 from google.adk.models.llm_response import LlmResponse
 
-from agents._specialist import bullets
-from agents.technical_support.policy import answer_from_articles
+from agents._specialist import answer_from_articles, bullets
 from coordinator.models.offline import (
     Policy,
     function_call,

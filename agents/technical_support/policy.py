@@ -3,12 +3,11 @@ the customer's words, then answer with the steps of the best article, citing its
 
 from __future__ import annotations
 
-from typing import Any
-
 from google.adk.models.llm_request import LlmRequest
 from google.adk.models.llm_response import LlmResponse
 
-from agents._specialist import bullets
+from agents._specialist import KB_MIN_SCORE as MIN_SCORE
+from agents._specialist import RELATED_SCORE, answer_from_articles
 from coordinator.models.offline import (
     function_call,
     function_responses,
@@ -17,26 +16,6 @@ from coordinator.models.offline import (
 )
 
 __all__ = ["MIN_SCORE", "RELATED_SCORE", "answer_from_articles", "policy"]
-
-MIN_SCORE = 0.35  # below this the best article is not about the customer's problem
-RELATED_SCORE = 0.5  # a second article this good is worth pointing to
-
-
-def answer_from_articles(
-    articles: list[dict[str, Any]], min_score: float = MIN_SCORE
-) -> str | None:
-    """The steps of the best article (None when nothing scores `min_score`)."""
-    if not articles or articles[0]["score"] < min_score:
-        return None
-    best = articles[0]
-    heading = f" ({best['section']})" if best["section"] not in ("", "Steps") else ""
-    body = bullets(best["steps"], numbered=True) if best["steps"] else best["text"]
-    text = f'From our help article "{best["title"]}"{heading}:\n{body}'
-    related = [a["title"] for a in articles[1:] if a["score"] >= RELATED_SCORE]
-    if related:
-        text += "\n\nRelated: " + "; ".join(f'"{t}"' for t in related) + "."
-    return text
-
 
 def policy(req: LlmRequest) -> LlmResponse:
     """Search first; answer from the articles found, or ask for details when none fits."""

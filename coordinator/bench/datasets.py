@@ -28,8 +28,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from coordinator.errors import UsageError
+from coordinator.routes import load_routes
+from coordinator.settings import get_settings
 
-__all__ = ["DEFAULT_OOS", "FALLBACK", "few_shot", "load_dataset", "validation"]
+__all__ = ["DEFAULT_OOS", "FALLBACK", "few_shot", "load_dataset", "route_utterances", "validation"]
 
 FALLBACK = "out_of_scope"
 BITEXT = Path(__file__).resolve().parents[2] / "agents" / "data" / "bitext" / "customer_support.csv"
@@ -201,3 +203,13 @@ def validation(train: Rows, seed: int) -> tuple[Rows, Rows]:
         val.extend((t, label) for t in texts[:n_val])
         fit.extend((t, label) for t in texts[n_val:])
     return fit, val
+
+
+def route_utterances(seed: int, n: int) -> list[str]:
+    """`n` requests drawn (seeded) from the configured routes' utterances (load benches)."""
+    routes = load_routes(get_settings().routes_file)
+    pool = sorted(
+        u for r in routes.routes for u in r.utterances if len(u) < 300
+    )  # sorted: stable whatever the file order
+    rng = random.Random(seed)
+    return [rng.choice(pool) for _ in range(n)]

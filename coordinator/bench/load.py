@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import statistics
 import tempfile
 import time
@@ -26,6 +25,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from coordinator.bench.datasets import route_utterances
 from coordinator.bench.replicas import database_url, replica_counts
 
 __all__ = ["LoadReport", "register", "run", "run_load"]
@@ -138,18 +138,6 @@ def _run_replicas(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
-def _utterances(seed: int, n: int) -> list[str]:
-    from coordinator.routes import load_routes
-    from coordinator.settings import get_settings
-
-    routes = load_routes(get_settings().routes_file)
-    pool = sorted(
-        u for r in routes.routes for u in r.utterances if len(u) < 300
-    )  # sorted: stable whatever the file order
-    rng = random.Random(seed)
-    return [rng.choice(pool) for _ in range(n)]
-
-
 def _percentile(values: list[float], q: float) -> float:
     if not values:
         return 0.0
@@ -163,14 +151,15 @@ async def run_load(sessions: int, concurrency: int, turns: int = 2, seed: int = 
     import anyio
 
     from coordinator.api import Coordinator
+    from coordinator.app_spec import load_app
     from coordinator.errors import UsageError
-    from tools.store import SEED_USERS
 
     if sessions < 1 or concurrency < 1 or turns < 1:
         raise UsageError("need --sessions, --concurrency and --turns >= 1")
     coordinator = Coordinator(warm_up=False)
-    texts = _utterances(seed, sessions * turns)
-    users = [SEED_USERS[i % len(SEED_USERS)] for i in range(sessions)]
+    texts = route_utterances(seed, sessions * turns)
+    seed_users = load_app().demo_users  # users the app's seed data knows
+    users = [seed_users[i % len(seed_users)] for i in range(sessions)]
     limiter = anyio.CapacityLimiter(concurrency)
     latencies: list[float] = []
     errors: Counter[str] = Counter()

@@ -350,16 +350,17 @@ def run_replica_load(
     """Measure every (database, replica count) configuration, one after another."""
     import anyio
 
-    from coordinator.bench.load import _utterances
-    from tools.store import SEED_USERS
+    from coordinator.app_spec import load_app
+    from coordinator.bench.datasets import route_utterances
 
     if sessions < 1 or concurrency < 1 or turns < 1:
         raise UsageError("need --sessions, --concurrency and --turns >= 1")
-    texts = _utterances(seed, sessions * turns)
+    texts = route_utterances(seed, sessions * turns)
+    seed_users = load_app().demo_users  # users the app's seed data knows
     runs: list[ReplicaRun] = []
     with tempfile.TemporaryDirectory(prefix="coordinator-replicas-") as tmp:
         root = Path(tmp)
-        keys = {u: f"bench-{u}-{uuid.uuid4().hex}" for u in SEED_USERS}
+        keys = {u: f"bench-{u}-{uuid.uuid4().hex}" for u in seed_users}
         keys_file = root / "keys.txt"
         keys_file.write_text(
             "".join(f"{u} {hashlib.sha256(k.encode()).hexdigest()}\n" for u, k in keys.items())

@@ -17,7 +17,7 @@ from google.adk.models.base_llm import BaseLlm
 from google.genai import types
 
 from coordinator.fanout.retry import RETRYABLE_STATUS
-from coordinator.models.names import is_litellm_name
+from coordinator.model_names import is_litellm_name
 from coordinator.models.offline import OfflineLlm, Policy
 from coordinator.settings import Settings, get_settings
 

@@ -1,0 +1,63 @@
+"""The support application as the engine sees it: `build_app(settings) -> AppSpec`.
+
+This is the one module the engine reaches (through `COORDINATOR_APP`, see
+`coordinator.app_spec.load_app`): the root agent and its plugins, the document reviews
+the CLI offers, and the users of the seed data. Everything domain-specific the engine used
+to name (agent modules, rulebooks, voter counts, seed users) is declared here instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agents.contract_review import agent as contract_review
+from agents.contract_review.judges import load_rulebook
+from agents.coordinator.agent import build_plugins, build_root_agent
+from agents.security_review import agent as security_review
+from agents.security_review.agent import VOTER_SPECS, load_security_rules
+from coordinator.app_spec import AppSpec, ReviewFlags, ReviewKindSpec
+from coordinator.errors import UsageError
+from coordinator.settings import Settings
+from tools.store import SEED_USERS
+
+__all__ = ["REVIEW_KINDS", "build_app"]
+
+
+def _contract_options(flags: ReviewFlags) -> dict[str, Any]:
+    return {"rulebook": load_rulebook(flags.rulebook)} if flags.rulebook else {}
+
+
+def _security_options(flags: ReviewFlags) -> dict[str, Any]:
+    if not 1 <= flags.voters <= len(VOTER_SPECS):
+        raise UsageError(f"--voters must be between 1 and {len(VOTER_SPECS)}, got {flags.voters}")
+    opts: dict[str, Any] = {"voters": flags.voters}
+    if flags.rulebook:
+        opts["rules"] = load_security_rules(flags.rulebook)
+    return opts
+
+
+def _review(name: str, agent_module: Any, options: Any) -> ReviewKindSpec:
+    """A review kind from its agent module (`build_agent`, `REPORT_KEY`, `REPORT_TYPE`)."""
+    return ReviewKindSpec(
+        name=name,
+        build_agent=agent_module.build_agent,
+        report_key=agent_module.REPORT_KEY,
+        report_type=agent_module.REPORT_TYPE,
+        options=options,
+    )
+
+
+REVIEW_KINDS: dict[str, ReviewKindSpec] = {
+    "contract": _review("contract", contract_review, _contract_options),
+    "security": _review("security", security_review, _security_options),
+}
+
+
+def build_app(settings: Settings | None = None) -> AppSpec:
+    """The support coordinator, its specialists' plugins, and the two document reviews."""
+    return AppSpec(
+        build_root_agent=build_root_agent,
+        build_plugins=build_plugins,
+        review_kinds=REVIEW_KINDS,
+        demo_users=tuple(SEED_USERS),
+    )

@@ -1,0 +1,18 @@
+"""The user's words out of an ADK `Content`, in one place.
+
+Every stage that reads a request (guard, cascade, offline policies, review agents) must see
+the same text, so a message's parts are joined and stripped the same way everywhere.
+"""
+
+from __future__ import annotations
+
+from google.genai import types
+
+__all__ = ["user_text"]
+
+
+def user_text(content: types.Content | None) -> str:
+    """The text parts of `content`, one per line, stripped ("" for None or no text)."""
+    if content is None:
+        return ""
+    return "\n".join(p.text for p in content.parts or [] if p.text).strip()
