@@ -24,6 +24,7 @@ from google.adk.models.llm_response import LlmResponse
 from google.genai import types
 
 from coordinator.cascade import LAST_DECISION_KEY
+from coordinator.events import model_response
 from coordinator.language import answer_in_instruction, detect_language, offline_notice
 from coordinator.models import is_offline, resolve_model
 from coordinator.models.offline import Policy, is_relayed
@@ -144,18 +145,13 @@ def honest_model_failure(name: str):
         log.warning("%s: model call failed: %s: %s", name, type(error).__name__, error)
         code = getattr(error, "code", None)
         what = f"{type(error).__name__}{f' {code}' if code else ''}"
-        return LlmResponse(
-            content=types.Content(
-                role="model",
-                parts=[
-                    types.Part(
-                        text=f"Sorry, the {name.replace('_', ' ')} assistant's model is "
-                        f"unavailable right now ({what}). Your message is saved; please try "
-                        "again in a moment."
-                    )
-                ],
+        return model_response(
+            types.Part(
+                text=f"Sorry, the {name.replace('_', ' ')} assistant's model is "
+                f"unavailable right now ({what}). Your message is saved; please try "
+                "again in a moment."
             ),
-            custom_metadata={"model_error": what},
+            model_error=what,
         )
 
     return on_error

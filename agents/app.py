@@ -8,10 +8,12 @@ to name (agent modules, rulebooks, voter counts, seed users) is declared here in
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from agents.contract_review import agent as contract_review
-from agents.contract_review.judges import load_rulebook
+from agents.contract_review.cuad import CUAD_DIR
+from agents.contract_review.rulebook import load_rulebook
 from agents.coordinator.agent import build_plugins, build_root_agent
 from agents.security_review import agent as security_review
 from agents.security_review.agent import VOTER_SPECS, load_security_rules
@@ -20,7 +22,10 @@ from coordinator.errors import UsageError
 from coordinator.settings import Settings
 from tools.store import SEED_USERS
 
-__all__ = ["REVIEW_KINDS", "build_app"]
+__all__ = ["ADK_APPS_DIR", "REVIEW_KINDS", "build_app"]
+
+# The `adk web` apps (adk_web/<app>/agent.py), installed beside this package.
+ADK_APPS_DIR = Path(__file__).resolve().parent.parent / "adk_web"
 
 
 def _contract_options(flags: ReviewFlags) -> dict[str, Any]:
@@ -60,4 +65,6 @@ def build_app(settings: Settings | None = None) -> AppSpec:
         build_plugins=build_plugins,
         review_kinds=REVIEW_KINDS,
         demo_users=tuple(SEED_USERS),
+        adk_apps_dir=ADK_APPS_DIR,
+        sample_documents=tuple(sorted((CUAD_DIR / "contracts").glob("*.txt"))),
     )

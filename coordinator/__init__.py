@@ -27,8 +27,9 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy: importing the package must stay cheap (the CLI's --help imports it).
     if name in {"Coordinator", "Reply"}:
+        # deferred: `import coordinator` stays cheap (every CLI command imports it; api
+        # imports ADK)
         from coordinator import api
 
         return getattr(api, name)

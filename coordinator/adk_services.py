@@ -34,6 +34,12 @@ from typing import Any
 
 from google.adk.sessions import BaseSessionService
 
+from coordinator.errors import ConfigError
+from coordinator.http_guard import DevGuard, GuardLimits
+from coordinator.sessions import make_session_service
+from coordinator.settings import get_settings
+from coordinator.turn_lease import TurnLeases
+
 __all__ = ["guarded_elsewhere", "install", "session_service_for_uri"]
 
 _log = logging.getLogger(__name__)
@@ -44,8 +50,6 @@ def _settings() -> Any:
     """The settings, or (inside the `adk` command) one clear line and exit 2 if invalid."""
     import click
 
-    from coordinator.errors import ConfigError
-    from coordinator.settings import get_settings
 
     class BadSetting(click.ClickException):
         exit_code = 2
@@ -58,8 +62,6 @@ def _settings() -> Any:
 
 def session_service_for_uri(uri: str, **_: Any) -> BaseSessionService:
     """Registry factory: `coordinator://` -> settings' store, `sqlite:...` -> that file."""
-    from coordinator.sessions import make_session_service
-
     if uri.startswith("coordinator:"):
         return make_session_service(_settings())
     return make_session_service(_settings(), url=uri)
@@ -67,8 +69,6 @@ def session_service_for_uri(uri: str, **_: Any) -> BaseSessionService:
 
 def _default_session_service(**_: Any) -> BaseSessionService:
     """Stands in for ADK's per-agent `.adk/session.db` default."""
-    from coordinator.sessions import make_session_service
-
     return make_session_service(_settings())
 
 
@@ -99,8 +99,6 @@ def _guard_dev_servers() -> None:
     from google.adk.cli.api_server import ApiServer
     from starlette.middleware import Middleware
 
-    from coordinator.http_guard import DevGuard, GuardLimits
-    from coordinator.turn_lease import TurnLeases
 
     original = ApiServer.get_fast_api_app
     if getattr(original, "_coordinator_guard", False):

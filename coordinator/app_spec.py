@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -55,6 +56,10 @@ class AppSpec:
     review_kinds: Mapping[str, ReviewKindSpec] = field(default_factory=dict)
     demo_users: tuple[str, ...] = ("user",)
     """Users that exist in the app's seed data (the load benchmarks play them)."""
+    adk_apps_dir: Path | None = None
+    """The ADK agents directory of the app (`adk web DIR`, `coordinator serve`'s default)."""
+    sample_documents: tuple[Path, ...] = ()
+    """Long documents of a review kind the app offers (the bystander benchmark's load)."""
 
 
 def load_app(settings: Settings | None = None) -> AppSpec:

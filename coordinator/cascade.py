@@ -52,6 +52,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from coordinator.content import user_text
 from coordinator.decision import Decision, Router
+from coordinator.events import model_response
 from coordinator.intents import (
     asks_for_person,
     clarifying_question,
@@ -99,19 +100,8 @@ DOC_WINDOWS = 6  # windows spread over the document (router calls: ~0.3 ms each)
 
 def transfer_response(agent_name: str) -> LlmResponse:
     """The model turn ADK turns into a transfer, without calling any model."""
-    return LlmResponse(
-        content=types.Content(
-            role="model",
-            parts=[
-                types.Part(
-                    function_call=types.FunctionCall(
-                        name=TRANSFER_TOOL, args={"agent_name": agent_name}
-                    )
-                )
-            ],
-        ),
-        custom_metadata={"routed_by": "cascade"},
-    )
+    call = types.FunctionCall(name=TRANSFER_TOOL, args={"agent_name": agent_name})
+    return model_response(types.Part(function_call=call), routed_by="cascade")
 
 
 class TurnPlan(BaseModel):
@@ -461,10 +451,7 @@ class RoutingCascade:
         self._remember(callback_context, decision, plan.text)
         if plan.question is not None:
             state[CLARIFY_KEY] = {"text": text}
-            return LlmResponse(
-                content=types.Content(role="model", parts=[types.Part(text=plan.question)]),
-                custom_metadata={"routed_by": "cascade", "clarify": True},
-            )
+            return model_response(types.Part(text=plan.question), routed_by="cascade", clarify=True)
         if decision.method == "llm":
             return None  # unsure, and a real model is configured: let it choose
         return transfer_response(decision.route)

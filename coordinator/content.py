@@ -11,8 +11,12 @@ from google.genai import types
 __all__ = ["user_text"]
 
 
-def user_text(content: types.Content | None) -> str:
-    """The text parts of `content`, one per line, stripped ("" for None or no text)."""
+def user_text(content: types.Content | None, *, raw: bool = False) -> str:
+    """The text parts of `content`, one per line, stripped ("" for None or no text).
+
+    `raw`: the parts exactly as sent, joined with nothing: a document's offsets and
+    leading whitespace are data (the review agents split and quote it)."""
     if content is None:
         return ""
-    return "\n".join(p.text for p in content.parts or [] if p.text).strip()
+    texts = [p.text for p in content.parts or [] if p.text]
+    return "".join(texts) if raw else "\n".join(texts).strip()

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from coordinator.errors import ConfigError
+from coordinator.errors import ConfigError, redact
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -57,11 +57,6 @@ _SCHEMES = {
     "postgres": "postgresql+psycopg",
     "postgresql+psycopg": "postgresql+psycopg",
 }
-
-
-def redact(url: str) -> str:
-    """The URL without its password (messages end up in logs)."""
-    return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", str(url))
 
 
 def normalize_url(url: str, *, setting: str = SETTING) -> str:

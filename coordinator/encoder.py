@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from coordinator.settings import get_settings
+
 __all__ = ["Encoder", "GeminiEncoder", "get_encoder", "routing_encoder"]
 
 _lock = threading.Lock()
@@ -70,8 +72,6 @@ class GeminiEncoder:
         from google import genai
         from google.genai import types
 
-        from coordinator.settings import get_settings
-
         s = settings or get_settings()
         options = types.HttpOptions(base_url=s.gemini_base_url) if s.gemini_base_url else None
         self._client = genai.Client(api_key=s.google_api_key, http_options=options)
@@ -116,8 +116,6 @@ def get_encoder() -> Encoder:
 def routing_encoder() -> Encoder | GeminiEncoder:
     """The encoder routers use: WordLlama, or Gemini embeddings when
     `COORDINATOR_ENCODER=gemini` and Gemini credentials are configured."""
-    from coordinator.settings import get_settings
-
     s = get_settings()
     if s.encoder == "gemini" and s.use_gemini:
         with _lock:

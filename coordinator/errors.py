@@ -11,6 +11,7 @@ CoordinatorError
 from __future__ import annotations
 
 import errno
+import re
 import sys
 
 __all__ = [
@@ -96,8 +97,6 @@ def as_storage_error(exc: BaseException) -> StorageError | None:
             and isinstance(exc, sa_exc.OperationalError)
             and not (sqlite3 is not None and isinstance(exc.orig, sqlite3.Error))
         ):
-            from coordinator.database import redact
-
             lines = str(exc.orig).strip().splitlines() or [type(exc.orig).__name__]
             return StorageError(
                 f"database: {redact(lines[0])} (check COORDINATOR_DATABASE_URL and the server)"
@@ -108,3 +107,8 @@ def as_storage_error(exc: BaseException) -> StorageError | None:
         exc = exc.__cause__ or exc.__context__
         seen += 1
     return None
+
+
+def redact(url: str) -> str:
+    """The URL without its password (error lines end up in logs)."""
+    return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", str(url))

@@ -24,7 +24,7 @@ from typing import Any
 
 from google.adk.agents.base_agent import BaseAgent
 from google.adk.agents.invocation_context import InvocationContext
-from google.adk.events import Event, EventActions
+from google.adk.events import Event
 from google.adk.runners import Runner
 from google.adk.sessions import InMemorySessionService
 from google.genai import types
@@ -32,6 +32,7 @@ from pydantic import Field
 
 from coordinator.cascade import LAST_DECISION_KEY, PARTS_KEY
 from coordinator.errors import UsageError
+from coordinator.events import state_event
 from coordinator.fanout import Branch, Metered, assert_no_side_effects, fan_out
 from coordinator.usage import Usage
 
@@ -133,22 +134,19 @@ class MultiIntentAgent(BaseAgent):
             sections.append(
                 "\n".join(f"**{_title(p['route'])}** ({p['text']}): see below." for p in after)
             )
-        yield Event(
-            author=self.name,
-            invocation_id=ctx.invocation_id,
-            branch=ctx.branch,
-            content=types.Content(role="model", parts=[types.Part(text="\n\n".join(sections))]),
-            actions=EventActions(
-                state_delta={
-                    ROUTES_KEY: routes,
-                    PARTS_KEY: None,
-                    PARTS_USAGE_KEY: {
-                        "llm_calls": spent.llm_calls,
-                        "prompt_tokens": spent.prompt_tokens,
-                        "completion_tokens": spent.completion_tokens,
-                    },
-                }
-            ),
+        yield state_event(
+            ctx,
+            self.name,
+            {
+                ROUTES_KEY: routes,
+                PARTS_KEY: None,
+                PARTS_USAGE_KEY: {
+                    "llm_calls": spent.llm_calls,
+                    "prompt_tokens": spent.prompt_tokens,
+                    "completion_tokens": spent.completion_tokens,
+                },
+            },
+            text="\n\n".join(sections),
         )
         for p in after:  # side effects: never in the parallel group, one at a time
             async for event in self.specialists[p["route"]].run_async(ctx):

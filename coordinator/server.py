@@ -11,7 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from coordinator.adk_services import guarded_elsewhere, install
+from coordinator.app_spec import load_app
 from coordinator.auth import Authenticator
+from coordinator.database import get_engine
 from coordinator.errors import UsageError
 from coordinator.http_guard import GuardLimits, ServeGuard
 from coordinator.settings import Settings, get_settings
@@ -23,9 +26,11 @@ LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 def default_agents_dir() -> Path:
-    import adk_web
-
-    return Path(adk_web.__file__).resolve().parent
+    """The app's own ADK apps (`COORDINATOR_APP`), e.g. the bundled adk_web."""
+    apps = load_app().adk_apps_dir
+    if apps is None:
+        raise UsageError("the app names no ADK apps directory: give --agents-dir")
+    return apps
 
 
 def build_app(
@@ -54,13 +59,9 @@ def build_app(
 
     from google.adk.cli.utils.agent_loader import AgentLoader
 
-    from coordinator.adk_services import guarded_elsewhere, install
-
     install()  # registers coordinator:// before ADK builds its services
     s.ensure_data_dir()
     if s.database_url:  # unreachable or refused: one line at start-up, not a 500 per request
-        from coordinator.database import get_engine
-
         get_engine(s.database_url)
     apps = AgentLoader(str(agents_dir)).list_agents()
     with guarded_elsewhere():  # ServeGuard below, not adk web's DevGuard

@@ -20,7 +20,7 @@ from google.adk.sessions import BaseSessionService, Session
 from google.adk.sessions.sqlite_session_service import SqliteSessionService
 from starlette.exceptions import HTTPException
 
-from coordinator.errors import ConfigError
+from coordinator.errors import ConfigError, as_storage_error
 from coordinator.settings import Settings, get_settings
 
 __all__ = [
@@ -207,8 +207,6 @@ def make_session_service(
     except ConfigError:
         raise
     except Exception as exc:  # bad URL, missing driver, unopenable file: one line
-        from coordinator.errors import as_storage_error
-
         storage = as_storage_error(exc)  # a full or read-only disk is not a bad setting
         if storage is not None and re.search(r"disk is full|disk full|No space|read-only",
                                              str(storage)):

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import anyio
 
+from coordinator.database import is_postgres, normalize_url
 from coordinator.settings import Settings
 
 __all__ = ["TurnLeases", "lease_key"]
@@ -47,8 +48,6 @@ class TurnLeases:
     """
 
     def __init__(self, sessions_url: str) -> None:
-        from coordinator.database import is_postgres, normalize_url
-
         url = normalize_url(sessions_url, setting="COORDINATOR_SESSION_DB")
         self._postgres = is_postgres(url)
         self._url = url

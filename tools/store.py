@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from coordinator.database import locate
+from coordinator.database import append_only, ensure_schema, get_engine, locate, setup_lock
 from coordinator.settings import get_settings
 
 __all__ = [
@@ -239,8 +239,6 @@ def _t(name: str):
 
 def _step_create(conn) -> None:
     """Version 1: the tables, and the audit tables made append-only in the database."""
-    from coordinator.database import append_only
-
     _t("meta").metadata.create_all(conn, checkfirst=True)
     for table in ("refunds", "actions"):
         append_only(conn, table)
@@ -387,8 +385,6 @@ class Store:
 
     @property
     def engine(self):
-        from coordinator.database import get_engine
-
         return get_engine(self.url)
 
     # --- connection & seeding ------------------------------------------------------------
@@ -419,8 +415,6 @@ class Store:
                 return
             if self.path is not None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            from coordinator.database import ensure_schema, setup_lock
-
             ensure_schema(self.engine, "store", SCHEMA_STEPS)
             with self._begin() as conn:
                 setup_lock(conn)  # replicas starting together seed once

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from google.adk.models.llm_request import LlmRequest
 from google.adk.models.llm_response import LlmResponse
 
+from coordinator.content import user_text
 from coordinator.models.offline import last_user_text, text_response
 
 from .clauses import ClauseJudge, JudgeQuestion, RuleJudge, check_section
@@ -45,10 +46,8 @@ def clause_check_policy(
 def last_user_text_raw(req: LlmRequest) -> str:
     """The latest user message exactly as sent (sections keep their leading whitespace)."""
     for content in reversed(req.contents):
-        if content.role == "user":
-            parts = [p.text for p in content.parts or [] if p.text]
-            if parts:
-                return "".join(parts)
+        if content.role == "user" and (text := user_text(content, raw=True)):
+            return text
     return last_user_text(req)
 
 

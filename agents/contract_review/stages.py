@@ -26,6 +26,7 @@ from google.genai import types
 from pydantic import Field
 
 from coordinator.aggregate import from_state
+from coordinator.content import user_text
 from coordinator.errors import ModelError
 from coordinator.events import state_event
 from coordinator.fanout import (
@@ -104,8 +105,7 @@ def _event(ctx: InvocationContext, author: str, delta: dict[str, Any], text: str
 
 
 def _user_text(ctx: InvocationContext) -> str:
-    parts = ctx.user_content.parts if ctx.user_content else None
-    return "".join(p.text for p in parts or [] if p.text)
+    return user_text(ctx.user_content, raw=True)
 
 
 class SplitAgent(BaseAgent):

@@ -26,6 +26,7 @@ from google.genai import types
 from pydantic import BaseModel, Field, ValidationError
 
 from coordinator.aggregate import from_state
+from coordinator.content import user_text
 from coordinator.errors import ModelError
 from coordinator.events import state_event
 from coordinator.fanout import (
@@ -75,8 +76,7 @@ def _code_of(message: str) -> str:
 
 
 def _user_text(ctx: InvocationContext) -> str:
-    parts = ctx.user_content.parts if ctx.user_content else None
-    return "".join(p.text for p in parts or [] if p.text)
+    return user_text(ctx.user_content, raw=True)
 
 
 def voter_policy(voter: Callable[[str], VoterVote]) -> Callable[[LlmRequest], LlmResponse]:

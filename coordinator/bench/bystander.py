@@ -30,6 +30,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from coordinator.app_spec import load_app
+from coordinator.errors import CoordinatorError, UsageError
+from coordinator.settings import get_settings
+
 __all__ = ["BystanderReport", "run_bystander"]
 
 SMALL = "What are your opening hours?"
@@ -76,10 +80,8 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def _document(chars: int) -> str:
-    from agents.contract_review.cuad import CUAD_DIR
-
     text = ""
-    for path in sorted((CUAD_DIR / "contracts").glob("*.txt")):
+    for path in load_app().sample_documents:
         text += path.read_text(errors="replace") + "\n\n"
         if len(text) >= chars:
             break
@@ -105,7 +107,6 @@ def _server(workdir: Path, env: dict[str, str]):
         deadline = time.monotonic() + 120
         while True:
             if proc.poll() is not None:
-                from coordinator.errors import CoordinatorError
 
                 raise CoordinatorError(f"coordinator serve exited with {proc.returncode}")
             try:
@@ -114,7 +115,6 @@ def _server(workdir: Path, env: dict[str, str]):
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                from coordinator.errors import CoordinatorError
 
                 raise CoordinatorError("coordinator serve did not start in 120 s")
             time.sleep(0.2)
@@ -213,8 +213,6 @@ def run_bystander(
     """Run both configurations (as configured, limits lifted) and report side by side."""
     import anyio
 
-    from coordinator.errors import UsageError
-    from coordinator.settings import get_settings
 
     if min(flood_users, requests, chars, lanes) < 1:
         raise UsageError(

@@ -57,6 +57,7 @@ def _simulated_llm(latency: float) -> Any:
     from google.adk.models.llm_response import LlmResponse
     from google.genai import types
 
+    # deferred: `coordinator bench` imports each benchmark for its parser; only the one run pays
     from coordinator.events import text_response
     from coordinator.models.offline import estimate_tokens
 
@@ -90,6 +91,7 @@ def _aggregator(prefix: str, n: int) -> Any:
     from google.adk.agents.base_agent import BaseAgent
     from google.adk.events import Event
 
+    # deferred: `coordinator bench` imports each benchmark for its parser; only the one run pays
     from coordinator.events import state_event
 
     class ConcatAggregator(BaseAgent):
@@ -139,6 +141,7 @@ async def measure(
     # deferred: the CLI imports this module to register `bench`; ADK (~1.5 s) loads on run
     from google.adk.agents import SequentialAgent
 
+    # deferred: `coordinator bench` imports each benchmark for its parser; only the one run pays
     from coordinator import _warnings  # noqa: F401
     from coordinator.fanout import (
         AgentBranch,

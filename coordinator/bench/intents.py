@@ -30,6 +30,7 @@ import numpy as np
 from coordinator.bench.datasets import BITEXT, FALLBACK, few_shot, load_dataset, validation
 from coordinator.bench.routing import _routeset
 from coordinator.cli._args import non_negative_int, positive_int, unit_float
+from coordinator.errors import UsageError
 
 __all__ = ["choose_margin", "register", "run"]
 
@@ -77,6 +78,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def choose_margin(router, rows: list[tuple[str, str]], rate: float) -> float:
     """The margin below which only `rate` of correctly routed held-out rows fall."""
+    # deferred: `coordinator bench` imports each benchmark for its parser; only the one run pays
     from coordinator.intents import margin
 
     margins = []
@@ -90,6 +92,7 @@ def choose_margin(router, rows: list[tuple[str, str]], rate: float) -> float:
 
 
 def run(args: argparse.Namespace) -> dict:
+    # deferred: `coordinator bench` imports each benchmark for its parser; only the one run pays
     from coordinator.cascade import RoutingCascade
     from coordinator.classifier import ClassifierRouter
 
@@ -182,6 +185,7 @@ def _product(args: argparse.Namespace, test_texts: set[str]) -> dict:
     """The shipped cascade on held-out rows our routes serve (see module doc)."""
     import csv
 
+    # deferred: `coordinator bench` imports each benchmark for its parser; only the one run pays
     from coordinator.cascade import RoutingCascade
     from coordinator.intents import calibrated_margin, write_margin
     from coordinator.router import build_router
@@ -249,7 +253,6 @@ def _product(args: argparse.Namespace, test_texts: set[str]) -> dict:
 def _main(args: argparse.Namespace) -> int:
     import json
 
-    from coordinator.errors import UsageError
 
     if not args.data.is_file():
         raise UsageError(f"{args.data}: bench data not found")

@@ -27,6 +27,8 @@ from pydantic import BaseModel, Field
 
 from coordinator.bench.datasets import route_utterances
 from coordinator.bench.replicas import database_url, replica_counts
+from coordinator.errors import UsageError
+from coordinator.settings import reset_settings
 
 __all__ = ["LoadReport", "register", "run", "run_load"]
 
@@ -114,8 +116,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_replicas(args: argparse.Namespace) -> int:
+    # deferred: `coordinator bench` imports each benchmark for its parser; only the one run pays
     from coordinator.bench.replicas import print_report, run_replica_load
-    from coordinator.errors import UsageError
 
     if args.bystander or args.data_dir is not None or args.session_db:
         raise UsageError(
@@ -150,9 +152,9 @@ async def run_load(sessions: int, concurrency: int, turns: int = 2, seed: int = 
     """Run the load in the current event loop with the current settings (data dir)."""
     import anyio
 
+    # deferred: `coordinator bench` imports each benchmark for its parser; only the one run pays
     from coordinator.api import Coordinator
     from coordinator.app_spec import load_app
-    from coordinator.errors import UsageError
 
     if sessions < 1 or concurrency < 1 or turns < 1:
         raise UsageError("need --sessions, --concurrency and --turns >= 1")
@@ -251,7 +253,6 @@ async def run_load(sessions: int, concurrency: int, turns: int = 2, seed: int = 
 
 def _with_env(env: dict[str, str], fn):
     """Run `fn()` with these settings variables set, then restore them."""
-    from coordinator.settings import reset_settings
 
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
@@ -296,6 +297,7 @@ def run(args: argparse.Namespace) -> int:
     if args.replicas or args.database_url:
         return _run_replicas(args)
     if args.bystander:
+        # deferred: `coordinator bench` imports each benchmark for its parser; only the one run pays
         from coordinator.bench.bystander import print_report, run_bystander
 
         by = run_bystander(

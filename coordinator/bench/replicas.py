@@ -43,7 +43,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from coordinator.database import redact
-from coordinator.errors import UsageError
+from coordinator.errors import ConfigError, UsageError
 
 __all__ = [
     "ReplicaConfig",
@@ -78,8 +78,8 @@ def replica_counts(value: str) -> list[int]:
 
 def database_url(value: str) -> str:
     """argparse type for `--database-url`: `sqlite` or a URL COORDINATOR_DATABASE_URL takes."""
+    # deferred: `coordinator bench` imports each benchmark for its parser; only the one run pays
     from coordinator.database import normalize_url
-    from coordinator.errors import ConfigError
 
     value = value.strip()
     if value == "sqlite":
@@ -350,6 +350,7 @@ def run_replica_load(
     """Measure every (database, replica count) configuration, one after another."""
     import anyio
 
+    # deferred: `coordinator bench` imports each benchmark for its parser; only the one run pays
     from coordinator.app_spec import load_app
     from coordinator.bench.datasets import route_utterances
 

@@ -32,6 +32,7 @@ import numpy as np
 from coordinator.bench.datasets import FALLBACK, few_shot, load_dataset, validation
 from coordinator.bench.typos import typo_copy
 from coordinator.cli._args import non_negative_int
+from coordinator.errors import UsageError
 
 __all__ = ["register", "run"]
 
@@ -112,6 +113,7 @@ def _measure(
 
 
 def _routeset(utterances: dict[str, list[str]]):
+    # deferred: `coordinator bench` imports each benchmark for its parser; only the one run pays
     from coordinator.routes import RouteSet
 
     return RouteSet.model_validate(
@@ -153,6 +155,7 @@ def _semantic_router_systems(
     sr, setups, retentions: list[float]
 ) -> list[tuple[str, str, Callable, str]]:
     module, indexed_router, route_cls, dense_encoder = sr
+    # deferred: `coordinator bench` imports each benchmark for its parser; only the one run pays
     from coordinator.encoder import get_encoder
 
     class WordLlamaEncoder(dense_encoder):  # type: ignore[misc, valid-type]
@@ -195,7 +198,6 @@ def _semantic_router_systems(
 
 
 def _ints(value: str, flag: str, low: int) -> list[int]:
-    from coordinator.errors import UsageError
 
     try:
         out = [int(v) for v in str(value).split(",") if v.strip()]
@@ -207,7 +209,6 @@ def _ints(value: str, flag: str, low: int) -> list[int]:
 
 
 def _retentions(value: str) -> list[float]:
-    from coordinator.errors import UsageError
 
     try:
         out = [float(v) for v in str(value).split(",") if v.strip()]
@@ -220,6 +221,7 @@ def _retentions(value: str) -> list[float]:
 
 def run(args: argparse.Namespace) -> dict:
     """Run the bench; returns the JSON-able result."""
+    # deferred: `coordinator bench` imports each benchmark for its parser; only the one run pays
     from coordinator.classifier import ClassifierRouter
     from coordinator.router import EmbeddingRouter
 
@@ -305,7 +307,6 @@ def _main(args: argparse.Namespace) -> int:
 
     from threadpoolctl import threadpool_limits
 
-    from coordinator.errors import UsageError
 
     if args.data is not None and not args.data.is_file():
         raise UsageError(f"{args.data}: bench data not found")

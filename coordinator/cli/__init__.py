@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from coordinator.errors import CoordinatorError, UsageError, as_storage_error
+from coordinator.settings import get_settings
 
 __all__ = ["build_parser", "main"]
 
@@ -90,6 +91,7 @@ def _before_exit() -> None:
 
 
 def _main(argv: Sequence[str] | None = None) -> int:
+    # deferred: every `coordinator` command imports this module; only this one pays
     from coordinator import _warnings  # noqa: F401  (precise ADK deprecation filter)
 
     parser = build_parser(argv)
@@ -98,7 +100,6 @@ def _main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        from coordinator.settings import get_settings
 
         get_settings()  # a bad COORDINATOR_* value is named before any work starts
         return int(args.func(args) or 0)

@@ -9,6 +9,7 @@ from pathlib import Path
 from coordinator.cli._gc import one_shot
 from coordinator.errors import UsageError
 from coordinator.input_files import read_bounded
+from coordinator.settings import get_settings
 
 __all__ = ["read_request", "register"]
 
@@ -77,8 +78,8 @@ def _progress_printer():
 
 @one_shot
 def run(args: argparse.Namespace) -> int:
+    # deferred: every `coordinator` command imports this module; only this one pays
     from coordinator.request_text import validate_request
-    from coordinator.settings import get_settings
 
     settings = get_settings()
     if args.model:
@@ -91,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
         read_request(args.text, settings.max_request_chars), settings.max_request_chars
     )
     settings.ensure_data_dir()
+    # deferred: every `coordinator` command imports this module; only this one pays
     from coordinator.api import Coordinator  # lazy: ADK + google-genai, ~1 s of start-up
 
     progress = _progress_printer() if sys.stderr.isatty() else None

@@ -13,6 +13,8 @@ import json
 from pathlib import Path
 
 from coordinator.cli._args import finite_float, non_negative_int, positive_int, unit_float
+from coordinator.errors import UsageError
+from coordinator.settings import get_settings
 
 __all__ = ["register"]
 
@@ -105,14 +107,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _routes(args):
+    # deferred: every `coordinator` command imports this module; only this one pays
     from coordinator.routes import load_routes
-    from coordinator.settings import get_settings
 
     return load_routes(args.routes or get_settings().routes_file)
 
 
 def _model_dir(args) -> Path | None:
-    from coordinator.settings import get_settings
 
     return args.model or get_settings().router_model_dir
 
@@ -121,7 +122,6 @@ def _writable_dir(path: Path, flag: str) -> None:
     """Create `path` and prove it takes files, before minutes of work are spent."""
     import tempfile
 
-    from coordinator.errors import UsageError
 
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -137,7 +137,6 @@ def _writable_dir(path: Path, flag: str) -> None:
 
 
 def _check_retention(value: float) -> None:
-    from coordinator.errors import UsageError
 
     if not 0.5 <= value <= 1.0:
         raise UsageError(f"--target-retention must be between 0.5 and 1.0, got {value}")
@@ -151,8 +150,8 @@ def _print_json(data) -> None:
 
 
 def _train(args) -> int:
+    # deferred: every `coordinator` command imports this module; only this one pays
     from coordinator.classifier import ClassifierRouter
-    from coordinator.errors import UsageError
     from coordinator.routing_eval import read_labelled_csv
 
     _check_retention(args.target_retention)
@@ -192,9 +191,9 @@ def _train(args) -> int:
 
 
 def _eval(args) -> int:
+    # deferred: every `coordinator` command imports this module; only this one pays
     from coordinator.router import build_router
     from coordinator.routing_eval import evaluate, plot_confusion, read_labelled_csv
-    from coordinator.settings import get_settings
 
     routes = _routes(args)
     rows = read_labelled_csv(args.data, routes)
@@ -207,7 +206,6 @@ def _eval(args) -> int:
         try:
             plot_confusion(report, args.plot)
         except OSError as exc:
-            from coordinator.errors import UsageError
 
             raise UsageError(f"--plot {args.plot}: cannot write: {exc.strerror}") from None
     if args.json:
@@ -260,10 +258,10 @@ def _print_eval(report, source: Path) -> None:
 
 
 def _log(args):
+    # deferred: every `coordinator` command imports this module; only this one pays
     from coordinator.decision_log import DecisionLog
 
     if args.db is not None and not args.db.is_file():
-        from coordinator.errors import UsageError
 
         raise UsageError(f"{args.db}: no decision log there")
     return DecisionLog(args.db)
@@ -280,6 +278,7 @@ def _outcome(args) -> int:
 
 
 def _report(args) -> int:
+    # deferred: every `coordinator` command imports this module; only this one pays
     from coordinator.decision_log import parse_since
     from coordinator.routing_eval import traffic_report
 
@@ -343,6 +342,7 @@ def _print_report(report) -> None:
 
 
 def _retune(args) -> int:
+    # deferred: every `coordinator` command imports this module; only this one pays
     from coordinator.calibration import apply_retune, propose_retune
     from coordinator.decision_log import parse_since
 

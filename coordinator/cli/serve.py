@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from coordinator.cli._args import positive_int
+from coordinator.errors import UsageError
 
 __all__ = ["register", "run"]
 
@@ -47,11 +48,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from coordinator.errors import UsageError
 
     if args.new_key is not None:
         import secrets
 
+        # deferred: every `coordinator` command imports this module; only this one pays
         from coordinator.auth import USER_ID, hash_key
 
         if not USER_ID.match(args.new_key):
@@ -63,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
         raise UsageError(f"--port must be 1-65535, not {args.port}")
 
+    # deferred: every `coordinator` command imports this module; only this one pays
     from coordinator.server import build_app, default_agents_dir
 
     agents_dir = (args.agents_dir or default_agents_dir()).resolve()

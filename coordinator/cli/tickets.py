@@ -11,6 +11,8 @@ import argparse
 import json
 from pathlib import Path
 
+from coordinator.errors import UsageError
+
 __all__ = ["register"]
 
 
@@ -46,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _store(args):
-    from coordinator.errors import UsageError
+    # deferred: every `coordinator` command imports this module; only this one pays
     from coordinator.handoff import TicketStore
 
     if args.db is not None and not args.db.is_file():
@@ -55,7 +57,7 @@ def _store(args):
 
 
 def _one(args):
-    from coordinator.errors import UsageError
+    # deferred: every `coordinator` command imports this module; only this one pays
     from coordinator.handoff import parse_ticket_id
 
     store = _store(args)

@@ -50,6 +50,7 @@ def build_app(agents_dir: str, **kwargs):
     """ADK's dev-UI FastAPI app with the local icon fonts."""
     from google.adk.cli.fast_api import get_fast_api_app
 
+    # deferred: every `coordinator` command imports this module; only this one pays
     from coordinator.web_icons import LocalIconFonts
 
     app = get_fast_api_app(agents_dir=agents_dir, web=True, **kwargs)
@@ -68,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     agents_dir = Path(args.agents_dir)
     if not agents_dir.is_dir():
         raise UsageError(f"--agents-dir {agents_dir}: no such directory")
+    # deferred: every `coordinator` command imports this module; only this one pays
     from coordinator.web_icons import icon_font_path
 
     if icon_font_path() is None:

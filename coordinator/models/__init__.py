@@ -16,6 +16,7 @@ from typing import Literal
 from google.adk.models.base_llm import BaseLlm
 from google.genai import types
 
+from coordinator.errors import UsageError
 from coordinator.fanout.retry import RETRYABLE_STATUS
 from coordinator.model_names import is_litellm_name
 from coordinator.models.offline import OfflineLlm, Policy
@@ -61,8 +62,6 @@ def litellm_model(name: str, settings: Settings | None = None) -> BaseLlm:
     try:
         from google.adk.models.lite_llm import LiteLlm
     except ImportError as exc:  # the optional extra is missing
-        from coordinator.errors import UsageError
-
         raise UsageError(
             f"model {name!r} needs LiteLLM: pip install 'adk-coordinator[litellm]' ({exc})"
         ) from None

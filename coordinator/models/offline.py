@@ -22,6 +22,7 @@ from google.adk.models.llm_request import LlmRequest
 from google.adk.models.llm_response import LlmResponse
 from google.genai import types
 
+from coordinator.content import user_text
 from coordinator.events import model_response, text_response
 
 __all__ = [
@@ -130,7 +131,7 @@ def last_user_text(req: LlmRequest) -> str:
     """The text of the latest user message (empty if the last turn was a tool result)."""
     for content in reversed(req.contents):
         if _is_user_text(content):
-            return "\n".join(p.text for p in content.parts or [] if p.text).strip()
+            return user_text(content)
     return ""
 
 
