@@ -39,7 +39,7 @@ from coordinator.fanout import (
     timed_call,
 )
 from coordinator.progress import PROGRESS_KEY
-from coordinator.review import split_request
+from coordinator.request_split import split_request
 from coordinator.settings import get_settings
 from coordinator.usage import Usage
 from coordinator.vote import Judge, Vote, VoteAggregator, VoteConfig, vote_all

@@ -40,7 +40,7 @@ from coordinator.fanout import (
 from coordinator.models import resolve_model
 from coordinator.models.offline import OfflineLlm, text_response
 from coordinator.progress import PROGRESS_KEY
-from coordinator.review import split_request
+from coordinator.request_split import split_request
 from coordinator.settings import Settings, get_settings
 from coordinator.usage import Usage
 from coordinator.vote import Vote, VoteAggregator, VoteConfig
