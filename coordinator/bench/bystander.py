@@ -18,20 +18,17 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from coordinator.app_spec import load_app
-from coordinator.errors import CoordinatorError, UsageError
+from coordinator.bench.servers import percentile, serve_processes
+from coordinator.errors import UsageError
 from coordinator.settings import get_settings
 
 __all__ = ["BystanderReport", "run_bystander"]
@@ -66,19 +63,6 @@ class BystanderReport(BaseModel):
     configs: list[Config]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _pct(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))], 1)
-
-
 def _document(chars: int) -> str:
     text = ""
     for path in load_app().sample_documents:
@@ -86,47 +70,6 @@ def _document(chars: int) -> str:
         if len(text) >= chars:
             break
     return "Please review this contract:\n" + text[:chars]
-
-
-@contextmanager
-def _server(workdir: Path, env: dict[str, str]):
-    import httpx
-
-    port = _free_port()
-    log = (workdir / f"serve-{port}.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "coordinator", "serve", "--port", str(port)],
-        cwd=workdir,
-        env={**os.environ, **env},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-
-                raise CoordinatorError(f"coordinator serve exited with {proc.returncode}")
-            try:
-                if httpx.get(f"{base}/health", timeout=2, trust_env=False).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-
-                raise CoordinatorError("coordinator serve did not start in 120 s")
-            time.sleep(0.2)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 async def _phase(
@@ -199,9 +142,9 @@ async def _phase(
                     tg.start_soon(flood, user, lane)
             tg.start_soon(bystander)
     phase = Phase(
-        p50_ms=_pct(lat, 0.5),
-        p95_ms=_pct(lat, 0.95),
-        health_p95_ms=_pct(health, 0.95),
+        p50_ms=percentile(lat, 0.5),
+        p95_ms=percentile(lat, 0.95),
+        health_p95_ms=percentile(health, 0.95),
         errors=errors,
     )
     return phase, outcomes
@@ -247,7 +190,7 @@ def run_bystander(
                 "COORDINATOR_HEAVY_OFFLOAD": str(offload).lower(),
             }
             per_user = lanes  # the same offered load against both servers
-            with _server(workdir, env) as base:
+            with serve_processes(workdir, 1, {**os.environ, **env}) as (base,):
 
                 async def both(base: str = base, per_user: int = per_user):
                     await _phase(base, keys, 3, [], SMALL, 0)  # warm up the apps

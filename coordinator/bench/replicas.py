@@ -29,19 +29,15 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from coordinator.bench.servers import percentile, serve_processes
 from coordinator.database import redact
 from coordinator.errors import ConfigError, UsageError
 
@@ -126,86 +122,6 @@ class ReplicaLoadReport(BaseModel):
     concurrency: int
     balancing: str = Field(description="How turns are spread over replicas.")
     configs: list[ReplicaConfig]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _pct(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))], 1)
-
-
-def _last_line(path: Path) -> str:
-    try:
-        lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
-    except OSError:
-        return "no output"
-    return lines[-1].removeprefix("coordinator: error: ")[:300] if lines else "no output"
-
-
-@contextmanager
-def _replicas(workdir: Path, n: int, env: dict[str, str]) -> Iterator[list[str]]:
-    """Start `n` `coordinator serve` processes at once; yield their base URLs; stop them."""
-    import httpx
-
-    procs: list[tuple[subprocess.Popen[bytes], str, Path]] = []
-    try:
-        for i in range(n):
-            port = _free_port()
-            log_path = workdir / f"replica-{i}.log"
-            with log_path.open("wb") as log:
-                proc = subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "coordinator",
-                        "serve",
-                        "--host",
-                        "127.0.0.1",
-                        "--port",
-                        str(port),
-                    ],
-                    cwd=workdir,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            procs.append((proc, f"http://127.0.0.1:{port}", log_path))
-        deadline = time.monotonic() + 180
-        for proc, base, log_path in procs:
-            while True:
-                if proc.poll() is not None:
-                    raise UsageError(
-                        f"replica {base} of coordinator serve exited with {proc.returncode}: "
-                        + _last_line(log_path)
-                    )
-                try:
-                    if httpx.get(f"{base}/health", timeout=2, trust_env=False).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise UsageError(f"replica {base} did not start in 180 s")
-                time.sleep(0.1)
-        yield [base for _, base, _ in procs]
-    finally:
-        for proc, _, _ in procs:
-            if proc.poll() is None:
-                proc.terminate()
-        for proc, _, _ in procs:
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 async def _drive(
@@ -371,7 +287,7 @@ def run_replica_load(
                 workdir = root / f"config-{c}-{n}"
                 workdir.mkdir()
                 env = _config_env(database, workdir / "data", keys_file)
-                with _replicas(workdir, n, env) as bases:
+                with serve_processes(workdir, n, env) as bases:
                     latencies, errors, wall, complete, unchecked = anyio.run(
                         _drive, bases, keys, texts, sessions, turns, concurrency
                     )
@@ -386,8 +302,8 @@ def run_replica_load(
                         wall_s=round(wall, 3),
                         throughput_rps=round(ok / wall, 2) if wall > 0 else 0.0,
                         latency_ms={
-                            "p50": _pct(latencies, 0.50),
-                            "p95": _pct(latencies, 0.95),
+                            "p50": percentile(latencies, 0.50),
+                            "p95": percentile(latencies, 0.95),
                             "max": round(max(latencies, default=0.0), 1),
                         },
                         history_complete=complete,
