@@ -14,7 +14,6 @@ from typing import Any
 from agents.contract_review import agent as contract_review
 from agents.contract_review.cuad import CUAD_DIR
 from agents.contract_review.rulebook import load_rulebook
-from agents.coordinator.agent import build_plugins, build_root_agent
 from agents.security_review import agent as security_review
 from agents.security_review.agent import VOTER_SPECS, load_security_rules
 from coordinator.app_spec import AppSpec, ReviewFlags, ReviewKindSpec
@@ -58,11 +57,26 @@ REVIEW_KINDS: dict[str, ReviewKindSpec] = {
 }
 
 
+def _build_root_agent(settings: Settings) -> Any:
+    # deferred: a review or a benchmark never builds the support tree, whose imports
+    # (cascade, router, decision log on SQLAlchemy) cost ~0.6 s of `coordinator review`
+    from agents.coordinator.agent import build_root_agent
+
+    return build_root_agent(settings)
+
+
+def _build_plugins() -> list[Any]:
+    # deferred: as _build_root_agent
+    from agents.coordinator.agent import build_plugins
+
+    return build_plugins()
+
+
 def build_app(settings: Settings | None = None) -> AppSpec:
     """The support coordinator, its specialists' plugins, and the two document reviews."""
     return AppSpec(
-        build_root_agent=build_root_agent,
-        build_plugins=build_plugins,
+        build_root_agent=_build_root_agent,
+        build_plugins=_build_plugins,
         review_kinds=REVIEW_KINDS,
         demo_users=tuple(SEED_USERS),
         adk_apps_dir=ADK_APPS_DIR,
