@@ -175,7 +175,7 @@ def test_nan_inf_and_negative_flags_exit_2(args, pattern, tmp_path):
 def test_bench_replicas_on_an_unreachable_database_exit_2_without_the_password(tmp_path):
     url = f"postgresql+psycopg://bench:s3cret@127.0.0.1:{_closed_port()}/none"
     code, err = _cli(["bench", "load", "--replicas", "1", "--database-url", url], tmp_path)
-    _one_error(code, err, r"replica http://127\.0\.0\.1:\d+ of coordinator serve exited with 2")
+    _one_error(code, err, r"coordinator serve at http://127\.0\.0\.1:\d+ exited with 2")
     assert "s3cret" not in err
 
 
