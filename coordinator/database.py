@@ -115,10 +115,9 @@ def locate(
 def async_url(url: str) -> str:
     """The URL ADK's async `DatabaseSessionService` needs for the same database
     (psycopg 3 serves sync and async under one name; SQLite needs aiosqlite)."""
-    url = normalize_url(url)
-    if url.startswith("sqlite://"):
-        return url  # our SerializedSqliteSessionService takes sqlite:/// URLs
-    return url
+    # The same canonical URL: psycopg 3 is async too, and our SerializedSqliteSessionService
+    # takes sqlite:/// URLs.
+    return normalize_url(url)
 
 
 _engines: dict[tuple[str, bool], Engine] = {}

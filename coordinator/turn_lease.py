@@ -25,6 +25,7 @@ import threading
 from pathlib import Path
 
 import anyio
+from sqlalchemy.engine import make_url
 
 from coordinator.database import is_postgres, normalize_url
 from coordinator.settings import Settings
@@ -55,7 +56,7 @@ class TurnLeases:
         self._conn = None
         self._fd: int | None = None
         if not self._postgres:
-            path = Path(url.split("///", 1)[1].split("?", 1)[0])
+            path = Path(make_url(url).database or "")
             self._lock_path = path.with_name(path.name + ".turns.lock")
 
     @classmethod
@@ -80,7 +81,6 @@ class TurnLeases:
     def _pg(self):
         if self._conn is None or self._conn.closed:
             import psycopg  # deferred: only servers on PostgreSQL load the driver here
-            from sqlalchemy.engine import make_url
 
             # libpq's own URI form of the same database (`?host=/socket/dir` included).
             conninfo = make_url(self._url).set(drivername="postgresql")

@@ -16,7 +16,6 @@ import contextlib
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -24,6 +23,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests._servers import free_port
 
 __all__ = ["PostgresCluster", "find_bindir", "fresh_database_url", "postgres_url"]
 
@@ -52,12 +53,6 @@ def find_bindir() -> Path | None:
         if (bindir / "initdb").is_file() and (bindir / "pg_ctl").is_file():
             return bindir
     return None
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class PostgresCluster:
@@ -123,7 +118,7 @@ class PostgresCluster:
         # A port can be taken between choosing and binding: try a few.
         last: Exception | None = None
         for _ in range(5):
-            self.port = _free_port()
+            self.port = free_port()
             opts = (f"-c listen_addresses=127.0.0.1 -c port={self.port} "
                     f"-c unix_socket_directories={self.sockdir} -c fsync=off "
                     "-c synchronous_commit=off -c full_page_writes=off "

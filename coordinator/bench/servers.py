@@ -14,8 +14,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
-
 from coordinator.errors import UsageError
 
 __all__ = ["free_port", "percentile", "serve_processes"]
@@ -53,6 +51,8 @@ def serve_processes(
 
     A process that exits or never answers is a `UsageError` quoting its last log line
     (almost always a setting: a bad database URL, no credentials)."""
+    import httpx  # deferred: `coordinator bench` imports every benchmark for its parser
+
     procs: list[tuple[subprocess.Popen[bytes], str, Path]] = []
     try:
         for i in range(n):
