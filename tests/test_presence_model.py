@@ -137,6 +137,20 @@ def test_build_is_byte_reproducible_and_loads(tmp_path):
     assert {"cv_micro_f1", "cv_macro_f1", "cv_per_category"} <= set(model.meta)
 
 
+def test_build_reports_cv_on_the_half_never_read_for_cues(tmp_path):
+    """The unread half is the contracts outside `cue_writing_half`, and its counts add up."""
+    from agents.contract_review.eval.presence_model import build, cue_writing_half
+
+    sample = _sample(tmp_path)
+    meta = build(sample, tmp_path / "m.npz", folds=2, log=lambda *a: None, exclude_evaluated=False)
+    unread = [s for s in meta["stems"] if not cue_writing_half(s)]
+    half = meta["cv_unread_half"]
+    assert 0 < half["contracts"] == len(unread) < meta["contracts"]
+    for cat, counts in half["per_category"].items():
+        whole = meta["cv_per_category"][cat]
+        assert all(counts[k] <= whole[k] for k in ("tp", "fp", "fn"))
+
+
 @pytest.mark.parametrize(
     ("module", "args", "fragment"),
     [
