@@ -181,3 +181,110 @@ def test_training_corpus_excludes_every_scored_contract(cuad) -> None:
     for piece in pieces:
         key = " ".join(piece.split()).lower()[:120]
         assert len(key) < 60 or not any(key in t for t in texts), key
+
+
+RARE_CATEGORY_CASES = [
+    # (category, clause, rule judge says present) -- sentences written for this test, not
+    # CUAD text: the rare categories' cues must accept the clause and veto the boilerplate.
+    (
+        "Third Party Beneficiary",
+        "The Lender is an express third-party beneficiary of Section 9 "
+        "and may enforce it directly.",
+        True,
+    ),
+    (
+        "Third Party Beneficiary",
+        "Each Indemnitee shall be deemed an intended beneficiary of this Article.",
+        True,
+    ),
+    (
+        "Third Party Beneficiary",
+        "Other than the Affiliates of each Party, nothing in this "
+        "Agreement confers any right on any other person.",
+        True,
+    ),
+    ("Third Party Beneficiary", "No Third-Party Beneficiaries.", False),
+    (
+        "Third Party Beneficiary",
+        "There are no intended third party beneficiaries of this Agreement.",
+        False,
+    ),
+    (
+        "Third Party Beneficiary",
+        "Nothing in this Agreement is intended to confer any rights or "
+        "remedies on any person other than the parties.",
+        False,
+    ),
+    (
+        "Third Party Beneficiary",
+        "The Contracts (Rights of Third Parties) Act 1999 shall not apply to this Agreement.",
+        False,
+    ),
+    (
+        "Most Favored Nation",
+        "The prices charged to Buyer shall be no less favorable than the "
+        "prices charged to any other customer buying similar volumes.",
+        True,
+    ),
+    (
+        "Most Favored Nation",
+        "Supplier may offer more favorable terms once Buyer's credit improves.",
+        False,
+    ),
+    (
+        "Price Restrictions",
+        "Any increase in the fees shall not exceed three percent (3%) per year.",
+        True,
+    ),
+    (
+        "Price Restrictions",
+        "Supplier may not raise the unit price more than once in any twelve-month period.",
+        True,
+    ),
+    (
+        "Price Restrictions",
+        "The service fee shall be adjusted each year in proportion to the "
+        "change in the Consumer Price Index.",
+        True,
+    ),
+    (
+        "Price Restrictions",
+        "Interest on late payments accrues at a rate not to exceed 1.5% per month.",
+        False,
+    ),
+    (
+        "Liquidated Damages",
+        "If Distributor terminates early it shall pay, as liquidated damages "
+        "and not as a penalty, an amount equal to six months of fees.",
+        True,
+    ),
+    (
+        "Liquidated Damages",
+        "In the event of a breach of Section 7, the Consultant shall pay an "
+        "amount equal to twice the monthly retainer.",
+        True,
+    ),
+    (
+        "Liquidated Damages",
+        "Neither party is liable for special, consequential or liquidated damages.",
+        False,
+    ),
+    (
+        "Liquidated Damages",
+        "Vendor indemnifies Buyer against all losses, fines, penalties, costs and expenses.",
+        False,
+    ),
+    (
+        "Liquidated Damages",
+        "Either party may terminate this Agreement without penalty on ninety days notice.",
+        False,
+    ),
+]
+
+
+@pytest.mark.parametrize(("category", "clause", "present"), RARE_CATEGORY_CASES)
+def test_rare_category_cues_accept_the_clause_and_veto_the_boilerplate(
+    rulebook, category: str, clause: str, present: bool
+) -> None:
+    vote = RuleJudge(rulebook)(JudgeQuestion(category=category, clause=clause))
+    assert vote.present is present, vote.reason
