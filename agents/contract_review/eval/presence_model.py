@@ -196,6 +196,14 @@ def _counts(pred: np.ndarray, gold: np.ndarray) -> tuple[int, int, int]:
     return int((pred & gold).sum()), int((pred & ~gold).sum()), int((~pred & gold).sum())
 
 
+def _per_category(pred: np.ndarray, gold: np.ndarray, cats: Sequence[str]) -> dict:
+    """Category -> {"tp", "fp", "fn"} counts of contracts (pred, gold: contracts x categories)."""
+    return {
+        cat: dict(zip(("tp", "fp", "fn"), _counts(pred[:, j], gold[:, j]), strict=True))
+        for j, cat in enumerate(cats)
+    }
+
+
 def _macro_f1(pred: np.ndarray, gold: np.ndarray) -> float:
     """Mean F1 over the categories that occur in the gold labels."""
     f1s = [_micro_f1(pred[:, j], gold[:, j])[2] for j in range(gold.shape[1]) if gold[:, j].any()]
@@ -389,18 +397,12 @@ def _fit_and_save(
         "cv_macro_f1": round(_macro_f1(nested, gold), 4),
         "cv_model_only_macro_f1": round(_macro_f1(model_pred, gold), 4),
         "rule_override": [c for c, o in zip(cats, override, strict=True) if o],
-        "cv_per_category": {
-            cat: dict(zip(("tp", "fp", "fn"), _counts(nested[:, j], gold[:, j]), strict=True))
-            for j, cat in enumerate(cats)
-        },
+        "cv_per_category": _per_category(nested, gold, cats),
         "cv_unread_half": {
             "contracts": int(unread.sum()),
             "micro_f1": round(f_u, 4),
             "macro_f1": round(macro_u, 4),
-            "per_category": {
-                cat: dict(zip(("tp", "fp", "fn"), _counts(u_pred[:, j], u_gold[:, j]), strict=True))
-                for j, cat in enumerate(cats)
-            },
+            "per_category": _per_category(u_pred, u_gold, cats),
         },
         "folds": folds,
         "seed": seed,
