@@ -118,31 +118,38 @@ def _sample(tmp_path, n: int = 6):
     return out
 
 
-def test_build_is_byte_reproducible_and_loads(tmp_path):
+@pytest.fixture(scope="module")
+def sample_build(tmp_path_factory):
+    """One build from the 6-contract sample: (sample dir, model file, returned meta)."""
+    from agents.contract_review.eval.presence_model import build
+
+    tmp = tmp_path_factory.mktemp("build")
+    sample, out = _sample(tmp), tmp / "model0.npz"
+    meta = build(sample, out, folds=2, log=lambda *a: None, exclude_evaluated=False)
+    return sample, out, meta
+
+
+def test_build_is_byte_reproducible_and_loads(tmp_path, sample_build):
     """Same command, same inputs -> the same bytes (seeds, order, solver, rounding, zip)."""
     from agents.contract_review.eval.presence_model import build
     from agents.contract_review.presence import PresenceModel
 
-    sample = _sample(tmp_path)
-    outs = []
-    for k in range(2):  # from scratch both times: featurising is part of the build
-        out = tmp_path / f"model{k}.npz"
-        meta = build(sample, out, folds=2, log=lambda *a: None, exclude_evaluated=False)
-        outs.append(out.read_bytes())
+    sample, first, _ = sample_build
+    out = tmp_path / "model1.npz"  # from scratch again: featurising is part of the build
+    meta = build(sample, out, folds=2, log=lambda *a: None, exclude_evaluated=False)
     assert meta["contracts"] == 6
-    assert outs[0] == outs[1]
-    model = PresenceModel(tmp_path / "model0.npz")
+    assert first.read_bytes() == out.read_bytes()
+    model = PresenceModel(first)
     assert model.categories and model.coef.dtype == np.float32
     assert np.array_equal(model.coef, np.round(model.coef.astype(np.float64), 5).astype(np.float32))
     assert {"cv_micro_f1", "cv_macro_f1", "cv_per_category"} <= set(model.meta)
 
 
-def test_build_reports_cv_on_the_half_never_read_for_cues(tmp_path):
+def test_build_reports_cv_on_the_half_never_read_for_cues(sample_build):
     """The unread half is the contracts outside `cue_writing_half`, and its counts add up."""
-    from agents.contract_review.eval.presence_model import build, cue_writing_half
+    from agents.contract_review.eval.presence_model import cue_writing_half
 
-    sample = _sample(tmp_path)
-    meta = build(sample, tmp_path / "m.npz", folds=2, log=lambda *a: None, exclude_evaluated=False)
+    _, _, meta = sample_build
     unread = [s for s in meta["stems"] if not cue_writing_half(s)]
     half = meta["cv_unread_half"]
     assert 0 < half["contracts"] == len(unread) < meta["contracts"]
