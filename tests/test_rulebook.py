@@ -76,6 +76,40 @@ def test_bad_regex_and_bad_risk_are_rejected(tmp_path: Path) -> None:
         load_rulebook(path)
 
 
+TERMS = "terms:\n  law: '(?:governed|construed)'\n"
+
+
+def test_terms_are_written_once_and_expanded_into_every_pattern(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        TERMS + "categories:\n" + GOOD_RULE.replace("\\bgoverned by\\b", "\\b{{law}} by\\b"),
+    )
+    rule = load_rulebook(path).get("Governing Law")
+    assert rule.cues == (r"\b(?:governed|construed) by\b",)
+    assert rule.cue_union.search("This Agreement is construed by the laws of Ohio.")
+    shipped = load_rulebook()
+    assert shipped.terms  # the shipped file uses them, and none is left unexpanded
+    assert not any(
+        "{{" in p for r in shipped.categories for p in (*r.cues, *r.requires, *r.negative)
+    )
+
+
+def test_unknown_or_bad_terms_name_the_field_and_line(tmp_path: Path) -> None:
+    body = TERMS + "categories:\n" + GOOD_RULE.replace("\\bgoverned by\\b", "{{nope}}")
+    with pytest.raises(ConfigError) as err:
+        load_rulebook(_write(tmp_path, body))
+    msg = str(err.value)
+    assert "categories[0].cues[0]: unknown term {{nope}} (terms: law)" in msg and "line 8" in msg
+    bad = "terms:\n  law: '(unclosed'\ncategories:\n" + GOOD_RULE.replace(
+        "\\bgoverned by\\b", "{{law}}"
+    )
+    with pytest.raises(ConfigError, match=r"categories\[0\]\.cues.*invalid regex '\(unclosed'"):
+        load_rulebook(_write(tmp_path, bad))
+    nested = "terms:\n  law: '{{law}}'\ncategories:\n" + GOOD_RULE
+    with pytest.raises(ConfigError, match=r"terms\.law: must be a regex string"):
+        load_rulebook(_write(tmp_path, nested))
+
+
 def test_malformed_yaml_and_missing_file(tmp_path: Path) -> None:
     path = _write(tmp_path, "categories:\n  - name: [unclosed\n")
     with pytest.raises(ConfigError, match="malformed YAML"):

@@ -88,7 +88,8 @@ class JudgePanel:
 
     def cache_path(self) -> Path:
         """Where the built judges are cached (the name changes with every input)."""
-        h = hashlib.sha256(self.rulebook.model_dump_json().encode())
+        # terms are already expanded into the rules: the key follows what the rules match
+        h = hashlib.sha256(self.rulebook.model_dump_json(exclude={"terms"}).encode())
         for module in (clauses, cuad):
             h.update(Path(module.__file__).read_bytes())
         h.update(Path(__file__).read_bytes())  # judges_from and its background sampling

@@ -27,6 +27,22 @@ DEFAULT_RULEBOOK_FILE = Path(__file__).resolve().parent / "data" / "rulebook.yam
 
 Risk = Literal["low", "medium", "high"]
 _FLAGS = re.IGNORECASE | re.DOTALL
+_TERM = re.compile(r"\{\{(\w+)\}\}")  # `{{name}}`: regexes never contain two braces in a row
+_PATTERN_FIELDS = ("cues", "requires", "negative")
+
+
+def _expand_terms(pattern: object, terms: dict[str, str], where: str) -> object:
+    """``pattern`` with each `{{name}}` replaced by the rulebook's term of that name."""
+    if not isinstance(pattern, str):
+        return pattern  # the field's own validation names the wrong type
+
+    def term(m: re.Match[str]) -> str:
+        if m.group(1) not in terms:
+            known = ", ".join(sorted(terms)) or "none"
+            raise ValueError(f"{where}: unknown term {m.group(0)} (terms: {known})")
+        return terms[m.group(1)]
+
+    return _TERM.sub(term, pattern)
 
 
 def _compile_all(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
@@ -61,7 +77,7 @@ class Rule(BaseModel):
             raise ValueError("at least one cue is required")
         return v
 
-    @field_validator("cues", "requires", "negative")
+    @field_validator(*_PATTERN_FIELDS)
     @classmethod
     def _valid_regex(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         for i, pattern in enumerate(v):
@@ -107,7 +123,37 @@ class Rulebook(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     version: int = Field(1, description="Schema version of the rulebook file.")
+    terms: dict[str, str] = Field(
+        default_factory=dict,
+        description="Named regex fragments: `{{name}}` in a cue, requires or negative pattern "
+        "stands for the fragment, so a phrase list shared by several patterns is written once.",
+    )
     categories: tuple[Rule, ...] = Field(description="One rule per CUAD category.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _terms(cls, data: object) -> object:
+        """Expand `{{name}}` before the rules validate, so regex errors show the full pattern."""
+        if not isinstance(data, dict) or not isinstance(data.get("categories"), list):
+            return data
+        terms = data.get("terms") or {}
+        if not isinstance(terms, dict):
+            return data  # the field's own validation names the wrong type
+        for name, value in terms.items():
+            if not isinstance(value, str) or _TERM.search(value):
+                raise ValueError(f"terms.{name}: must be a regex string without {{{{...}}}}")
+        categories = []
+        for i, rule in enumerate(data["categories"]):
+            if isinstance(rule, dict):
+                rule = dict(rule)
+                for field in _PATTERN_FIELDS:
+                    if isinstance(rule.get(field), list):
+                        rule[field] = [
+                            _expand_terms(p, terms, f"categories[{i}].{field}[{j}]")
+                            for j, p in enumerate(rule[field])
+                        ]
+            categories.append(rule)
+        return {**data, "categories": categories}
 
     @model_validator(mode="after")
     def _unique(self) -> Rulebook:
