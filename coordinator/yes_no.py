@@ -27,7 +27,15 @@ from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from coordinator.yes_no_words import CUES, LANGUAGES, OPENERS, SAFE_WITH_CUES, UNIVERSAL, WORDS
+from coordinator.yes_no_words import (
+    CUES,
+    DISMISSIVE,
+    LANGUAGES,
+    OPENERS,
+    SAFE_WITH_CUES,
+    UNIVERSAL,
+    WORDS,
+)
 
 __all__ = [
     "KINDS",
@@ -142,6 +150,12 @@ def _cues() -> list[tuple[str, re.Pattern[str]]]:
 
 
 @lru_cache(maxsize=1)
+def _dismissive() -> re.Pattern[str]:
+    phrases = sorted({" ".join(_phrase(e)) for e in DISMISSIVE}, key=len, reverse=True)
+    return re.compile(r"\b(?:" + "|".join(map(re.escape, phrases)) + r")\b")
+
+
+@lru_cache(maxsize=1)
 def _safe_phrases() -> re.Pattern[str]:
     phrases = sorted({" ".join(_phrase(e)) for e in SAFE_WITH_CUES}, key=len, reverse=True)
     return re.compile(r"\b(?:" + "|".join(map(re.escape, phrases)) + r")\b")
@@ -161,6 +175,14 @@ def _opens_an_answer(words: list[str]) -> bool:
     return any(tuple(words[: len(p)]) == p for p in _openers())
 
 
+# Small words that carry no meaning of their own in a short answer ("let me think about it").
+_GLUE = frozenset((
+    "i", "me", "you", "it", "that", "this", "the", "a", "to", "do", "be", "just", "about",
+    "one", "oh", "ah", "well", "lo", "la", "le", "el", "es", "de", "que", "te", "ce", "je",
+    "tu", "vous", "il", "das", "ich", "du", "sie", "o", "eu", "di", "che", "mi",
+))
+
+
 @lru_cache(maxsize=1)
 def _answer_vocabulary() -> frozenset[str]:
     words = {w for lex in _lexicons().values() for p in lex for w in p}
@@ -169,12 +191,6 @@ def _answer_vocabulary() -> frozenset[str]:
     return frozenset(words | _GLUE)
 
 
-# Small words that carry no meaning of their own in a short answer ("let me think about it").
-_GLUE = frozenset((
-    "i", "me", "you", "it", "that", "this", "the", "a", "to", "do", "be", "just", "about",
-    "one", "oh", "ah", "well", "lo", "la", "le", "el", "es", "de", "que", "te", "ce", "je",
-    "tu", "vous", "il", "das", "ich", "du", "sie", "o", "eu", "di", "che", "mi",
-))
 
 
 def _parse(words: list[str], lexicon: dict[tuple[str, ...], str]) -> set[str] | None:
@@ -277,6 +293,8 @@ def read_answer(
     lang = _reading(segments, allowed)
     if lang is None:
         return no("other")
+    if _dismissive().search(" ".join(words)):
+        return Verdict(yes=False, kind="sarcasm", answer=True)
     if target is not None and named_numbers(raw) - {_digits(target)}:
         return Verdict(yes=False, kind="other", answer=True)
     return Verdict(yes=True, kind="plain-yes", answer=True, language=lang)
@@ -335,16 +353,24 @@ def leads_with_yes(text: str) -> bool:
     """A short yes (six languages): the answer to "shall I hand you to a person?".
 
     Looser than `is_affirmative` (a ticket is not money): a short message that starts with
-    a yes word and does not take it back."""
+    a yes word and does not take it back ("yes but quickly" hands over; "yes?" does not)."""
     verdict = read_answer(text)
     if verdict.yes:
         return True
+    words = _words(_clean(text))
     return (
         len(text) <= 60
-        and _opens_an_answer(_words(_clean(text)))
+        and any(tuple(words[: len(p)]) == p for p in _yes_openers())
         and not is_refusal(text)
         and verdict.kind not in ("negation", "retraction", "sarcasm", "question")
     )
+
+
+@lru_cache(maxsize=1)
+def _yes_openers() -> frozenset[tuple[str, ...]]:
+    """The openers that are a yes word in some language ("yes", "vale", "va bene")."""
+    yes = {p for lex in _lexicons().values() for p, c in lex.items() if c == "core"}
+    return frozenset(p for p in map(_phrase, OPENERS) if p in yes)
 
 
 def is_yes_or_no(text: str) -> bool:

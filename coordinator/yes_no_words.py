@@ -11,7 +11,9 @@ one of these, in one language at a time, with at least one word that says yes:
   Order numbers (3-7 digits) restate too; the gate checks them against the proposal.
 
 A word not listed makes the message not a yes, so the lists are also the line between a
-yes and a hedge: "quizás", "if", "aber", "se", "whatever" are deliberately absent.
+yes and a hedge: "quizás", "if", "aber", "se", "whatever" are deliberately absent, and so
+are replies that as often mean "no need": "I'm good", "all good", "ça va", "passt schon",
+"va bene così", "tudo bem", bare "good" / "bien" / "gut" / "bene" / "bom".
 
 The cue lists say *why* a message is not a yes (negation, retraction, condition, hedge,
 sarcasm, question) and whether it declines. No cue word may be a single-word entry of the
@@ -25,8 +27,8 @@ normalised the same way as the message when the module loads.
 from __future__ import annotations
 
 __all__ = [
-    "CANCEL_VERBS", "CUES", "HOMOGRAPHS", "LANGUAGES", "OPENERS", "SAFE_WITH_CUES", "UNIVERSAL",
-    "WORDS",
+    "CANCEL_VERBS", "CUES", "DISMISSIVE", "HOMOGRAPHS", "LANGUAGES", "OPENERS",
+    "SAFE_WITH_CUES", "UNIVERSAL", "WORDS",
 ]
 
 LANGUAGES = ("en", "es", "fr", "de", "pt", "it")
@@ -50,9 +52,9 @@ WORDS: dict[str, dict[str, tuple[str, ...]]] = {
             "go", "go ahead", "go on", "go for it", "do it", "do that", "do so", "please do",
             "proceed", "sounds good", "sounds great", "sounds perfect", "sounds fine",
             "sounds like a plan", "that works", "works", "works for me", "fine",
-            "that's fine", "that is fine", "fine by me", "fine with me", "good", "very good",
-            "all good", "great", "perfect", "excellent", "awesome", "cool", "lovely",
-            "brilliant", "wonderful", "nice", "by all means", "you bet", "let's do it",
+            "that's fine", "that is fine", "fine by me", "fine with me", "very good", "great",
+            "perfect", "excellent", "awesome", "cool", "lovely",
+            "brilliant", "wonderful", "by all means", "you bet", "let's do it",
             "lets do it", "let's go", "lets go", "i accept", "accepted", "approved",
             "i approve", "alright", "all right", "aight", "make it so", "no problem",
             "no problem at all",
@@ -78,7 +80,7 @@ WORDS: dict[str, dict[str, tuple[str, ...]]] = {
             "háganlo", "procede", "proceda", "prosigue", "prosiga", "sigue", "siga",
             "confirmo", "confirmado", "lo confirmo", "por supuesto", "desde luego",
             "correcto", "es correcto", "exacto", "exactamente", "está bien", "muy bien",
-            "bien", "perfecto", "genial", "estupendo", "excelente", "fenomenal", "listo",
+            "perfecto", "genial", "estupendo", "excelente", "fenomenal", "listo",
             "me parece bien", "me parece perfecto", "me parece genial", "suena bien",
             "suena genial", "suena perfecto", "de una", "sale", "órale", "afirmativo",
             "con gusto", "encantado", "sin problema", "sin problemas", "ningún problema",
@@ -101,8 +103,8 @@ WORDS: dict[str, dict[str, tuple[str, ...]]] = {
         "core": (
             "oui", "oui oui", "ouais", "ouaip", "ouep", "ouip", "si", "d'accord", "dac",
             "dacc", "daccord", "d'acc", "bien sûr", "évidemment", "allez-y", "allez",
-            "vas-y", "va-y", "go", "parfait", "très bien", "bien", "c'est bon", "c'est ok",
-            "c'est d'accord", "c'est parfait", "ça marche", "ça me va", "ça va", "entendu",
+            "vas-y", "va-y", "go", "parfait", "très bien", "c'est bon", "c'est ok",
+            "c'est d'accord", "c'est parfait", "ça marche", "ça me va", "entendu",
             "bien entendu", "volontiers", "absolument", "tout à fait", "exactement",
             "je confirme", "confirmé", "faites-le", "faites", "fais-le", "fais",
             "procédez", "procède", "allons-y", "c'est parti", "carrément", "impeccable",
@@ -123,16 +125,16 @@ WORDS: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "de": {
         "core": (
-            "ja", "ja ja", "jo", "jap", "jep", "jup", "jawohl", "jawoll", "klar", "na klar",
+            "ja", "jo", "jap", "jep", "jup", "jawohl", "jawoll", "klar", "na klar",
             "klar doch", "gerne", "gern", "gerne doch", "aber gerne", "aber sicher",
             "sicher", "sicher doch", "natürlich", "selbstverständlich", "passt", "passt so",
-            "passt schon", "das passt", "in ordnung", "alles klar", "geht klar",
+            "das passt", "in ordnung", "alles klar", "geht klar",
             "geht in ordnung", "genau", "genau so", "richtig", "stimmt", "einverstanden",
             "mach", "mach das", "mach es", "mach mal", "mach ruhig", "mach weiter",
             "machen", "machen sie", "machen sie das", "machen sie es", "tu es", "tu das",
             "tun sie es", "tun sie das", "los", "los geht's", "leg los", "legen sie los",
             "nur zu", "bestätigt", "ich bestätige", "bestätige", "perfekt", "super",
-            "prima", "toll", "gut", "sehr gut", "klingt gut", "hört sich gut an",
+            "prima", "toll", "sehr gut", "klingt gut", "hört sich gut an",
             "auf jeden fall", "unbedingt", "absolut", "freilich", "kein problem",
             "ich stimme zu", "ich akzeptiere", "akzeptiert", "weiter", "top", "spitze",
         ),
@@ -159,7 +161,7 @@ WORDS: dict[str, dict[str, tuple[str, ...]]] = {
             "certo", "com certeza", "perfeito", "ótimo", "combinado", "de acordo",
             "concordo", "confirmo", "confirmado", "isso", "isso mesmo", "isso aí", "exato",
             "exatamente", "show", "fechado", "positivo", "sem problema", "sem problemas",
-            "demorou", "aceito", "bom", "muito bem", "excelente", "certeza", "super",
+            "demorou", "aceito", "muito bem", "excelente", "certeza", "super",
         ),
         "polite": ("por favor", "pf", "pfv", "por gentileza"),
         "courtesy": (
@@ -175,10 +177,10 @@ WORDS: dict[str, dict[str, tuple[str, ...]]] = {
     "it": {
         "core": (
             "sì", "sì sì", "certo", "certamente", "certo che sì", "va bene", "va benissimo",
-            "va bene così", "d'accordo", "daccordo", "perfetto", "procedi", "proceda",
+            "d'accordo", "daccordo", "perfetto", "procedi", "proceda",
             "procedete", "prosegui", "prosegua", "vai", "vada", "fallo", "fai", "faccia",
             "fate", "confermo", "confermato", "esatto", "esattamente", "giusto",
-            "benissimo", "bene", "molto bene", "ottimo", "assolutamente",
+            "benissimo", "molto bene", "ottimo", "assolutamente",
             "assolutamente sì", "senz'altro", "senza dubbio", "volentieri",
             "nessun problema", "sicuro", "sicuramente", "andiamo", "avanti", "mi va bene",
             "mi sta bene", "accetto", "ci sta", "affermativo", "eccellente", "super", "top",
@@ -208,6 +210,13 @@ CANCEL_VERBS = (
 SAFE_WITH_CUES = (
     "no problem", "no problem at all", "no worries", "pas de problème", "pas de souci",
     "pas de soucis", "kein problem", "aber gerne", "aber sicher", "yes ma'am", "ningún problema",
+)
+
+# Yes words that, doubled, brush the question off ("yeah, yeah", German "ja ja"): not a
+# yes even though every word is one. ("yes yes", "oui oui", "sì sì" stay emphatic yeses.)
+DISMISSIVE = (
+    "yeah yeah", "sure sure", "ouais ouais", "ja ja", "jaja", "klar klar", "claro claro",
+    "jaja sí",
 )
 
 # Words that are a yes in one language and a cue in another: each language is read on its
