@@ -56,6 +56,7 @@ KINDS = (
 MAX_CHARS = 80  # a confirmation is a short reply, not a paragraph
 MAX_WORDS = 12
 ANSWER_WORDS = 6  # a reply this short that starts with yes/no answers the pending question
+QUALIFIED_WORDS = 10  # ... this long, when the yes/no is qualified right after it
 
 _INVISIBLE = dict.fromkeys(
     c for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf"
@@ -171,8 +172,39 @@ def _openers() -> frozenset[tuple[str, ...]]:
     return frozenset(found)
 
 
-def _opens_an_answer(words: list[str]) -> bool:
-    return any(tuple(words[: len(p)]) == p for p in _openers())
+def _opener(words: list[str]) -> int:
+    """How many words of `words` open an answer (0: it does not open like one)."""
+    return max((len(p) for p in _openers() if tuple(words[: len(p)]) == p), default=0)
+
+
+@lru_cache(maxsize=1)
+def _refusal_cues() -> frozenset[tuple[str, ...]]:
+    return frozenset(_phrase(e) for kind in ("negation", "retraction") for e in CUES[kind])
+
+
+def _is_answer(words: list[str], kind: str | None, emoji: bool) -> bool:
+    """Shaped as the answer to a yes/no question, not as a new request:
+
+    * a yes/no word or a refusal/condition cue first, in a short message ("sí, pero
+      espera", "not yet", "unless it costs me");
+    * a yes/no word qualified right after it, in a longer one ("oui, à condition d'être
+      remboursé sur ma carte", "yes, but how long does it take");
+    * a few words ending in a refusal ("noch nicht", "war ein Witz");
+    * a few words all of the answer vocabulary around a cue ("hmm, let me think");
+    * emoji alone (a thumbs-up answers; it just does not confirm).
+    """
+    if not words:
+        return emoji
+    n, opens = len(words), _opener(words)
+    if opens and n <= ANSWER_WORDS:
+        return True
+    if opens and n <= QUALIFIED_WORDS:
+        qualified = _cue_kind([words[opens:]], frozenset())
+        if qualified in ("condition", "hedge", "negation", "retraction"):
+            return True
+    if n <= 4 and any(tuple(words[-len(p):]) == p for p in _refusal_cues()):
+        return True
+    return kind is not None and n <= ANSWER_WORDS and set(words) <= _answer_vocabulary()
 
 
 # Small words that carry no meaning of their own in a short answer ("let me think about it").
@@ -261,14 +293,7 @@ def read_answer(
     segments = _segments(_strip_emoji(raw))
     emoji = [c for c in raw if _is_emoji(c)]
     kind = _cue_kind(segments, allowed)
-    answer = (not words and bool(emoji)) or (
-        bool(words)
-        and len(words) <= ANSWER_WORDS
-        and (
-            _opens_an_answer(words)
-            or (kind is not None and len(words) <= 6 and set(words) <= _answer_vocabulary())
-        )
-    )
+    answer = _is_answer(words, kind, bool(emoji))
 
     def no(why: str) -> Verdict:
         return Verdict(yes=False, kind=kind or why, answer=answer)
