@@ -210,6 +210,7 @@ CANCEL_VERBS = (
 SAFE_WITH_CUES = (
     "no problem", "no problem at all", "no worries", "pas de problème", "pas de souci",
     "pas de soucis", "kein problem", "aber gerne", "aber sicher", "yes ma'am", "ningún problema",
+    "desde luego",
 )
 
 # Yes words that, doubled, brush the question off ("yeah, yeah", German "ja ja"): not a
@@ -321,7 +322,7 @@ CUES: dict[str, tuple[str, ...]] = {
     ),
     "question": (
         "how", "why", "what", "which", "where", "who", "how long", "cuándo", "cuánto",
-        "cómo", "por qué", "qué", "quand", "combien", "comment", "pourquoi", "quoi",
+        "cómo", "por qué", "quand", "combien", "comment", "pourquoi", "quoi",
         "wann", "wie", "warum", "wo", "was", "quando", "quanto", "como", "porquê",
         "perché", "cosa", "really", "sure about",
     ),

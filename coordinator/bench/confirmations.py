@@ -85,7 +85,9 @@ def load_table(path: Path) -> list[ConfirmationRow]:
                 try:
                     rows.append(ConfirmationRow(**{k: v or "" for k, v in row.items() if k}))
                 except ValidationError as exc:
-                    why = "; ".join(e["msg"] for e in exc.errors())
+                    why = "; ".join(
+                        e["msg"].removeprefix("Value error, ") for e in exc.errors()
+                    )
                     raise UsageError(f"{path}:{reader.line_num}: {why}") from None
     except OSError as exc:
         raise UsageError(f"{path}: {exc.strerror or exc}") from None
