@@ -58,9 +58,7 @@ MAX_WORDS = 12
 ANSWER_WORDS = 6  # a reply this short that starts with yes/no answers the pending question
 QUALIFIED_WORDS = 10  # ... this long, when the yes/no is qualified right after it
 
-_INVISIBLE = dict.fromkeys(
-    c for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf"
-)  # zero-width spaces, joiners, direction marks: they hide nothing and say nothing
+MAX_PHRASE = 5  # words in the longest entry of the word lists
 _QUOTES = '"“”„«»‟'
 # Punctuation between phrases (a hyphen only with a space beside it: "allez-y" is a word).
 _SEPARATORS = re.compile(r"[,.;:!¡/|()\[\]{}<>=+*&~–—]+|\s-+|-+\s|^-+|-+$")
@@ -96,7 +94,10 @@ def normalise(text: str) -> str:
 
 
 def _clean(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text).translate(_INVISIBLE).casefold()
+    # Format characters (zero-width spaces, joiners, direction marks) hide nothing and
+    # say nothing: dropped, so "yes\u200b" is "yes" and "y\u200bes" is not "y es".
+    text = unicodedata.normalize("NFKC", text)
+    text = "".join(c for c in text if unicodedata.category(c) != "Cf").casefold()
     return text.replace("’", "'").replace("‘", "'").replace("`", "'")
 
 
@@ -141,25 +142,29 @@ def _lexicons() -> dict[str, dict[tuple[str, ...], str]]:
     return out
 
 
-@lru_cache(maxsize=1)
-def _cues() -> list[tuple[str, re.Pattern[str]]]:
-    out = []
-    for kind, entries in CUES.items():
-        phrases = sorted({" ".join(_phrase(e)) for e in entries}, key=len, reverse=True)
-        out.append((kind, re.compile(r"\b(?:" + "|".join(map(re.escape, phrases)) + r")\b")))
-    return out
+def _spans(words: list[str]) -> list[tuple[int, int, tuple[str, ...]]]:
+    """Every run of up to MAX_PHRASE words, as (start, end, words)."""
+    n = len(words)
+    return [
+        (i, j, tuple(words[i:j]))
+        for i in range(n)
+        for j in range(i + 1, min(n, i + MAX_PHRASE) + 1)
+    ]
 
 
 @lru_cache(maxsize=1)
-def _dismissive() -> re.Pattern[str]:
-    phrases = sorted({" ".join(_phrase(e)) for e in DISMISSIVE}, key=len, reverse=True)
-    return re.compile(r"\b(?:" + "|".join(map(re.escape, phrases)) + r")\b")
+def _cues() -> list[tuple[str, frozenset[tuple[str, ...]]]]:
+    return [(kind, frozenset(map(_phrase, entries))) for kind, entries in CUES.items()]
 
 
 @lru_cache(maxsize=1)
-def _safe_phrases() -> re.Pattern[str]:
-    phrases = sorted({" ".join(_phrase(e)) for e in SAFE_WITH_CUES}, key=len, reverse=True)
-    return re.compile(r"\b(?:" + "|".join(map(re.escape, phrases)) + r")\b")
+def _dismissive() -> frozenset[tuple[str, ...]]:
+    return frozenset(map(_phrase, DISMISSIVE))
+
+
+@lru_cache(maxsize=1)
+def _safe_phrases() -> frozenset[tuple[str, ...]]:
+    return frozenset(map(_phrase, SAFE_WITH_CUES))
 
 
 @lru_cache(maxsize=1)
@@ -174,7 +179,11 @@ def _openers() -> frozenset[tuple[str, ...]]:
 
 def _opener(words: list[str]) -> int:
     """How many words of `words` open an answer (0: it does not open like one)."""
-    return max((len(p) for p in _openers() if tuple(words[: len(p)]) == p), default=0)
+    openers = _openers()
+    return max(
+        (k for k in range(1, min(len(words), MAX_PHRASE) + 1) if tuple(words[:k]) in openers),
+        default=0,
+    )
 
 
 @lru_cache(maxsize=1)
@@ -202,7 +211,7 @@ def _is_answer(words: list[str], kind: str | None, emoji: bool) -> bool:
         qualified = _cue_kind([words[opens:]], frozenset())
         if qualified in ("condition", "hedge", "negation", "retraction"):
             return True
-    if n <= 4 and any(tuple(words[-len(p):]) == p for p in _refusal_cues()):
+    if n <= 4 and any(tuple(words[-k:]) in _refusal_cues() for k in range(1, n + 1)):
         return True
     return kind is not None and n <= ANSWER_WORDS and set(words) <= _answer_vocabulary()
 
@@ -223,9 +232,9 @@ def _answer_vocabulary() -> frozenset[str]:
     return frozenset(words | _GLUE)
 
 
-
-
-def _parse(words: list[str], lexicon: dict[tuple[str, ...], str]) -> set[str] | None:
+def _parse(
+    words: list[str], lexicon: dict[tuple[str, ...], str], allow: frozenset[tuple[str, ...]]
+) -> set[str] | None:
     """The classes used by one reading of `words` as lexicon phrases (None: no reading).
 
     Of several readings, the one with a yes word is preferred."""
@@ -238,8 +247,9 @@ def _parse(words: list[str], lexicon: dict[tuple[str, ...], str]) -> set[str] | 
         steps: list[tuple[int, str]] = []
         if _NUMBER.fullmatch(words[i]):
             steps.append((i + 1, "restate"))
-        for j in range(i + 1, min(n, i + 5) + 1):
-            cls = lexicon.get(tuple(words[i:j]))
+        for j in range(i + 1, min(n, i + MAX_PHRASE) + 1):
+            phrase = tuple(words[i:j])
+            cls = "restate" if phrase in allow else lexicon.get(phrase)
             if cls is not None:
                 steps.append((j, cls))
         for j, cls in steps:
@@ -253,10 +263,10 @@ def _parse(words: list[str], lexicon: dict[tuple[str, ...], str]) -> set[str] | 
 def _reading(segments: list[list[str]], allow: frozenset[tuple[str, ...]]) -> str | None:
     """The language in which the whole message is a yes, if any."""
     for lang in LANGUAGES:
-        lexicon = {**_lexicons()[lang], **dict.fromkeys(allow, "restate")}
+        lexicon = _lexicons()[lang]
         used: set[str] = set()
         for words in segments:
-            classes = _parse(words, lexicon)
+            classes = _parse(words, lexicon, allow)
             if classes is None:
                 break
             used |= classes
@@ -267,14 +277,14 @@ def _reading(segments: list[list[str]], allow: frozenset[tuple[str, ...]]) -> st
 
 
 def _cue_kind(segments: list[list[str]], allow: frozenset[tuple[str, ...]]) -> str | None:
-    allowed = {" ".join(p) for p in allow}
-    for kind, pattern in _cues():
-        for words in segments:
-            text = _safe_phrases().sub(" ", " ".join(words))
-            for found in pattern.finditer(text):
-                if found.group(0) not in allowed:
-                    return kind
-    return None
+    """The first kind (in CUES order) with a cue in the message, outside the reviewed
+    phrases that contain one ("no problem") and the action's own verbs."""
+    found: set[tuple[str, ...]] = set()
+    for words in segments:
+        spans = _spans(words)
+        masked = {k for i, j, p in spans if p in _safe_phrases() for k in range(i, j)}
+        found |= {p for i, j, p in spans if not masked & set(range(i, j)) and p not in allow}
+    return next((kind for kind, cues in _cues() if found & cues), None)
 
 
 def read_answer(
@@ -287,6 +297,8 @@ def read_answer(
     `target` is what was proposed (an order or invoice number): a yes that names another
     number ("yes, order 1001") is a yes to something else, so not to this.
     """
+    if text and len(text) > 4 * MAX_CHARS:
+        return Verdict(yes=False, kind="other", answer=False)  # a paragraph, not a reply
     raw = _clean(text or "").strip()
     allowed = frozenset(p for a in allow if (p := _phrase(a)))
     words = _words(raw)
@@ -318,7 +330,7 @@ def read_answer(
     lang = _reading(segments, allowed)
     if lang is None:
         return no("other")
-    if _dismissive().search(" ".join(words)):
+    if any(p in _dismissive() for _, _, p in _spans(words)):
         return Verdict(yes=False, kind="sarcasm", answer=True)
     if target is not None and named_numbers(raw) - {_digits(target)}:
         return Verdict(yes=False, kind="other", answer=True)

@@ -21,6 +21,7 @@ from coordinator.bench.confirmations import (
 )
 from coordinator.cli import main
 from coordinator.yes_no import (
+    MAX_PHRASE,
     is_affirmative,
     is_refusal,
     is_yes_or_no,
@@ -228,6 +229,12 @@ def test_no_cue_word_is_a_yes_word_and_multiword_yeses_with_cues_are_reviewed():
                     assert phrase not in cues or phrase in HOMOGRAPHS, (lang, entry)
                 elif cue.search(phrase):
                     assert phrase in safe, (lang, entry)
+
+
+def test_no_entry_is_longer_than_the_parser_reads():
+    entries = [e for d in (*WORDS.values(), UNIVERSAL) for v in d.values() for e in v]
+    entries += [e for v in CUES.values() for e in v] + list(SAFE_WITH_CUES)
+    assert max(len(normalise(e).split()) for e in entries) <= MAX_PHRASE
 
 
 def test_every_language_has_each_class_of_words():

@@ -208,6 +208,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_main)
 
 
+def _shown(path: str) -> str:
+    """A default table by its path in the repository, any other as given."""
+    p = Path(path).resolve()
+    root = TABLES.parents[2]
+    return str(p.relative_to(root)) if p.is_relative_to(root) else path
+
+
 def _pct(x: float | None) -> str:
     return "   -  " if x is None else f"{x:6.1%}"
 
@@ -218,7 +225,7 @@ def _main(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2, ensure_ascii=False))
         return 0
     for name, r in result.items():
-        print(f"{name} ({r['path']}, {r['n']} rows)")
+        print(f"{name} ({_shown(r['path'])}, {r['n']} rows)")
         head = f"  {'':10} {'yes rows':>8} {'false refuse':>13} {'no rows':>8} {'false accept':>13}"
         keep = "kept" in r["languages"]["all"]
         print(head + ("   kept with the waiting agent" if keep else ""))
