@@ -28,23 +28,34 @@ from typing import Any
 from google.adk.tools import ToolContext
 
 from coordinator.state_keys import IN_PARALLEL_KEY
-from coordinator.yes_no import is_affirmative, is_refusal, normalise
+from coordinator.yes_no import is_affirmative, is_refusal, named_numbers, read_answer
+from coordinator.yes_no_words import CANCEL_VERBS
 
 __all__ = [
+    "CANCEL_VERBS",
     "IN_PARALLEL_KEY",
     "PROPOSAL_KEY",
     "confirmed_proposal",
     "consume",
     "is_affirmative",
     "is_refusal",
+    "is_unclear_answer",
     "previous_turn",
     "propose",
     "side_effect_refusal",
 ]
 
 PROPOSAL_KEY = "confirm:proposal"
-# Verbs that may restate an action in its confirmation without reading as a refusal.
-_ALLOW = {"cancel_subscription": ("cancel", "cancelled", "cancellation")}
+# Verbs that may restate an action in its confirmation without reading as a refusal
+# ("yes, cancel it"; "cancel" alone is still no yes).
+_ALLOW = {"cancel_subscription": CANCEL_VERBS}
+
+def is_unclear_answer(text: str | None, allow: tuple[str, ...] = ()) -> bool:
+    """An answer to a proposal that neither confirms nor declines it ("yes if it's under
+    $10", "yes?", "sure, whatever you think", "👍"): the agent asks again, plainly."""
+    verdict = read_answer(text, allow)
+    return verdict.answer and not verdict.yes and not is_refusal(text, allow)
+
 
 def _user_turns(tool_context: ToolContext) -> list[str]:
     """Invocation ids of the session's user *messages*, oldest first (a tool result sent
@@ -98,7 +109,9 @@ def propose(
     """Record what would be done if the customer says yes next turn; returns the proposal.
 
     Re-proposing the same action in the confirming turn keeps the earlier proposal, so a
-    model that checks again before executing does not invalidate the customer's yes.
+    model that checks again before executing does not invalidate the customer's yes. A
+    turn whose message is not a yes ("yes if it's under $10") is no confirming turn: the
+    proposal is renewed, to be answered in the next message.
     """
     current = tool_context.state.get(PROPOSAL_KEY) or {}
     if (
@@ -107,6 +120,7 @@ def propose(
         and current.get("amount_cents") == amount_cents
         and current.get("invocation_id") is not None
         and current.get("invocation_id") == previous_turn(tool_context)
+        and is_affirmative(_current_text(tool_context), allow=_ALLOW.get(kind, ()))
     ):
         return dict(current)
     if (
@@ -168,7 +182,7 @@ def confirmed_proposal(
     text = _current_text(tool_context)
     if not is_affirmative(text, allow=_ALLOW.get(kind, ())):
         return None, "the customer's message is not a clear yes to the proposal"
-    named = _named_numbers(text)
+    named = named_numbers(text)
     if named and named != {_digits(str(proposal.get("target")))}:
         return None, (
             f"the customer's yes names {', '.join(sorted(named))}, but the proposal was "
@@ -179,12 +193,6 @@ def confirmed_proposal(
 
 def _digits(value: str) -> str:
     return "".join(re.findall(r"\d", value)).lstrip("0")
-
-
-def _named_numbers(text: str) -> set[str]:
-    """Order/charge numbers a yes restates ("yes, order 1007"): a yes naming another
-    number than the proposal's is not a yes to the proposal, whatever the model calls."""
-    return {m.lstrip("0") for m in re.findall(r"\d{3,}", normalise(text))}
 
 
 def consume(tool_context: ToolContext, kinds: tuple[str, ...] | None = None) -> None:

@@ -16,7 +16,7 @@ from coordinator.models.offline import (
     last_user_text,
     text_response,
 )
-from tools.confirmation import is_affirmative, is_refusal
+from tools.confirmation import CANCEL_VERBS, is_affirmative, is_refusal, is_unclear_answer
 from tools.kb import search_kb
 
 __all__ = ["policy"]
@@ -44,27 +44,46 @@ def _times(n: int) -> str:
     return {2: "twice", 3: "three times"}.get(n, f"{n} times")
 
 
-_CANCEL_WORDS = ("cancel", "cancelled", "cancellation")
+_CANCEL_WORDS = CANCEL_VERBS  # they restate a proposed cancellation ("yes, cancel it")
+# Said before a proposal shown again because the reply to it was no plain yes.
+NOT_A_YES = "I didn't take that as a clear yes, so nothing was changed."
+
+
+def _proposals(req: LlmRequest) -> tuple[dict | None, dict | None]:
+    """The duplicate-charge refund and the cancellation proposed in the previous turn."""
+    dup = (previous_result(req, "find_duplicate_charges") or {}).get("proposal")
+    cancel = (previous_result(req, "propose_cancel_subscription") or {}).get("proposal")
+    return dup, cancel
 
 
 def _answer_to_proposal(text: str, req: LlmRequest) -> LlmResponse | None:
-    """The customer's reply to a proposal of the previous turn: yes executes, no declines."""
-    dup = (previous_result(req, "find_duplicate_charges") or {}).get("proposal")
-    cancel = (previous_result(req, "propose_cancel_subscription") or {}).get("proposal")
+    """The customer's reply to a proposal of the previous turn: yes executes, no declines,
+    any other answer ("yes, if it's free", "👍") shows the proposal again."""
+    dup, cancel = _proposals(req)
     if not (dup or cancel):
         return None
-    if is_affirmative(text, allow=_CANCEL_WORDS if cancel else ()):
+    allow = _CANCEL_WORDS if cancel else ()
+    if is_affirmative(text, allow=allow):
         if dup:
             return function_call("refund_duplicate_charge", {"invoice_id": dup["invoice_id"]})
         return function_call("cancel_subscription")
-    if is_refusal(_without_cancel(text) if cancel else text):
+    if is_refusal(text, allow=allow):
         return function_call("decline_billing_action")
+    if is_unclear_answer(text, allow=allow):
+        if dup:
+            return function_call("find_duplicate_charges")
+        return function_call("propose_cancel_subscription")
     return None
 
 
-def _without_cancel(text: str) -> str:
-    """The text minus the verb "cancel", which names the action rather than refusing it."""
-    return re.sub(r"\bcancel\w*\b", " ", text, flags=re.IGNORECASE)
+def _asked_again(text: str, req: LlmRequest, results: dict[str, dict[str, Any]]) -> bool:
+    """This turn shows the previous turn's proposal again after an unclear answer."""
+    dup, cancel = _proposals(req)
+    allow = _CANCEL_WORDS if cancel else ()
+    again = (dup and "find_duplicate_charges" in results) or (
+        cancel and "propose_cancel_subscription" in results
+    )
+    return bool(again) and is_unclear_answer(text, allow=allow)
 
 
 def _choose_tool(text: str, req: LlmRequest) -> LlmResponse:
@@ -75,7 +94,7 @@ def _choose_tool(text: str, req: LlmRequest) -> LlmResponse:
             "There is nothing waiting for your confirmation. What would you like me to do?"
         )
     if find(_CANCEL, text) and not find(_GENERAL, text):
-        if is_refusal(_without_cancel(text)):
+        if is_refusal(text, allow=_CANCEL_WORDS):
             return text_response("Understood: I won't cancel anything. Nothing was changed.")
         return function_call("propose_cancel_subscription")
     m = _INVOICE_ID.search(text)
@@ -212,6 +231,10 @@ def _compose(results: dict[str, dict[str, Any]]) -> str:
 def policy(req: LlmRequest) -> LlmResponse:
     """Call a billing tool first; once its result is in, answer from it."""
     results = function_responses(req)
+    text = last_user_text(req)
     if not results:
-        return _choose_tool(last_user_text(req), req)
-    return text_response(_compose(results))
+        return _choose_tool(text, req)
+    answer = _compose(results)
+    if _asked_again(text, req, results):
+        answer = f"{NOT_A_YES}\n\n{answer}"
+    return text_response(answer)

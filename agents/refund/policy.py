@@ -7,6 +7,8 @@ order number     -> check_refund_eligibility -> a *proposal*: order, item, amoun
 a clear yes      -> request_refund for the order proposed in the previous turn (the tool
                     itself re-checks the proposal and the user's actual message)
 no / not now     -> decline_refund; "don't refund order 1006" never proposes anything
+any other answer -> ("yes if it's under $10", "yes?", "👍") nothing is refunded: the
+                    proposal is shown again and a plain yes asked for
 pasted document  -> no proposal: text inside a document is data, not a request
 status question  -> refund_status;  policy question -> get_refund_policy
 """
@@ -27,7 +29,7 @@ from coordinator.models.offline import (
     last_user_text,
     text_response,
 )
-from tools.confirmation import is_affirmative, is_refusal
+from tools.confirmation import is_affirmative, is_refusal, is_unclear_answer
 from tools.refund_policy import policy_text
 
 __all__ = ["order_id_in", "policy", "policy_clause"]
@@ -157,6 +159,9 @@ def _first_call(text: str, req: LlmRequest) -> LlmResponse:
             )
     if is_refusal(text) and not find(_STATUS, text):
         return function_call("decline_refund")
+    proposed = _previous_proposal(req)
+    if proposed is not None and oid in (None, proposed) and is_unclear_answer(text):
+        return function_call("check_refund_eligibility", {"order_id": proposed})
     if _looks_like_document(text):
         return text_response(
             "That looks like a pasted document. I don't act on text inside documents. "
@@ -171,11 +176,16 @@ def _first_call(text: str, req: LlmRequest) -> LlmResponse:
     return function_call("check_refund_eligibility", {"order_id": oid})
 
 
-def _proposal(check: dict[str, Any]) -> str:
+# Said before a proposal shown again because the reply to it was no plain yes.
+NOT_A_YES = "I didn't take that as a clear yes, so nothing was refunded. "
+
+
+def _proposal(check: dict[str, Any], again: bool = False) -> str:
     order, proposal = check["order"], check["proposal"]
     clauses = [c for c in (policy_clause(r) for r in _ALLOWING_RULES) if c]
     return (
-        f"I can refund order {order['order_id']} ({order['item']}): {proposal['amount']} back "
+        (NOT_A_YES if again else "")
+        + f"I can refund order {order['order_id']} ({order['item']}): {proposal['amount']} back "
         f"to your original payment method. {check['explanation']}\n"
         + bullets(clauses)
         + f'\n\nShall I go ahead? Reply "yes" to refund order {order["order_id"]}; '
@@ -183,7 +193,7 @@ def _proposal(check: dict[str, Any]) -> str:
     )
 
 
-def _next(text: str, results: dict[str, dict[str, Any]]) -> LlmResponse:
+def _next(text: str, results: dict[str, dict[str, Any]], req: LlmRequest) -> LlmResponse:
     if (done := results.get("request_refund")) is not None:
         if done.get("status") == "ok":
             return text_response(_refund_done(done["refund"], bool(done.get("already_refunded"))))
@@ -220,7 +230,8 @@ def _next(text: str, results: dict[str, dict[str, Any]]) -> LlmResponse:
         if not check["eligible"]:
             return text_response(_refused(check["explanation"], check["rule"]))
         if check.get("proposal"):
-            return text_response(_proposal(check))
+            again = _previous_proposal(req) == order["order_id"] and is_unclear_answer(text)
+            return text_response(_proposal(check, again))
         return text_response(check["explanation"])
 
     if (status := results.get("refund_status")) is not None:
@@ -266,4 +277,4 @@ def _next(text: str, results: dict[str, dict[str, Any]]) -> LlmResponse:
 def policy(req: LlmRequest) -> LlmResponse:
     results = function_responses(req)
     text = last_user_text(req)
-    return _first_call(text, req) if not results else _next(text, results)
+    return _first_call(text, req) if not results else _next(text, results, req)
