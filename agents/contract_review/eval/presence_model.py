@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import ast
 import csv
-import hashlib
 import io
 import json
 import pickle
@@ -50,17 +49,9 @@ from agents.contract_review.splitter import split_document
 from coordinator.errors import UsageError
 
 from .corpus import LOCAL_CONTRACTS, check_cuad_dir, sentence_keys
+from .heldout import cue_writing_half
 
 __all__ = ["WEIGHT_DECIMALS", "build", "cue_writing_half", "main"]
-
-
-def cue_writing_half(stem: str) -> bool:
-    """Whether a training contract is in the half whose labelled excerpts rule authors may read.
-
-    Cues are hand-written from CUAD excerpts, and the CV figure includes the contracts they
-    were read from. The other half (SHA-1 of the file stem odd) is never read while writing
-    cues, so the build also reports CV on it alone: a check on the cue writing itself."""
-    return int(hashlib.sha1(stem.encode("utf-8")).hexdigest(), 16) % 2 == 0
 
 
 def _read_cuad(source: Path) -> tuple[list[dict[str, str]], dict[str, str]]:
