@@ -49,7 +49,7 @@ from agents.contract_review.rulebook import Rulebook, load_rulebook
 from agents.contract_review.splitter import Section, split_document
 from coordinator.errors import UsageError
 
-from .corpus import check_cuad_dir
+from .cuad_v1 import check_cuad_dir
 
 __all__ = [
     "CategoryScore",
