@@ -18,6 +18,7 @@ from agents.contract_review.presence import (
 )
 from agents.contract_review.rulebook import load_rulebook
 from agents.contract_review.splitter import split_document
+from coordinator.errors import UsageError
 
 
 @pytest.fixture(scope="module")
@@ -31,11 +32,19 @@ def contract(rulebook):
 
 
 def test_shipped_artefact_is_small_and_never_saw_the_evaluated_contracts(rulebook):
+    """Neither the 10 shipped contracts nor the held-out split trained the shipped weights."""
+    from agents.contract_review.eval.cuad_v1 import read_stem_list
+    from agents.contract_review.eval.heldout import HELDOUT_FILE
+
     assert MODEL_FILE.stat().st_size < 2_000_000
     model = load_presence_model()
     evaluated = {p.stem for p in (CUAD_DIR / "contracts").glob("*.txt")}
-    assert model.meta["contracts"] > 400
+    heldout = set(read_stem_list(HELDOUT_FILE))
+    assert model.meta["contracts"] > 350
     assert not evaluated & set(model.meta["stems"])
+    assert not heldout & {s.strip() for s in model.meta["stems"]}
+    assert heldout == {s.strip() for s in model.meta["excluded_listed"]}
+    assert evaluated | set(model.meta["excluded_listed"]) <= set(model.meta["excluded"])
     assert {r.name for r in rulebook.presence} <= set(model.categories)
     assert list(model.meta["features"]) == list(FEATURES)
 
@@ -292,3 +301,32 @@ def test_eval_commands_refuse_a_bad_source_in_one_line(tmp_path, capsys, module,
     assert out == "" and "Traceback" not in err
     [line] = err.strip().splitlines()
     assert line.startswith("error: ") and fragment in line and str(tmp_path) in line
+
+
+def test_heldout_score_runs_both_systems_and_refuses_a_model_that_saw_them(tmp_path, sample_build):
+    """`heldout score` on a sample: the presence model built without two contracts and the
+    tf-idf baseline on the same training contracts are both scored on those two; the model
+    built on all six is refused (its numbers on them would not be held out)."""
+    from agents.contract_review.eval.heldout import main, score
+    from agents.contract_review.eval.presence_model import build
+
+    sample, full_model, _ = sample_build
+    stems = sorted(p.stem for p in (sample / "full_contract_txt").glob("*.txt"))
+    held = tmp_path / "held.txt"
+    held.write_text("# two of six\n" + "\n".join(stems[:2]) + "\n", encoding="utf-8")
+    model = tmp_path / "held_model.npz"
+    build(sample, model, folds=2, log=lambda *a: None, exclude_evaluated=False, exclude=stems[:2])
+    result = score(sample, held, model, log=lambda *a: None)
+    assert result["heldout"] == stems[:2] and result["training_contracts"] == 4
+    assert {"presence_model", "tfidf_lr", "name_words_strict"} <= set(result["summary"])
+    row = result["per_category"][0]
+    assert {"presence_model", "tfidf_lr", "heldout_positives"} <= set(row)
+    pos = sum(r["heldout_positives"] for r in result["per_category"])
+    for system in ("presence_model", "tfidf_lr"):
+        assert sum(r[system]["tp"] + r[system]["fn"] for r in result["per_category"]) == pos
+    with pytest.raises(UsageError, match="fitted on 2 held-out contract"):
+        score(sample, held, full_model, log=lambda *a: None)
+    assert (
+        main(["score", "--dir", str(sample), "--heldout", str(held), "--model", str(full_model)])
+        == 2
+    )
