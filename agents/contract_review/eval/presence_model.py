@@ -1,14 +1,16 @@
 """Fit the document-level presence model (`agents.contract_review.presence`) from CUAD v1.
 
-Everything is fitted on the ~490 CUAD v1 contracts we never score (the 10 evaluated contracts
-in ``agents/contract_review/data/cuad`` and their sibling filings are excluded, as in
-`agents.contract_review.eval.corpus`). The sentence features of the training contracts are
-cross-fitted (each contract scored by a sentence classifier that never saw it), so the
-document model learns how much to trust the classifier on unseen text; thresholds are chosen
-by cross-validation on those contracts only. The shipped artefact (``presence_model.npz``)
-holds only weights: no contract text.
+Everything is fitted on the CUAD v1 contracts we never score: the 10 evaluated contracts in
+``agents/contract_review/data/cuad``, the ``--exclude`` list (the held-out split,
+``eval/heldout.txt``) and the sibling filings of either are left out (399 of 510 remain). The
+sentence features of the training contracts are cross-fitted (each contract scored by a
+sentence classifier that never saw it), so the document model learns how much to trust the
+classifier on unseen text; thresholds are chosen by cross-validation on those contracts only.
+The shipped artefact (``presence_model.npz``) holds only weights: no contract text.
 
-    python -m agents.contract_review.eval.presence_model build --dir CUAD_v1/
+    python -m agents.contract_review.eval.presence_model build --dir CUAD_v1/ \\
+        --exclude agents/contract_review/eval/heldout.txt
+    python -m agents.contract_review.eval.heldout score --dir CUAD_v1/   # the 93 held out
     python -m agents.contract_review.eval.clauses      # the 10 untouched contracts
 
 The build is byte-reproducible: contracts in name order, seeded folds and sampling,
