@@ -173,9 +173,12 @@ def test_baselines_search_the_category_words(rulebook) -> None:
 
 def test_training_corpus_excludes_every_scored_contract(cuad) -> None:
     from agents.contract_review.eval.corpus import load_corpus
+    from agents.contract_review.eval.cuad_v1 import read_stem_list
+    from agents.contract_review.eval.heldout import HELDOUT_FILE
 
     corpus = load_corpus()
     assert {c.stem for c in cuad} <= set(corpus.excluded)
+    assert set(read_stem_list(HELDOUT_FILE)) <= {s.strip() for s in corpus.excluded}
     texts = [" ".join(c.text.split()).lower() for c in cuad]
     pieces = [x for xs in corpus.exemplars.values() for x in xs] + corpus.background
     for piece in pieces:

@@ -18,6 +18,7 @@ from agents.contract_review.presence import (
 )
 from agents.contract_review.rulebook import load_rulebook
 from agents.contract_review.splitter import split_document
+from coordinator.errors import UsageError
 
 
 @pytest.fixture(scope="module")
@@ -31,11 +32,19 @@ def contract(rulebook):
 
 
 def test_shipped_artefact_is_small_and_never_saw_the_evaluated_contracts(rulebook):
+    """Neither the 10 shipped contracts nor the held-out split trained the shipped weights."""
+    from agents.contract_review.eval.cuad_v1 import read_stem_list
+    from agents.contract_review.eval.heldout import HELDOUT_FILE
+
     assert MODEL_FILE.stat().st_size < 2_000_000
     model = load_presence_model()
     evaluated = {p.stem for p in (CUAD_DIR / "contracts").glob("*.txt")}
-    assert model.meta["contracts"] > 400
+    heldout = set(read_stem_list(HELDOUT_FILE))
+    assert model.meta["contracts"] > 350
     assert not evaluated & set(model.meta["stems"])
+    assert not heldout & {s.strip() for s in model.meta["stems"]}
+    assert heldout == {s.strip() for s in model.meta["excluded_listed"]}
+    assert evaluated | set(model.meta["excluded_listed"]) <= set(model.meta["excluded"])
     assert {r.name for r in rulebook.presence} <= set(model.categories)
     assert list(model.meta["features"]) == list(FEATURES)
 
@@ -96,8 +105,9 @@ def test_features_are_finite(contract, rulebook):
     assert probs.shape[0] == len(raw.sentences)
 
 
-def _sample(tmp_path, n: int = 6):
-    """A small CUAD-layout directory: the first n shipped contracts and their label rows."""
+def _sample(tmp_path, n: int = 6, copy_of: int | None = None):
+    """A small CUAD-layout directory: the first n shipped contracts and their label rows;
+    ``copy_of``: also a re-filing of that contract under another name (a sibling)."""
     import csv
     import shutil
 
@@ -108,13 +118,21 @@ def _sample(tmp_path, n: int = 6):
         reader = csv.DictReader(fh)
         rows = sorted(reader, key=lambda r: r["Filename"])[:n]
         fields = reader.fieldnames
+    for r in rows:
+        name = Path(r["Filename"]).stem + ".txt"
+        shutil.copy(src / "contracts" / name, out / "full_contract_txt" / name)
+    if copy_of is not None:
+        orig = rows[copy_of]
+        copy = dict(orig, Filename="REFILED COPY - " + orig["Filename"])
+        text = (src / "contracts" / (Path(orig["Filename"]).stem + ".txt")).read_text("utf-8")
+        (out / "full_contract_txt" / (Path(copy["Filename"]).stem + ".txt")).write_text(
+            "EXHIBIT 99.1 (refiled)\n\n" + text, encoding="utf-8"
+        )
+        rows.append(copy)
     with (out / "master_clauses.csv").open("w", encoding="utf-8", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=fields)
         w.writeheader()
         w.writerows(rows)
-    for r in rows:
-        name = Path(r["Filename"]).stem + ".txt"
-        shutil.copy(src / "contracts" / name, out / "full_contract_txt" / name)
     return out
 
 
@@ -158,6 +176,103 @@ def test_build_reports_cv_on_the_half_never_read_for_cues(sample_build):
         assert all(counts[k] <= whole[k] for k in ("tp", "fp", "fn"))
 
 
+def test_exclude_removes_the_stem_and_its_sibling_from_every_artefact(tmp_path, sample_build):
+    """--exclude on the presence build: the listed contract and its re-filing (a sibling under
+    another name) train nothing; the file differs from the full build and names no left-out
+    contract outside its `excluded` lists."""
+    import json
+
+    from agents.contract_review.eval.presence_model import build
+    from agents.contract_review.presence import PresenceModel
+
+    sample = _sample(tmp_path, copy_of=1)
+    stems = sorted(p.stem for p in (sample / "full_contract_txt").glob("*.txt"))
+    victim = sorted(s for s in stems if not s.startswith("REFILED"))[1]
+    refiled = next(s for s in stems if s.startswith("REFILED"))
+    out = tmp_path / "excl.npz"
+    meta = build(
+        sample, out, folds=2, log=lambda *a: None, exclude_evaluated=False, exclude=[victim]
+    )
+    assert meta["excluded_listed"] == [victim]
+    assert meta["excluded"] == sorted([victim, refiled])
+    assert victim not in meta["stems"] and refiled not in meta["stems"]
+    assert meta["contracts"] == len(stems) - 2 == 5
+    model = PresenceModel(out)
+    dumped = json.dumps({k: v for k, v in model.meta.items() if not k.startswith("excluded")})
+    assert victim not in dumped and refiled not in dumped
+    full = PresenceModel(sample_build[1])
+    assert victim in full.meta["stems"]
+    assert not np.array_equal(model.sentence_coef, full.sentence_coef)
+    assert out.read_bytes() != sample_build[1].read_bytes()
+
+
+def test_corpus_exclude_leaves_out_the_contract_its_sibling_and_their_text(tmp_path):
+    """The exemplar corpus: with a contract excluded, no exemplar or background sentence of it
+    (or of its re-filing) is kept; without the exclusion some are (so the check can fail)."""
+    from agents.contract_review.eval.corpus import build_corpus
+
+    sample = _sample(tmp_path, copy_of=1)
+    stems = sorted(p.stem for p in (sample / "full_contract_txt").glob("*.txt"))
+    victim = sorted(s for s in stems if not s.startswith("REFILED"))[1]
+    text = " ".join((sample / "full_contract_txt" / f"{victim}.txt").read_text("utf-8").split())
+    text = text.lower()
+
+    def pieces(corpus):
+        out = [x for xs in corpus.exemplars.values() for x in xs] + corpus.background
+        return [p for p in out if len(p) >= 40 and " ".join(p.split()).lower()[:120] in text]
+
+    full = build_corpus(sample, [])
+    assert pieces(full), "the victim contributes nothing even when kept: the test is void"
+    left = build_corpus(sample, [victim])
+    assert victim in left.excluded and any(s.startswith("REFILED") for s in left.excluded)
+    assert left.contracts == full.contracts - 2
+    assert pieces(left) == []
+
+
+def test_verbatim_guard_matches_a_plain_substring_search():
+    """The corpus's leak guard is exact: the word-start index never misses a real occurrence."""
+    import random
+
+    from agents.contract_review.eval.corpus import _Verbatim
+
+    rng = random.Random(0)
+    words = [f"w{i}" for i in range(50)]
+    texts = [" ".join(rng.choice(words) for _ in range(400)) for _ in range(3)]
+    guard = _Verbatim(["  " + t.upper().replace(" ", " \n ") for t in texts])
+    for _ in range(300):
+        t = rng.choice(texts)
+        i = rng.randrange(len(t) - 130)
+        piece = t[i : i + rng.randrange(30, 130)]  # often starts and ends mid-word
+        assert (piece in guard) == (len(piece.strip()) >= 40 and " ".join(piece.split()) in t)
+    assert ("x " * 30) not in guard
+
+
+@pytest.mark.parametrize(
+    ("module", "args", "fragment"),
+    [
+        ("presence_model", ["build", "--dir", "{sample}", "--exclude", "{missing}"], "no such"),
+        ("presence_model", ["build", "--dir", "{sample}", "--exclude", "{list}"], "not in this"),
+        ("corpus", ["{sample}", "--exclude", "{missing}"], "no such exclude file"),
+        ("corpus", ["{sample}", "--exclude", "{list}"], "1 stem(s) not in this CUAD copy"),
+    ],
+)
+def test_a_bad_exclude_file_is_one_line_and_exit_2(tmp_path, capsys, module, args, fragment):
+    """A missing list or a stem the CUAD copy lacks: exit 2, one line, before any embedding."""
+    import importlib
+
+    sample = _sample(tmp_path, n=2)
+    bad = tmp_path / "list.txt"
+    bad.write_text("# held out\nNO SUCH CONTRACT_2020-EX-10.1-AGREEMENT\n", encoding="utf-8")
+    paths = {"missing": tmp_path / "missing.txt", "sample": sample, "list": bad}
+    argv = [a.format(**paths) for a in args]
+    main = importlib.import_module(f"agents.contract_review.eval.{module}").main
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "Traceback" not in err
+    [line] = err.strip().splitlines()
+    assert line.startswith("error: ") and fragment in line and str(tmp_path) in line
+
+
 @pytest.mark.parametrize(
     ("module", "args", "fragment"),
     [
@@ -167,6 +282,7 @@ def test_build_reports_cv_on_the_half_never_read_for_cues(sample_build):
         ("presence_model", ["build", "--dir", "{missing}"], "not a CUAD directory"),
         ("presence_model", ["build", "--git", "{missing}"], "not a git directory"),
         ("presence_model", ["build", "--git", "{empty}"], "git archive failed"),
+        ("heldout", ["split", "--dir", "{missing}"], "not a CUAD directory"),
     ],
 )
 def test_eval_commands_refuse_a_bad_source_in_one_line(tmp_path, capsys, module, args, fragment):
@@ -185,3 +301,32 @@ def test_eval_commands_refuse_a_bad_source_in_one_line(tmp_path, capsys, module,
     assert out == "" and "Traceback" not in err
     [line] = err.strip().splitlines()
     assert line.startswith("error: ") and fragment in line and str(tmp_path) in line
+
+
+def test_heldout_score_runs_both_systems_and_refuses_a_model_that_saw_them(tmp_path, sample_build):
+    """`heldout score` on a sample: the presence model built without two contracts and the
+    tf-idf baseline on the same training contracts are both scored on those two; the model
+    built on all six is refused (its numbers on them would not be held out)."""
+    from agents.contract_review.eval.heldout import main, score
+    from agents.contract_review.eval.presence_model import build
+
+    sample, full_model, _ = sample_build
+    stems = sorted(p.stem for p in (sample / "full_contract_txt").glob("*.txt"))
+    held = tmp_path / "held.txt"
+    held.write_text("# two of six\n" + "\n".join(stems[:2]) + "\n", encoding="utf-8")
+    model = tmp_path / "held_model.npz"
+    build(sample, model, folds=2, log=lambda *a: None, exclude_evaluated=False, exclude=stems[:2])
+    result = score(sample, held, model, log=lambda *a: None)
+    assert result["heldout"] == stems[:2] and result["training_contracts"] == 4
+    assert {"presence_model", "tfidf_lr", "name_words_strict"} <= set(result["summary"])
+    row = result["per_category"][0]
+    assert {"presence_model", "tfidf_lr", "heldout_positives"} <= set(row)
+    pos = sum(r["heldout_positives"] for r in result["per_category"])
+    for system in ("presence_model", "tfidf_lr"):
+        assert sum(r[system]["tp"] + r[system]["fn"] for r in result["per_category"]) == pos
+    with pytest.raises(UsageError, match="fitted on 2 held-out contract"):
+        score(sample, held, full_model, log=lambda *a: None)
+    assert (
+        main(["score", "--dir", str(sample), "--heldout", str(held), "--model", str(full_model)])
+        == 2
+    )

@@ -10,8 +10,8 @@ judges, who answer the same `JudgeQuestion` with a `ClauseVote` and fail in diff
                      (robust to wording, blind to negation).
 * `KeywordJudge`     the category's anchor words within a few tokens of obligation/modal words
                      in an operative (not definitional, not heading) sentence.
-* `ClassifierJudge`  logistic regression on WordLlama embeddings, trained on ~3,800 labelled
-                     clauses and ~5,600 unlabelled sentences of 491 CUAD contracts that are
+* `ClassifierJudge`  logistic regression on WordLlama embeddings, trained on ~3,500 labelled
+                     clauses and ~4,600 unlabelled sentences of 399 CUAD contracts that are
                      never scored (`agents.contract_review.eval.corpus`): learned, not hand-written.
 
 `weighted_majority` combines them: the learned judge counts 1.5, the others 1, so it wins with

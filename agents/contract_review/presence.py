@@ -14,8 +14,9 @@ This module only loads and applies the weights (``data/cuad_corpus/presence_mode
 no contract text). How they are fitted, and on which contracts, is in
 `agents.contract_review.eval.presence_model`:
 
-    python -m agents.contract_review.eval.presence_model build --dir CUAD_v1/
-    python -m agents.contract_review.eval.clauses       # the 10 untouched contracts
+    python -m agents.contract_review.eval.presence_model build --dir CUAD_v1/ \\
+        --exclude agents/contract_review/eval/heldout.txt
+    python -m agents.contract_review.eval.heldout score --dir CUAD_v1/   # the 93 held out
 """
 
 from __future__ import annotations

@@ -5,13 +5,13 @@ For every contract and every Yes/No category: predicted present (split -> check 
 versus the label. Honest protocol on our 10 contracts: cues were written and tuned looking
 only at the TRAIN half (even positions in name order); the similarity judge's exemplars and
 background sentences come from the training contracts of each split only; the learned judge
-was trained on 491 other CUAD contracts (none of the 10 here, nor their sibling filings) and
-its threshold chosen on the training half only. The number to quote
+was trained on 399 other CUAD contracts (none of the 10 here, of the held-out split, nor their
+sibling filings) and its threshold chosen on the training half only. The number to quote
 is the held-out one (train -> test); the reverse split and leave-one-out (exemplars from the
 other nine) are printed too, with the caveat that the cues saw the train half.
 
 First in the table: the document-level `agents.contract_review.presence` model, fitted
-(sentence classifier, per-category models, thresholds) on 479 external CUAD contracts
+(sentence classifier, per-category models, thresholds) on 399 external CUAD contracts
 only, so all 10 contracts here are held out; its "5 never seen" row also excludes the
 contracts the cues were written against, the strictest number.
 
@@ -49,7 +49,7 @@ from agents.contract_review.rulebook import Rulebook, load_rulebook
 from agents.contract_review.splitter import Section, split_document
 from coordinator.errors import UsageError
 
-from .corpus import check_cuad_dir
+from .cuad_v1 import check_cuad_dir
 
 __all__ = [
     "CategoryScore",

@@ -1,33 +1,36 @@
 """A training corpus from the CUAD contracts we do NOT evaluate on, and the clause classifier.
 
 Five labelled contracts hold ~30 positive clauses for 33 categories, too few to learn from.
-CUAD v1 labels 510 contracts; this module distils the other 500 into a small shipped file:
+CUAD v1 labels 510 contracts; this module distils the others into a small shipped file:
 labelled clause excerpts per presence category (positives) and sentences that carry no label
-of any category (negatives). Every contract in ``data/cuad/contracts`` is excluded by
-file stem, and so is every other contract sharing 3+ long sentences with one of them (CUAD
-holds sibling filings of the same deal); any remaining excerpt found verbatim in an evaluated
-contract is dropped. A model trained on the corpus has never seen text that is scored.
+of any category (negatives). Left out by file stem: every contract in ``data/cuad/contracts``,
+every contract of the ``--exclude`` list (the held-out split, ``eval/heldout.txt``), and every
+sibling filing of either (`agents.contract_review.eval.siblings`); any remaining excerpt found
+verbatim in a left-out contract is dropped. A model trained on the corpus has never seen text
+that is scored.
 
 Build once from a CUAD v1 checkout (``master_clauses.csv`` + ``full_contract_txt/``):
 
-    python -m agents.contract_review.eval.corpus BUILD_FROM_DIR
+    python -m agents.contract_review.eval.corpus CUAD_v1/ \\
+        --exclude agents/contract_review/eval/heldout.txt
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
-import csv
 import gzip
 import json
 import random
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel, Field
+from threadpoolctl import threadpool_limits
 
 from agents.contract_review.clauses import (
     CLASSIFIER_FILE,
@@ -39,14 +42,16 @@ from agents.contract_review.cuad import CUAD_DIR
 from coordinator.encoder import get_encoder
 from coordinator.errors import UsageError
 
+from .artefacts import save_json_gz, save_npz
+from .cuad_v1 import check_cuad_dir, read_cuad, read_stem_list, resolve_stems
+from .siblings import sibling_map, with_siblings
+
 __all__ = [
     "CORPUS_FILE",
     "LOCAL_CONTRACTS",
     "CuadCorpus",
     "build_corpus",
-    "check_cuad_dir",
     "load_corpus",
-    "sentence_keys",
     "train_classifier",
 ]
 
@@ -59,75 +64,78 @@ class CuadCorpus(BaseModel):
     """Positives per category and unlabelled negatives, from contracts never scored."""
 
     source: str = Field(description="Where the corpus was distilled from, with licence.")
-    excluded: list[str] = Field(description="File stems left out (the evaluated contracts).")
+    excluded: list[str] = Field(
+        description="File stems left out: shipped, listed (held out) and their siblings."
+    )
     contracts: int = Field(description="How many CUAD contracts contributed.")
     exemplars: dict[str, list[str]] = Field(description="Category -> labelled clause excerpts.")
     background: list[str] = Field(description="Sentences of those contracts with no label.")
 
 
-def sentence_keys(text: str) -> set[str]:
-    """Fingerprints of a contract's long sentences, for sibling-filing detection."""
-    out = set()
-    for s, e in sentence_spans(text):
-        sent = collapse_ws(text[s:e]).lower()
-        if len(sent) >= 80:
-            out.add(sent[:100])
-    return out
+class _Verbatim:
+    """Is a piece of text found verbatim (whitespace and case folded) in any of some texts?
 
+    Exact, and fast for ~100 long texts: every occurrence of a piece starts, after the piece's
+    first space, at a word start of the text, so 40-character windows at word starts are indexed
+    and only a piece whose window is indexed is searched for."""
 
-def check_cuad_dir(path: str | Path, texts: str = "full_contract_txt") -> Path:
-    """``path`` if it holds ``master_clauses.csv`` and the ``texts`` folder, else `UsageError`
-    (one line for the eval commands, instead of a traceback half-way through a build)."""
-    path = Path(path)
-    for need in ("master_clauses.csv", texts):
-        if not (path / need).exists():
-            raise UsageError(f"{path}: not a CUAD directory (no {need})")
-    return path
+    W = 40
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        self.texts = [collapse_ws(t).lower() for t in texts]
+        self.windows = {
+            t[i : i + self.W]
+            for t in self.texts
+            for i in [0, *(m.end() for m in re.finditer(" ", t))]
+            if i + self.W <= len(t)
+        }
+
+    def __contains__(self, piece: str) -> bool:
+        key = collapse_ws(piece).lower()[:120]
+        if len(key) < 40 or not self.texts:
+            return False
+        cut = key.find(" ") + 1
+        if cut and cut + self.W <= len(key) and key[cut : cut + self.W] not in self.windows:
+            return False
+        return any(key in t for t in self.texts)
 
 
 def build_corpus(
     cuad_dir: str | Path,
     exclude: Sequence[str],
-    evaluated_texts: Sequence[str] = (),
+    outside: Mapping[str, str] | None = None,
     per_category: int = 150,
     background_per_contract: int = 12,
     max_chars: int = 600,
     seed: int = 0,
 ) -> CuadCorpus:
-    """Distil ``cuad_dir`` (CUAD v1 layout) minus the ``exclude`` stems into a corpus.
+    """Distil ``cuad_dir`` (CUAD v1 layout) minus the ``exclude`` stems and their siblings.
 
-    ``evaluated_texts`` are the contracts that will be scored: siblings of them are excluded
-    too, and excerpts occurring in them verbatim are dropped.
+    ``outside``: texts (by stem) of left-out contracts the copy may not hold (the shipped
+    sample); their siblings are left out too, and so are excerpts found in them verbatim.
     """
-    cuad_dir = Path(cuad_dir)
+    src = read_cuad(cuad_dir)
     rng = random.Random(seed)
-    excluded = set(exclude)
-    held = [collapse_ws(t).lower() for t in evaluated_texts]
-    held_keys = set().union(*(sentence_keys(t) for t in evaluated_texts)) if held else set()
-
-    def leaked(x: str) -> bool:
-        k = collapse_ws(x).lower()[:120]
-        return len(k) >= 40 and any(k in t for t in held)
-
-    with (cuad_dir / "master_clauses.csv").open(encoding="utf-8", newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    every = {**(outside or {}), **src.texts}
+    excluded = with_siblings(set(exclude) | set(outside or {}), sibling_map(every))
+    leaked = _Verbatim([every[s] for s in sorted(excluded) if s in every])
     presence = sorted(
-        {k[: -len("-Answer")] for r in rows[:1] for k in r if k.endswith("-Answer")}
+        {
+            k[: -len("-Answer")]
+            for r in list(src.rows.values())[:1]
+            for k in r
+            if k.endswith("-Answer")
+        }
         - {"Document Name", "Parties", "Agreement Date", "Effective Date", "Expiration Date"}
         - {"Renewal Term", "Notice Period to Terminate Renewal", "Governing Law"}
     )
     exemplars: dict[str, list[str]] = {c: [] for c in presence}
     background: list[str] = []
     used = 0
-    for row in rows:
-        stem = Path(row["Filename"]).stem
+    for stem in src.stems:
         if stem in excluded:
             continue
-        txt = cuad_dir / "full_contract_txt" / f"{stem}.txt"
-        text = txt.read_text(encoding="utf-8", errors="replace") if txt.exists() else ""
-        if len(sentence_keys(text) & held_keys) >= 3:
-            excluded.add(stem)  # a sibling filing of an evaluated contract
-            continue
+        row, text = src.rows[stem], src.texts[stem]
         used += 1
         labelled: list[str] = []
         for key, raw in row.items():
@@ -140,7 +148,7 @@ def build_corpus(
             labelled.extend(collapse_ws(c).lower()[:60] for c in clauses if len(c) > 20)
             if key in exemplars:
                 exemplars[key].extend(
-                    collapse_ws(c)[:max_chars] for c in clauses if len(c) > 20 and not leaked(c)
+                    collapse_ws(c)[:max_chars] for c in clauses if len(c) > 20 and c not in leaked
                 )
         sents = []
         for s, e in sentence_spans(text):
@@ -149,7 +157,7 @@ def build_corpus(
             if (
                 len(sent) >= 40
                 and not any(k in low or low[:60] in k for k in labelled)
-                and not leaked(sent)
+                and sent not in leaked
             ):
                 sents.append(sent[:max_chars])
         background.extend(rng.sample(sents, min(background_per_contract, len(sents))))
@@ -158,7 +166,7 @@ def build_corpus(
         exemplars[cat] = rng.sample(xs, min(per_category, len(xs)))
     return CuadCorpus(
         source="CUAD v1 (The Atticus Project, CC BY 4.0): master_clauses.csv + full_contract_txt",
-        excluded=sorted(excluded),
+        excluded=sorted(excluded & set(every)),
         contracts=used,
         exemplars=exemplars,
         background=background,
@@ -198,23 +206,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("cuad_dir", help="CUAD v1 dir (master_clauses.csv, full_contract_txt/)")
     parser.add_argument("--out", default=str(CORPUS_FILE))
+    parser.add_argument(
+        "--exclude",
+        metavar="FILE",
+        help="contract stems (one a line, # comments) left out with their sibling filings, "
+        "e.g. agents/contract_review/eval/heldout.txt",
+    )
     args = parser.parse_args(argv)
     try:
         check_cuad_dir(args.cuad_dir)
+        listed = read_stem_list(args.exclude) if args.exclude else []
+        exclude = resolve_stems(listed, read_cuad(args.cuad_dir).stems, args.exclude or "")
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    local = sorted(LOCAL_CONTRACTS.glob("*.txt"))
-    texts = [p.read_text(encoding="utf-8") for p in local]
-    corpus = build_corpus(args.cuad_dir, [p.stem for p in local], evaluated_texts=texts)
+    local = {p.stem: p.read_text(encoding="utf-8") for p in sorted(LOCAL_CONTRACTS.glob("*.txt"))}
+    corpus = build_corpus(args.cuad_dir, exclude, outside=local)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with gzip.open(out, "wt", encoding="utf-8") as fh:
-        json.dump(corpus.model_dump(), fh, ensure_ascii=False)
-    np.savez_compressed(out.with_name(CLASSIFIER_FILE.name), **train_classifier(corpus))
+    save_json_gz(out, corpus.model_dump())
+    with threadpool_limits(limits=1):  # BLAS sums in one fixed order: same bits every build
+        save_npz(out.with_name(CLASSIFIER_FILE.name), **train_classifier(corpus))
     n = sum(len(v) for v in corpus.exemplars.values())
     print(f"{corpus.contracts} contracts, {n} exemplars, {len(corpus.background)} background")
-    print(f"excluded {len(corpus.excluded)} (evaluated + siblings) -> {out}", file=sys.stderr)
+    print(f"left out {len(corpus.excluded)} (shipped, listed, siblings) -> {out}", file=sys.stderr)
     return 0
 
 

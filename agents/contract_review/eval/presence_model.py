@@ -1,34 +1,32 @@
 """Fit the document-level presence model (`agents.contract_review.presence`) from CUAD v1.
 
-Everything is fitted on the ~490 CUAD v1 contracts we never score (the 10 evaluated contracts
-in ``agents/contract_review/data/cuad`` and their sibling filings are excluded, as in
-`agents.contract_review.eval.corpus`). The sentence features of the training contracts are
-cross-fitted (each contract scored by a sentence classifier that never saw it), so the
-document model learns how much to trust the classifier on unseen text; thresholds are chosen
-by cross-validation on those contracts only. The shipped artefact (``presence_model.npz``)
-holds only weights: no contract text.
+Everything is fitted on the CUAD v1 contracts we never score: the 10 evaluated contracts in
+``agents/contract_review/data/cuad``, the ``--exclude`` list (the held-out split,
+``eval/heldout.txt``) and the sibling filings of either are left out (399 of 510 remain). The
+sentence features of the training contracts are cross-fitted (each contract scored by a
+sentence classifier that never saw it), so the document model learns how much to trust the
+classifier on unseen text; thresholds are chosen by cross-validation on those contracts only.
+The shipped artefact (``presence_model.npz``) holds only weights: no contract text.
 
-    python -m agents.contract_review.eval.presence_model build --dir CUAD_v1/
+    python -m agents.contract_review.eval.presence_model build --dir CUAD_v1/ \\
+        --exclude agents/contract_review/eval/heldout.txt
+    python -m agents.contract_review.eval.heldout score --dir CUAD_v1/   # the 93 held out
     python -m agents.contract_review.eval.clauses      # the 10 untouched contracts
 
 The build is byte-reproducible: contracts in name order, seeded folds and sampling,
-single-threaded solvers, weights rounded to `WEIGHT_DECIMALS`, fixed zip timestamps.
+single-threaded solvers, weights rounded to `WEIGHT_DECIMALS`, fixed zip timestamps
+(`agents.contract_review.eval.artefacts`).
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
-import csv
-import hashlib
-import io
 import json
 import pickle
 import subprocess
 import sys
-import tarfile
 import time
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -49,56 +47,13 @@ from agents.contract_review.rulebook import Rulebook, load_rulebook
 from agents.contract_review.splitter import split_document
 from coordinator.errors import UsageError
 
-from .corpus import LOCAL_CONTRACTS, check_cuad_dir, sentence_keys
+from .artefacts import WEIGHT_DECIMALS, save_npz
+from .corpus import LOCAL_CONTRACTS
+from .cuad_v1 import check_cuad_dir, read_cuad, read_stem_list, resolve_stems
+from .heldout import cue_writing_half
+from .siblings import sibling_map, with_siblings
 
 __all__ = ["WEIGHT_DECIMALS", "build", "cue_writing_half", "main"]
-
-
-def cue_writing_half(stem: str) -> bool:
-    """Whether a training contract is in the half whose labelled excerpts rule authors may read.
-
-    Cues are hand-written from CUAD excerpts, and the CV figure includes the contracts they
-    were read from. The other half (SHA-1 of the file stem odd) is never read while writing
-    cues, so the build also reports CV on it alone: a check on the cue writing itself."""
-    return int(hashlib.sha1(stem.encode("utf-8")).hexdigest(), 16) % 2 == 0
-
-
-def _read_cuad(source: Path) -> tuple[list[dict[str, str]], dict[str, str]]:
-    """master_clauses.csv rows and contract texts by stem, from a dir or a bare git repo."""
-    if (source / "master_clauses.csv").exists():
-        rows = list(csv.DictReader((source / "master_clauses.csv").open(encoding="utf-8")))
-        text_dir = source / "full_contract_txt"
-        if not text_dir.is_dir():  # the layout of data/cuad (the shipped sample)
-            text_dir = source / "contracts"
-        texts = {
-            p.stem: p.read_text(encoding="utf-8", errors="replace")
-            for p in sorted(text_dir.glob("*.txt"))
-        }
-        return rows, texts
-    blob = subprocess.run(
-        [
-            "git",
-            f"--git-dir={source}",
-            "archive",
-            "HEAD",
-            "master_clauses.csv",
-            "full_contract_txt",
-        ],
-        check=True,
-        capture_output=True,
-    ).stdout
-    rows, texts = [], {}
-    with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
-        for m in tar.getmembers():
-            fh = tar.extractfile(m) if m.isfile() else None
-            if fh is None:
-                continue
-            data = fh.read().decode("utf-8", errors="replace")
-            if m.name == "master_clauses.csv":
-                rows = list(csv.DictReader(io.StringIO(data)))
-            elif m.name.endswith(".txt"):
-                texts[Path(m.name).stem] = data
-    return rows, texts
 
 
 def _rulebook_key(key: str, spelling: dict[str, str]) -> str:
@@ -235,51 +190,86 @@ def build(
     cache: str | Path | None = None,
     log=print,
     exclude_evaluated: bool = True,
+    exclude: Sequence[str] = (),
+    exclude_origin: str = "--exclude",
 ) -> dict:
     """Fit and save the model from CUAD v1 (dir or bare git repo); returns the CV summary.
 
-    Deterministic: the same inputs give a byte-identical file (contracts in name order,
-    seeded sampling and folds, single-threaded solvers, weights rounded, fixed zip times).
-    `exclude_evaluated=False` lets a test build from the shipped sample contracts."""
+    Left out of everything (sentence classifier, document models, thresholds, rule
+    overrides): the 10 shipped contracts, the ``exclude`` stems (e.g. the held-out split), and
+    every sibling filing of either (`agents.contract_review.eval.siblings`). An ``exclude``
+    name not in the source is a `UsageError` naming ``exclude_origin``, raised before any
+    embedding. Deterministic: the same inputs give a byte-identical file (contracts in name
+    order, seeded sampling and folds, single-threaded solvers, weights rounded, fixed zip
+    times). `exclude_evaluated=False` lets a test build from the shipped sample contracts.
+    ``cache`` keeps every contract of the source embedded (with text: keep it outside the
+    repository), so rebuilding with another ``exclude`` list re-embeds nothing."""
     rulebook = load_rulebook()
     cats = [r.name for r in rulebook.presence]
     cache_path = Path(cache) if cache else None
     rj, kj = RuleJudge(rulebook), KeywordJudge(rulebook)
-    if cache_path and cache_path.exists():
+    cached = cache_path is not None and cache_path.exists()
+    if cached:
         with cache_path.open("rb") as fh:
             docs = pickle.load(fh)
         log(f"loaded {len(docs)} embedded contracts from {cache_path}")
-        for d in docs:  # the rulebook may have changed since: re-derive its features
-            d.update(_rulebook_parts(d["text"], d["row"], rulebook, rj, kj))
-            assert len(d["raw"].sentences) == len(d["emb"]), d["stem"]
     else:
-        rows, texts = _read_cuad(Path(source))
-        local = {p.stem: p.read_text(encoding="utf-8") for p in LOCAL_CONTRACTS.glob("*.txt")}
-        if not exclude_evaluated:
-            local = {}
-        held_keys = set().union(set(), *(sentence_keys(t) for t in local.values()))
+        src = read_cuad(Path(source))
         spelling = {c.casefold(): c for c in cats}
-        docs = []
-        t0 = time.perf_counter()
-        rows = sorted(rows, key=lambda r: r["Filename"])
-        for n, row in enumerate(rows):
-            stem = Path(row["Filename"]).stem
-            text = texts.get(stem)
-            if stem in local or text is None or len(sentence_keys(text) & held_keys) >= 3:
-                continue  # evaluated, sibling filing of an evaluated one, or no text
-            row = {_rulebook_key(k, spelling): v for k, v in row.items()}
-            doc = {"stem": stem, "text": text, "row": row}
-            doc.update(_rulebook_parts(text, row, rulebook, rj, kj))
-            doc["emb"] = embed_sentences(doc["raw"].sentences).astype(np.float16)
-            docs.append(doc)
-            if n % 50 == 0:
-                log(f"  {n}/{len(rows)} rows, {time.perf_counter() - t0:.0f} s")
-        if cache_path:
-            with cache_path.open("wb") as fh:
-                pickle.dump(docs, fh)
-    docs = sorted(docs, key=lambda d: d["stem"])
+        docs = [
+            {
+                "stem": stem,
+                "text": src.texts[stem],
+                "row": {_rulebook_key(k, spelling): v for k, v in src.rows[stem].items()},
+            }
+            for stem in src.stems
+        ]
+    left_out, listed = _left_out(
+        {d["stem"]: d["text"] for d in docs}, exclude, exclude_origin, exclude_evaluated
+    )
+    known = {d["stem"] for d in docs}
+    if cached or not cache_path:  # embed only what is fitted on; a new cache keeps all
+        docs = [d for d in docs if d["stem"] not in left_out]
+    t0 = time.perf_counter()
+    for n, doc in enumerate(docs):
+        doc.update(_rulebook_parts(doc["text"], doc["row"], rulebook, rj, kj))
+        if cached:  # the rulebook may have changed since: only its features are re-derived
+            assert len(doc["raw"].sentences) == len(doc["emb"]), doc["stem"]
+            continue
+        doc["emb"] = embed_sentences(doc["raw"].sentences).astype(np.float16)
+        if n % 50 == 0:
+            log(f"  {n}/{len(docs)} contracts embedded, {time.perf_counter() - t0:.0f} s")
+    if cache_path and not cached:
+        with cache_path.open("wb") as fh:
+            pickle.dump([{k: d[k] for k in ("stem", "text", "row", "emb")} for d in docs], fh)
+    docs = sorted((d for d in docs if d["stem"] not in left_out), key=lambda d: d["stem"])
+    log(
+        f"fitting on {len(docs)} contracts; left out {len(left_out & known)} ({len(listed)} listed)"
+    )
     with threadpool_limits(limits=1):  # BLAS sums in one fixed order: same bits every build
-        return _fit_and_save(docs, rulebook, Path(out), folds, seed, log)
+        return _fit_and_save(
+            docs,
+            rulebook,
+            Path(out),
+            folds,
+            seed,
+            log,
+            excluded={"listed": listed, "all": sorted(left_out & known)},
+        )
+
+
+def _left_out(
+    texts: dict[str, str], exclude: Sequence[str], origin: str, exclude_evaluated: bool
+) -> tuple[set[str], list[str]]:
+    """(every stem left out, the ``exclude`` names as stems): the shipped contracts (unless
+    ``exclude_evaluated`` is false) and the listed ones, each with its sibling filings."""
+    listed = resolve_stems(exclude, texts, origin) if exclude else []
+    seeds = set(listed)
+    if exclude_evaluated:
+        shipped = {p.stem: p.read_text(encoding="utf-8") for p in LOCAL_CONTRACTS.glob("*.txt")}
+        texts = {**shipped, **texts}  # siblings of the shipped ones even if the copy lacks them
+        seeds |= set(shipped)
+    return with_siblings(seeds, sibling_map(texts)), listed
 
 
 def _rulebook_parts(text: str, row: dict[str, str], rulebook: Rulebook, rj, kj) -> dict:
@@ -305,7 +295,13 @@ def _doc_features(docs: Sequence[dict], classes, coef, bias, cats) -> np.ndarray
 
 
 def _fit_and_save(
-    docs: Sequence[dict], rulebook: Rulebook, out: Path, folds: int, seed: int, log
+    docs: Sequence[dict],
+    rulebook: Rulebook,
+    out: Path,
+    folds: int,
+    seed: int,
+    log,
+    excluded: dict[str, list[str]],
 ) -> dict:
     cats = [r.name for r in rulebook.presence]
     rng = np.random.default_rng(seed)
@@ -387,6 +383,8 @@ def _fit_and_save(
         "source": "CUAD v1 (The Atticus Project, CC BY 4.0): master_clauses.csv + texts",
         "contracts": len(docs),
         "stems": sorted(d["stem"] for d in docs),
+        "excluded": excluded["all"],
+        "excluded_listed": excluded["listed"],
         "features": list(FEATURES),
         "doc_C": best["c"],
         "threshold_mode": best["mode"],
@@ -407,7 +405,7 @@ def _fit_and_save(
         "folds": folds,
         "seed": seed,
     }
-    _save_npz(
+    save_npz(
         out,
         sentence_classes=np.array(classes, dtype=str),
         sentence_coef=s_coef,
@@ -428,34 +426,12 @@ def _fit_and_save(
             {
                 k: v
                 for k, v in meta.items()
-                if k not in ("stems", "cv_per_category", "cv_unread_half")
+                if k
+                not in ("stems", "excluded", "excluded_listed", "cv_per_category", "cv_unread_half")
             }
         ),
     )
     return meta
-
-
-WEIGHT_DECIMALS = 5
-"""Weights are rounded before saving: last-bit solver noise never changes the file."""
-
-
-def _save_npz(out: Path, **arrays: np.ndarray) -> None:
-    """Like `np.savez_compressed`, but byte-reproducible: float weights rounded to
-    `WEIGHT_DECIMALS` and stored as float32, entries in name order with a fixed timestamp."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(out.suffix + ".tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for name in sorted(arrays):
-            a = np.asarray(arrays[name])
-            if a.dtype.kind == "f":
-                a = np.round(a.astype(np.float64), WEIGHT_DECIMALS).astype(np.float32)
-            buf = io.BytesIO()
-            np.lib.format.write_array(buf, a, allow_pickle=False)
-            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            zf.writestr(info, buf.getvalue())
-    tmp.replace(out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -469,6 +445,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     src.add_argument("--dir", help="CUAD v1 directory (master_clauses.csv, full_contract_txt/)")
     b.add_argument("--out", default=str(MODEL_FILE))
     b.add_argument(
+        "--exclude",
+        metavar="FILE",
+        help="contract stems (one a line, # comments) left out of every artefact with their "
+        "sibling filings, e.g. agents/contract_review/eval/heldout.txt",
+    )
+    b.add_argument(
         "--cache",
         help="pickle of the embedded contracts (re-fit without re-embedding; it holds CUAD "
         "contract text: keep it outside the repository)",
@@ -479,7 +461,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             check_cuad_dir(args.dir)  # the shipped sample's layout (contracts/) is for tests
         elif not Path(args.git).is_dir():
             raise UsageError(f"{args.git}: not a git directory")
-        build(args.git or args.dir, args.out, cache=args.cache or None)
+        exclude = read_stem_list(args.exclude) if args.exclude else []
+        build(
+            args.git or args.dir,
+            args.out,
+            cache=args.cache or None,
+            exclude=exclude,
+            exclude_origin=args.exclude or "--exclude",
+        )
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
