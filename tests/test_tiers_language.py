@@ -7,6 +7,7 @@ import pytest
 from coordinator.language import detect_language, language_variant, prefer_language
 from coordinator.router import Decision
 from coordinator.routes import Route, RouteSet
+from coordinator.settings import get_settings
 from coordinator.tiers import TierConfig, choose_tier, complexity
 
 EASY = "why was I charged twice"
@@ -106,15 +107,16 @@ def test_wrong_language_variant_goes_back_to_base():
     assert prefer_language(_decision("billing_es"), ROUTES, "en").route == "billing"
 
 
-def test_lazy_ngram_table_gives_langdetects_own_probabilities():
-    """The per-n-gram table (start-up cut) must not change a single probability: compare
-    with langdetect's eagerly built factory on every multilingual test request."""
+def test_lazy_ngram_table_gives_langdetects_own_probabilities(monkeypatch):
+    """The per-n-gram table (start-up cut) must not change a single probability, whether
+    it reads the index file in the data dir or the parsed profiles: compare both with
+    langdetect's eagerly built factory on every multilingual test request."""
     import csv
     from pathlib import Path
 
     from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
 
-    from coordinator.language import _detector_factory
+    from coordinator import language
 
     eager = DetectorFactory()
     eager.load_profile(PROFILES_DIRECTORY)
@@ -124,12 +126,34 @@ def test_lazy_ngram_table_gives_langdetects_own_probabilities():
         with path.open(encoding="utf-8") as f:
             texts += [row["text"] for row in csv.DictReader(f)]
     assert len(texts) > 50
-    lazy = _detector_factory()
-    assert lazy.langlist == eager.langlist
-    for text in texts:
-        got, want = lazy.create(), eager.create()
-        got.append(text)
-        want.append(text)
-        assert [(g.lang, g.prob) for g in got.get_probabilities()] == [
-            (w.lang, w.prob) for w in want.get_probabilities()
-        ], text
+    monkeypatch.setattr(language, "_factory", None)
+    indexed = language._detector_factory()
+    assert list((get_settings().data_dir / "router-cache").glob("langdetect-*.sqlite3"))
+    monkeypatch.setattr(language, "_factory", None)
+    reopened = language._detector_factory()  # from the file written above
+    parsed = language._detector_factory(indexed=False)
+    for lazy in (indexed, reopened, parsed):
+        assert lazy.langlist == eager.langlist
+        for text in texts:
+            got, want = lazy.create(), eager.create()
+            got.append(text)
+            want.append(text)
+            assert [(g.lang, g.prob) for g in got.get_probabilities()] == [
+                (w.lang, w.prob) for w in want.get_probabilities()
+            ], text
+
+
+def test_a_data_dir_that_cannot_hold_the_index_falls_back_to_the_profiles(
+    tmp_path, monkeypatch, caplog
+):
+    from coordinator import language
+    from coordinator.settings import reset_settings
+
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    monkeypatch.setenv("COORDINATOR_DATA_DIR", str(blocked))
+    reset_settings()
+    monkeypatch.setattr(language, "_factory", None)
+    assert detect_language("quiero un reembolso de mi pedido por favor") == "es"
+    assert "langdetect index unavailable" in caplog.text
+    assert blocked.read_text() == "not a directory"

@@ -6,7 +6,7 @@ import argparse
 import importlib
 
 # Each name is a module in coordinator.bench exposing register(subparsers).
-_BENCHES = ("routing", "fanout", "voting", "load", "intents", "confirmations")
+_BENCHES = ("routing", "fanout", "voting", "load", "intents", "confirmations", "startup")
 # Shown by `coordinator --help` without importing the benchmarks (see cli.build_parser).
 HELP = "benchmarks: " + ", ".join(_BENCHES)
 
