@@ -384,7 +384,8 @@ class RequestGuard:
         user = self._check_ids(principal, ids.get("app"), ids.get("user"), ids.get("session"))
         body = b""
         session_key = None
-        if method in ("POST", "PATCH", "PUT"):
+        consumed = method in ("POST", "PATCH", "PUT")
+        if consumed:
             body = await self._read_body_bounded(scope, receive, principal)
             data = self._check_body(path, method, ids, body)
             if path in _RUN_PATHS:
@@ -454,7 +455,9 @@ class RequestGuard:
 
         out = send if session_key is None else send_then_free
         try:
-            replay = _replay(body, receive) if body else receive
+            # Replayed even when empty: the request's one `http.request` is read, and a
+            # client's receive() after it would wait for a disconnect that never comes.
+            replay = _replay(body, receive) if consumed else receive
             heavy = len(body) > self.limits.heavy_bytes
             if self.throttle and session_key is not None and heavy:
                 async with self._heavy_slots():
