@@ -15,6 +15,9 @@ store without consulting that registry:
   the same serialized store on that file; `coordinator://` means "what the settings say"
   (COORDINATOR_SESSION_DB or the data dir). Other schemes keep ADK's factories.
 
+It points uvicorn's default HTTP protocol at `coordinator.header_timeout` (ADK builds
+its own `uvicorn.Config`): a client that stalls in its request head is cut off.
+
 It also puts `DevGuard` (coordinator/http_guard.py: ServeGuard's bounds, without
 authentication or route allow-list) in front of the app ADK builds: ADK's
 `ApiServer.get_fast_api_app` (which `DevServer`, i.e. `adk web`, calls too) is wrapped so
@@ -35,6 +38,7 @@ from typing import Any
 from google.adk.sessions import BaseSessionService
 
 from coordinator.errors import ConfigError
+from coordinator.header_timeout import use_for_uvicorn
 from coordinator.http_guard import DevGuard, GuardLimits
 from coordinator.sessions import make_session_service
 from coordinator.settings import get_settings
@@ -61,15 +65,16 @@ def _settings() -> Any:
 
 
 def session_service_for_uri(uri: str, **_: Any) -> BaseSessionService:
-    """Registry factory: `coordinator://` -> settings' store, `sqlite:...` -> that file."""
+    """Registry factory: `coordinator://` -> settings' store, `sqlite:...` -> that file;
+    capped per user (COORDINATOR_MAX_SESSIONS_PER_USER): these stores serve HTTP."""
     if uri.startswith("coordinator:"):
-        return make_session_service(_settings())
-    return make_session_service(_settings(), url=uri)
+        return make_session_service(_settings(), capped=True)
+    return make_session_service(_settings(), url=uri, capped=True)
 
 
 def _default_session_service(**_: Any) -> BaseSessionService:
     """Stands in for ADK's per-agent `.adk/session.db` default."""
-    return make_session_service(_settings())
+    return make_session_service(_settings(), capped=True)
 
 
 @contextmanager
@@ -130,6 +135,7 @@ def install() -> None:
     from google.adk.cli.utils import service_factory
 
     _guard_dev_servers()
+    use_for_uvicorn()  # the request-head deadline for the server ADK starts
 
     registry = get_service_registry()
     registry.register_session_service("sqlite", session_service_for_uri)

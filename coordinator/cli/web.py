@@ -85,5 +85,9 @@ def run(args: argparse.Namespace) -> int:
         session_service_uri=args.session_service_uri,
         artifact_service_uri=args.artifact_service_uri,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    from coordinator.header_timeout import HeaderTimeoutProtocol
+
+    uvicorn.run(
+        app, host=args.host, port=args.port, log_level="warning", http=HeaderTimeoutProtocol
+    )
     return 0
