@@ -40,7 +40,7 @@ from google.adk.sessions import BaseSessionService
 from coordinator.errors import ConfigError
 from coordinator.header_timeout import use_for_uvicorn
 from coordinator.http_guard import DevGuard, GuardLimits
-from coordinator.sessions import make_session_service
+from coordinator.sessions import SessionLimitError, make_session_service
 from coordinator.settings import get_settings
 from coordinator.turn_lease import TurnLeases
 
@@ -128,6 +128,38 @@ def _guard_dev_servers() -> None:
     ApiServer.get_fast_api_app = get_fast_api_app  # type: ignore[method-assign]
 
 
+class _NotCapRefusals(logging.Filter):
+    """Drops ADK's "Internal server error during session creation" record for a cap
+    refusal: a client at its cap is not a server fault, and each traceback is kB of log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, SessionLimitError)
+
+
+def _cap_refusals_are_429() -> None:
+    """ADK's `_create_session` turns any store exception into a 500; let the cap's own
+    429 (`SessionLimitError`, an HTTPException) through instead (idempotent)."""
+    from google.adk.cli.api_server import ApiServer, logger
+
+    original = ApiServer._create_session
+    if getattr(original, "_coordinator_cap", False):
+        return
+
+    @functools.wraps(original)
+    async def _create_session(self: Any, **kwargs: Any) -> Any:
+        try:
+            return await original(self, **kwargs)
+        except Exception as exc:
+            if isinstance(exc.__cause__, SessionLimitError):
+                raise exc.__cause__ from None
+            raise
+
+    _create_session._coordinator_cap = True  # type: ignore[attr-defined]
+    ApiServer._create_session = _create_session  # type: ignore[method-assign]
+    logger.addFilter(_NotCapRefusals())
+
+
 def install() -> None:
     """Register the schemes, replace ADK's default local session store and guard the
     apps ADK builds (idempotent)."""
@@ -135,6 +167,7 @@ def install() -> None:
     from google.adk.cli.utils import service_factory
 
     _guard_dev_servers()
+    _cap_refusals_are_429()
     use_for_uvicorn()  # the request-head deadline for the server ADK starts
 
     registry = get_service_registry()
