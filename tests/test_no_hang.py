@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 
@@ -21,8 +22,10 @@ import pytest
 
 from tests._servers import (
     ADK_WEB_DIR,
+    REPO_ROOT,
     AdkServer,
     adk_executable,
+    coordinator_executable,
     free_port,
     launch,
     require_adk,
@@ -229,3 +232,23 @@ def test_a_complete_slow_head_within_the_deadline_is_served(server):
         response = _read_to_close(sock)
     assert _status(response) == 200, response
     assert "support" in _json(response)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("COORDINATOR_HEADER_TIMEOUT", "-1"), ("COORDINATOR_HEADER_TIMEOUT", "inf"),
+     ("COORDINATOR_MAX_SESSIONS_PER_USER", "0")],
+)
+@pytest.mark.parametrize("command", ["serve", "api_server"])
+def test_a_bad_setting_stops_the_server_with_one_line_and_exit_2(command, key, value, tmp_path):
+    if command == "serve":
+        args = [*coordinator_executable(), "serve", "--insecure-local", "--port", "1"]
+    else:
+        args = [require_adk(), "api_server", "--port", "1", "--no-reload", str(ADK_WEB_DIR)]
+    env = {**server_env(tmp_path), key: value, "PYTHONPATH": str(REPO_ROOT)}
+    done = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if key in line]
+    assert len(errors) == 1 and f"invalid setting {key}" in errors[0], done.stderr[-2000:]
