@@ -72,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
 
     import uvicorn
 
+    # deferred, like uvicorn: the protocol loads only for the command that serves
     from coordinator.header_timeout import HeaderTimeoutProtocol
 
     uvicorn.run(

@@ -85,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         session_service_uri=args.session_service_uri,
         artifact_service_uri=args.artifact_service_uri,
     )
+    # deferred: loads uvicorn's protocol, only for the command that serves
     from coordinator.header_timeout import HeaderTimeoutProtocol
 
     uvicorn.run(
