@@ -131,8 +131,9 @@ def check_client_write(event: Event) -> None:
 class _ClientChecked:
     """Mixin for the store classes: `check_client_write` on every write from outside, and
     (for the HTTP servers' stores) at most `max_sessions_per_user` sessions per app and
-    user. The count is taken by each store in the transaction that inserts the session
-    (`_over_cap`), so concurrent creates at the cap cannot both succeed."""
+    user. Each store counts in the transaction that inserts the session (SQLite:
+    `_get_db_connection`, SQLAlchemy: `_rollback_on_exception_session`), so concurrent
+    creates at the cap cannot both succeed."""
 
     max_sessions_per_user: int | None = None
 
@@ -192,16 +193,18 @@ class _CappedDatabase(_ClientChecked):
         async with super()._rollback_on_exception_session(read_only=read_only) as sql:
             creating = _CREATING.get()
             if creating is not None and not read_only:
-                import sqlalchemy as sa
+                import sqlalchemy as sa  # deferred, like ADK's SQLAlchemy store itself
 
                 app, user, cap = creating
                 if self.db_engine.dialect.name == "postgresql":
                     await sql.execute(
                         sa.select(sa.func.pg_advisory_xact_lock(_cap_lock_key(app, user)))
                     )
+                table = self._get_schema_classes().StorageSession
                 count = await sql.scalar(
-                    sa.text("SELECT COUNT(*) FROM sessions WHERE app_name = :a AND user_id = :u"),
-                    {"a": app, "u": user},
+                    sa.select(sa.func.count())
+                    .select_from(table)
+                    .where(table.app_name == app, table.user_id == user)
                 )
                 if count >= cap:
                     raise SessionLimitError(user, cap)
