@@ -12,7 +12,8 @@ and one session can cost. In order, for every HTTP request except `GET /health`:
 4. app name must be a served app -> 404 (nothing is created for unknown names);
    user id in the path or body must be the caller -> 403; ids checked -> 400;
 5. body size -> 413, a body still arriving after `body_timeout` -> 408, more unfinished
-   bodies per user than `user_concurrency` -> 429 (slowloris); JSON shape of /run and
+   bodies per user than `user_concurrency` -> 429 (slowloris; a stalled request *head*
+   is cut off before this, by `coordinator.header_timeout`); JSON shape of /run and
    session bodies -> 400/422 (stateDelta size, key count and key names, no
    client-supplied events, no mixed functionResponse+text);
 6. per-user requests in flight -> 429; a second turn in a busy session -> 409;
