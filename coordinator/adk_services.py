@@ -15,6 +15,9 @@ store without consulting that registry:
   the same serialized store on that file; `coordinator://` means "what the settings say"
   (COORDINATOR_SESSION_DB or the data dir). Other schemes keep ADK's factories.
 
+It points uvicorn's default HTTP protocol at `coordinator.header_timeout` (ADK builds
+its own `uvicorn.Config`): a client that stalls in its request head is cut off.
+
 It also puts `DevGuard` (coordinator/http_guard.py: ServeGuard's bounds, without
 authentication or route allow-list) in front of the app ADK builds: ADK's
 `ApiServer.get_fast_api_app` (which `DevServer`, i.e. `adk web`, calls too) is wrapped so
@@ -35,8 +38,9 @@ from typing import Any
 from google.adk.sessions import BaseSessionService
 
 from coordinator.errors import ConfigError
+from coordinator.header_timeout import use_for_uvicorn
 from coordinator.http_guard import DevGuard, GuardLimits
-from coordinator.sessions import make_session_service
+from coordinator.sessions import SessionLimitError, make_session_service
 from coordinator.settings import get_settings
 from coordinator.turn_lease import TurnLeases
 
@@ -61,15 +65,16 @@ def _settings() -> Any:
 
 
 def session_service_for_uri(uri: str, **_: Any) -> BaseSessionService:
-    """Registry factory: `coordinator://` -> settings' store, `sqlite:...` -> that file."""
+    """Registry factory: `coordinator://` -> settings' store, `sqlite:...` -> that file;
+    capped per user (COORDINATOR_MAX_SESSIONS_PER_USER): these stores serve HTTP."""
     if uri.startswith("coordinator:"):
-        return make_session_service(_settings())
-    return make_session_service(_settings(), url=uri)
+        return make_session_service(_settings(), capped=True)
+    return make_session_service(_settings(), url=uri, capped=True)
 
 
 def _default_session_service(**_: Any) -> BaseSessionService:
     """Stands in for ADK's per-agent `.adk/session.db` default."""
-    return make_session_service(_settings())
+    return make_session_service(_settings(), capped=True)
 
 
 @contextmanager
@@ -123,6 +128,38 @@ def _guard_dev_servers() -> None:
     ApiServer.get_fast_api_app = get_fast_api_app  # type: ignore[method-assign]
 
 
+class _NotCapRefusals(logging.Filter):
+    """Drops ADK's "Internal server error during session creation" record for a cap
+    refusal: a client at its cap is not a server fault, and each traceback is kB of log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, SessionLimitError)
+
+
+def _cap_refusals_are_429() -> None:
+    """ADK's `_create_session` turns any store exception into a 500; let the cap's own
+    429 (`SessionLimitError`, an HTTPException) through instead (idempotent)."""
+    from google.adk.cli.api_server import ApiServer, logger
+
+    original = ApiServer._create_session
+    if getattr(original, "_coordinator_cap", False):
+        return
+
+    @functools.wraps(original)
+    async def _create_session(self: Any, **kwargs: Any) -> Any:
+        try:
+            return await original(self, **kwargs)
+        except Exception as exc:
+            if isinstance(exc.__cause__, SessionLimitError):
+                raise exc.__cause__ from None
+            raise
+
+    _create_session._coordinator_cap = True  # type: ignore[attr-defined]
+    ApiServer._create_session = _create_session  # type: ignore[method-assign]
+    logger.addFilter(_NotCapRefusals())
+
+
 def install() -> None:
     """Register the schemes, replace ADK's default local session store and guard the
     apps ADK builds (idempotent)."""
@@ -130,6 +167,8 @@ def install() -> None:
     from google.adk.cli.utils import service_factory
 
     _guard_dev_servers()
+    _cap_refusals_are_429()
+    use_for_uvicorn()  # the request-head deadline for the server ADK starts
 
     registry = get_service_registry()
     registry.register_session_service("sqlite", session_service_for_uri)

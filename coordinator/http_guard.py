@@ -12,7 +12,8 @@ and one session can cost. In order, for every HTTP request except `GET /health`:
 4. app name must be a served app -> 404 (nothing is created for unknown names);
    user id in the path or body must be the caller -> 403; ids checked -> 400;
 5. body size -> 413, a body still arriving after `body_timeout` -> 408, more unfinished
-   bodies per user than `user_concurrency` -> 429 (slowloris); JSON shape of /run and
+   bodies per user than `user_concurrency` -> 429 (slowloris; a stalled request *head*
+   is cut off before this, by `coordinator.header_timeout`); JSON shape of /run and
    session bodies -> 400/422 (stateDelta size, key count and key names, no
    client-supplied events, no mixed functionResponse+text);
 6. per-user requests in flight -> 429; a second turn in a busy session -> 409;
@@ -384,7 +385,8 @@ class RequestGuard:
         user = self._check_ids(principal, ids.get("app"), ids.get("user"), ids.get("session"))
         body = b""
         session_key = None
-        if method in ("POST", "PATCH", "PUT"):
+        consumed = method in ("POST", "PATCH", "PUT")
+        if consumed:
             body = await self._read_body_bounded(scope, receive, principal)
             data = self._check_body(path, method, ids, body)
             if path in _RUN_PATHS:
@@ -454,7 +456,9 @@ class RequestGuard:
 
         out = send if session_key is None else send_then_free
         try:
-            replay = _replay(body, receive) if body else receive
+            # Replayed even when empty: the request's one `http.request` is read, and a
+            # client's receive() after it would wait for a disconnect that never comes.
+            replay = _replay(body, receive) if consumed else receive
             heavy = len(body) > self.limits.heavy_bytes
             if self.throttle and session_key is not None and heavy:
                 async with self._heavy_slots():

@@ -9,10 +9,12 @@ share one database.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 
 from google.adk.errors import StaleSessionError
 from google.adk.events import Event
@@ -27,6 +29,7 @@ __all__ = [
     "ClientWriteError",
     "SerializedSqliteSessionService",
     "SessionBusyError",
+    "SessionLimitError",
     "check_client_write",
     "make_session_service",
 ]
@@ -68,6 +71,38 @@ class ClientWriteError(ValueError, HTTPException):
         return str(self.detail)
 
 
+class SessionLimitError(RuntimeError, HTTPException):
+    """A user already has the most live sessions allowed (429 over HTTP).
+
+    Without a cap one caller can create sessions until the disk is full; each costs a
+    row and its events for ever. Deleting sessions frees places.
+    """
+
+    def __init__(self, user_id: str, cap: int) -> None:
+        detail = (
+            f"user {user_id!r} already has {cap} sessions in this app, the most allowed "
+            "(COORDINATOR_MAX_SESSIONS_PER_USER); delete one first"
+        )
+        HTTPException.__init__(self, status_code=429, detail=detail)
+        self.args = (detail,)
+
+    def __str__(self) -> str:
+        return str(self.detail)
+
+
+_CREATING: ContextVar[tuple[str, str, int] | None] = ContextVar(
+    "coordinator_creating_session", default=None
+)
+"""(app, user, cap) while a capped `create_session` runs: the store checks the count
+inside the transaction that inserts the session."""
+
+
+def _cap_lock_key(app: str, user: str) -> int:
+    """A signed 64-bit advisory-lock key for one (app, user)'s session count."""
+    digest = hashlib.sha256(f"session-cap\x1f{app}\x1f{user}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
 def _reserved(state: dict | None) -> list[str]:
     """Prefixed keys (`confirm:proposal`, `coordinator:pending`, `app:`, `temp:`, ...)."""
     return sorted(k for k in (state or {}) if not isinstance(k, str) or ":" in k)
@@ -94,7 +129,13 @@ def check_client_write(event: Event) -> None:
 
 
 class _ClientChecked:
-    """Mixin for the store classes: `check_client_write` on every write from outside."""
+    """Mixin for the store classes: `check_client_write` on every write from outside, and
+    (for the HTTP servers' stores) at most `max_sessions_per_user` sessions per app and
+    user. Each store counts in the transaction that inserts the session (SQLite:
+    `_get_db_connection`, SQLAlchemy: `_rollback_on_exception_session`), so concurrent
+    creates at the cap cannot both succeed."""
+
+    max_sessions_per_user: int | None = None
 
     async def create_session(self, *, app_name, user_id, state=None, session_id=None, **kw):
         bad = _reserved(state)
@@ -103,9 +144,14 @@ class _ClientChecked:
                 f"state key {str(bad[0])[:80]!r} is written only by the server: a new session "
                 "may start with plain keys (letters, digits, _) only"
             )
-        return await super().create_session(
-            app_name=app_name, user_id=user_id, state=state, session_id=session_id, **kw
-        )
+        cap = self.max_sessions_per_user
+        token = _CREATING.set(None if cap is None else (app_name, user_id, cap))
+        try:
+            return await super().create_session(
+                app_name=app_name, user_id=user_id, state=state, session_id=session_id, **kw
+            )
+        finally:
+            _CREATING.reset(token)
 
     async def append_event(self, session: Session, event: Event) -> Event:
         check_client_write(event)
@@ -117,9 +163,52 @@ class _ClientChecked:
             raise SessionBusyError(session.id) from exc
 
 
-def _checked(base: type) -> type:
-    """`base` with `_ClientChecked` in front (ADK's store classes, imported lazily)."""
-    return type(f"Checked{base.__name__}", (_ClientChecked, base), {})
+def _checked(base: type, mixin: type | None = None) -> type:
+    """`base` with `mixin` (default `_ClientChecked`) in front (ADK's store classes,
+    imported lazily)."""
+    return type(f"Checked{base.__name__}", (mixin or _ClientChecked, base), {})
+
+
+class _CappedInMemory(_ClientChecked):
+    """In-memory store: one process, and no await between the count and the insert."""
+
+    async def create_session(self, *, app_name, user_id, **kw):
+        cap = self.max_sessions_per_user
+        if cap is not None and len(self.sessions.get(app_name, {}).get(user_id, {})) >= cap:
+            raise SessionLimitError(user_id, cap)
+        return await super().create_session(app_name=app_name, user_id=user_id, **kw)
+
+
+class _CappedDatabase(_ClientChecked):
+    """ADK's SQLAlchemy store: the count runs in the insert's transaction; on PostgreSQL
+    under a transaction advisory lock per (app, user), so two replicas creating at the
+    cap take turns (without it both would count N-1 and both insert)."""
+
+    async def create_session(self, **kw):
+        await self.prepare_tables()  # its own transactions, before the capped one
+        return await super().create_session(**kw)
+
+    @asynccontextmanager
+    async def _rollback_on_exception_session(self, *, read_only: bool = False):
+        async with super()._rollback_on_exception_session(read_only=read_only) as sql:
+            creating = _CREATING.get()
+            if creating is not None and not read_only:
+                import sqlalchemy as sa  # deferred, like ADK's SQLAlchemy store itself
+
+                app, user, cap = creating
+                if self.db_engine.dialect.name == "postgresql":
+                    await sql.execute(
+                        sa.select(sa.func.pg_advisory_xact_lock(_cap_lock_key(app, user)))
+                    )
+                table = self._get_schema_classes().StorageSession
+                count = await sql.scalar(
+                    sa.select(sa.func.count())
+                    .select_from(table)
+                    .where(table.app_name == app, table.user_id == user)
+                )
+                if count >= cap:
+                    raise SessionLimitError(user, cap)
+            yield sql
 
 
 class SerializedSqliteSessionService(_ClientChecked, SqliteSessionService):
@@ -150,6 +239,19 @@ class SerializedSqliteSessionService(_ClientChecked, SqliteSessionService):
     async def _get_db_connection(self) -> AsyncIterator:
         async with self._turn(), super()._get_db_connection() as db:
             await db.execute(f"PRAGMA busy_timeout = {self.BUSY_TIMEOUT_MS}")
+            creating = _CREATING.get()
+            if creating is not None:
+                # The write lock before the count: another process on the file creating
+                # at the cap waits for this insert's commit, then counts it.
+                app, user, cap = creating
+                await db.execute("BEGIN IMMEDIATE")
+                async with db.execute(
+                    "SELECT COUNT(*) FROM sessions WHERE app_name=? AND user_id=?", (app, user)
+                ) as cursor:
+                    (count,) = await cursor.fetchone()
+                if count >= cap:
+                    await db.rollback()
+                    raise SessionLimitError(user, cap)
             yield db
 
 
@@ -176,20 +278,29 @@ def _redact(url: str) -> str:
 
 
 def make_session_service(
-    settings: Settings | None = None, url: str | None = None
+    settings: Settings | None = None, url: str | None = None, *, capped: bool = False
 ) -> BaseSessionService:
     """The session store for `url` (default: settings' `sessions_url`); an unusable store
     is a `ConfigError` naming the setting (checked here, not at the first request).
 
     Used by the Python API, the CLI, `coordinator serve` and, through
     `adk_web/services.py`, by `adk web` / `adk api_server`: one store everywhere.
+    `capped` (the HTTP servers) refuses a user's session beyond
+    COORDINATOR_MAX_SESSIONS_PER_USER; the Python API and CLI, run by the store's owner,
+    are not capped.
     """
-    s = settings or get_settings()
+    service = _make(settings or get_settings(), url)
+    if capped:
+        service.max_sessions_per_user = (settings or get_settings()).max_sessions_per_user
+    return service
+
+
+def _make(s: Settings, url: str | None) -> BaseSessionService:
     url = url or s.sessions_url
     if url in ("memory", "memory://"):
         from google.adk.sessions import InMemorySessionService
 
-        return _checked(InMemorySessionService)()
+        return _checked(InMemorySessionService, _CappedInMemory)()
     setting = (
         "COORDINATOR_SESSION_DB" if s.session_db_url
         else "COORDINATOR_DATABASE_URL" if s.database_url
@@ -203,7 +314,7 @@ def make_session_service(
             return SerializedSqliteSessionService(url)
         from google.adk.sessions import DatabaseSessionService
 
-        return _checked(DatabaseSessionService)(db_url=url)
+        return _checked(DatabaseSessionService, _CappedDatabase)(db_url=url)
     except ConfigError:
         raise
     except Exception as exc:  # bad URL, missing driver, unopenable file: one line

@@ -225,6 +225,20 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds a request body may take to arrive (slow clients get 408).",
     )
+    header_timeout: float = Field(
+        10.0,
+        alias="COORDINATOR_HEADER_TIMEOUT",
+        gt=0,
+        allow_inf_nan=False,
+        description="Seconds a request line and headers may take to arrive (then 408 and "
+        "the connection is closed).",
+    )
+    max_sessions_per_user: int = Field(
+        1000,
+        alias="COORDINATOR_MAX_SESSIONS_PER_USER",
+        ge=1,
+        description="Live sessions one user may have per app; one more is refused (429).",
+    )
     max_state_delta_bytes: int = Field(16_000, alias="COORDINATOR_MAX_STATE_DELTA_BYTES", ge=0)
     max_state_delta_keys: int = Field(32, alias="COORDINATOR_MAX_STATE_DELTA_KEYS", ge=0)
 

@@ -231,6 +231,8 @@ BAD_SETTINGS = {
     "COORDINATOR_MAX_STATE_DELTA_BYTES": ("-1", "greater than or equal to 0"),
     "COORDINATOR_MAX_STATE_DELTA_KEYS": ("1.5", "integer"),
     "COORDINATOR_BODY_TIMEOUT": ("-1", "greater than 0"),
+    "COORDINATOR_HEADER_TIMEOUT": ("-1", "greater than 0"),
+    "COORDINATOR_MAX_SESSIONS_PER_USER": ("0", "greater than or equal to 1"),
     "COORDINATOR_DATABASE_URL": ("garbage", "not a database URL"),
 }
 # Path settings: checked where they are used (an `ask` builds everything).

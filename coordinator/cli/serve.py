@@ -72,10 +72,14 @@ def run(args: argparse.Namespace) -> int:
 
     import uvicorn
 
+    # deferred, like uvicorn: the protocol loads only for the command that serves
+    from coordinator.header_timeout import HeaderTimeoutProtocol
+
     uvicorn.run(
         app,
         host=args.host,
         port=args.port,
+        http=HeaderTimeoutProtocol,  # slow request heads are cut off (COORDINATOR_HEADER_TIMEOUT)
         log_level=args.log_level,
         limit_concurrency=args.max_connections,
         timeout_keep_alive=5,  # idle keep-alive connections are closed, not held

@@ -85,5 +85,10 @@ def run(args: argparse.Namespace) -> int:
         session_service_uri=args.session_service_uri,
         artifact_service_uri=args.artifact_service_uri,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    # deferred: loads uvicorn's protocol, only for the command that serves
+    from coordinator.header_timeout import HeaderTimeoutProtocol
+
+    uvicorn.run(
+        app, host=args.host, port=args.port, log_level="warning", http=HeaderTimeoutProtocol
+    )
     return 0
