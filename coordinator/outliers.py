@@ -14,13 +14,15 @@ in a common shape::
 
 Formats: `.txt` (one per line, `#` comments), `.jsonl` (field `question`, `instruction`,
 `text` or `prompt`), `.csv` (column `text`, `question` or `instruction`), `.json` in the
-SQuAD layout (`data[].paragraphs[].qas[].question`, e.g. XQuAD's translations). Duplicates and
+SQuAD layout (`data[].paragraphs[].qas[].question`, e.g. XQuAD's translations); any of
+them gzipped (`.gz`). Duplicates and
 blank lines are dropped; files are read bounded (a hostile path fails in one line).
 """
 
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import random
@@ -80,13 +82,28 @@ def _rows_csv(data: str, path: Path) -> Iterable[str]:
         yield row[field] or ""
 
 
-def load_outliers(paths: Sequence[str | Path]) -> list[str]:
-    """Every distinct request in `paths` (order kept), one clear `UsageError` if unreadable."""
+def load_outliers(
+    paths: Sequence[str | Path], *, per_file: int | None = None, seed: int = 0
+) -> list[str]:
+    """Every distinct request in `paths` (order kept), one clear `UsageError` if unreadable.
+
+    `per_file` keeps a seeded sample of at most that many from each file, so one big file
+    (one language) does not crowd out the others.
+    """
     out: dict[str, None] = {}
     for p in paths:
+        mine: dict[str, None] = {}
         path = Path(p)
-        data = read_bounded(path, MAX_OUTLIER_BYTES).decode("utf-8", errors="replace")
-        suffix = path.suffix.lower()
+        raw = read_bounded(path, MAX_OUTLIER_BYTES)
+        suffixes = [x.lower() for x in path.suffixes]
+        if suffixes[-1:] == [".gz"]:  # e.g. SQuAD-it ships .json.gz
+            try:
+                raw = gzip.decompress(raw)[: MAX_OUTLIER_BYTES + 1]
+            except (OSError, EOFError):
+                raise UsageError(f"{path}: not a gzip file") from None
+            suffixes = suffixes[:-1]
+        data = raw.decode("utf-8", errors="replace")
+        suffix = suffixes[-1] if suffixes else ""
         if suffix == ".jsonl":
             rows = _rows_jsonl(data, path)
         elif suffix == ".json":
@@ -97,8 +114,10 @@ def load_outliers(paths: Sequence[str | Path]) -> list[str]:
             rows = _rows_txt(data)
         for text in rows:
             text = " ".join(text.split())
-            if 3 <= len(text) <= _MAX_CHARS:
-                out.setdefault(text, None)
+            if 3 <= len(text) <= _MAX_CHARS and text not in out:
+                mine.setdefault(text, None)
+        kept = list(mine) if per_file is None else sample_outliers(list(mine), per_file, seed=seed)
+        out.update(dict.fromkeys(kept))
     if not out:
         raise UsageError(f"no outlier requests in {', '.join(map(str, paths))}")
     return list(out)

@@ -261,8 +261,11 @@ def run(args: argparse.Namespace) -> dict:
     if args.outliers:
         from coordinator.outliers import load_outliers, sample_outliers
 
+        per_file = -(-args.outlier_sample // len(args.outliers))  # an equal share per file
         outliers = sample_outliers(
-            load_outliers(args.outliers), args.outlier_sample, seed=args.seed
+            load_outliers(args.outliers, per_file=per_file, seed=args.seed),
+            args.outlier_sample,
+            seed=args.seed,
         )
     systems = [("ours classifier", "embedding", ()), ("ours hybrid", "hybrid", ())]
     if outliers:

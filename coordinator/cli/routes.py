@@ -184,7 +184,10 @@ def _train(args) -> int:
         # deferred: as above
         from coordinator.outliers import load_outliers, sample_outliers
 
-        outliers = sample_outliers(load_outliers(args.outliers), args.outlier_sample, seed=0)
+        per_file = -(-args.outlier_sample // len(args.outliers))  # an equal share per file
+        outliers = sample_outliers(
+            load_outliers(args.outliers, per_file=per_file), args.outlier_sample, seed=0
+        )
     router = ClassifierRouter(
         routes, examples=examples, outliers=outliers, target_retention=args.target_retention
     )
