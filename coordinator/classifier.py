@@ -44,6 +44,7 @@ array, no pickle, so loading needs neither scikit-learn nor trust) + `manifest.j
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Sequence
@@ -79,6 +80,8 @@ WEIGHTS = "router.npz"
 _FORMAT = 2
 # The "none of these" class's total training weight, in units of an average route's.
 OUTLIER_WEIGHT = 2.0
+# The score of a request whose most likely class is "none of these": below every bar.
+NONE_WINS = -1.0
 # Pseudo-count of the global bar in each route's shrunk bar (see the module docstring).
 ROUTE_SHRINK = 10
 Features = Literal["embedding", "hybrid"]
@@ -402,10 +405,16 @@ class ClassifierRouter:
             sims[np.flatnonzero(own), rows[own]] = -np.inf
             for j, i in enumerate(block):
                 fit_scores[i] = self._in_scope(cv_p[i, cv_pred[i]], sims[j], cv_pred[i])
-        cv_scores = fit_scores[:n_in]
-        self.cv_scores = cv_scores
+        # How much likelier "none of these" is than the best route (log ratio), held out.
+        top = cv_p[np.arange(len(y_fit)), cv_pred]
+        ratio = (
+            np.log(np.clip(cv_p[:, none], 1e-12, None)) - np.log(np.clip(top, 1e-12, None))
+            if none is not None
+            else np.full(len(y_fit), -np.inf)
+        )
+        self.cv_raw, self.cv_none = fit_scores[:n_in], ratio[:n_in]
+        self.outlier_cv_raw, self.outlier_cv_none = fit_scores[n_in:], ratio[n_in:]
         self.cv_labels = y
-        self.outlier_cv_scores = fit_scores[n_in:]
         self._xc = _Rows.of(xc_store) if xc_store is not None else None
         self._blocks: dict[int, tuple[np.ndarray, _Rows | None]] = {}
         self.retain(retention)
@@ -413,8 +422,10 @@ class ClassifierRouter:
         self.metrics = self._metrics(held_out, n_splits, cv_pred[:n_in], y, len(oos))
 
     def _metrics(self, held_out: bool, n_splits: int, cv_pred, y, n_oos: int) -> dict[str, Any]:
-        kept = self.cv_scores >= self._bars(self.cv_labels)
-        exp_rejected = self.outlier_cv_scores < self.threshold if self.n_outliers else None
+        kept = self._passes(self.cv_scores, self._bars(self.cv_labels))
+        exp_rejected = (
+            ~self._passes(self.outlier_cv_scores, self.threshold) if self.n_outliers else None
+        )
         return {
             "held_out": held_out,
             "cv_folds": n_splits if held_out else 0,
@@ -427,7 +438,9 @@ class ClassifierRouter:
             ),
             "oos_examples": n_oos,
             "oos_recall": (
-                round(float((self.oos_scores < self.threshold).mean()), 4) if n_oos else None
+                round(float((~self._passes(self.oos_scores, self.threshold)).mean()), 4)
+                if n_oos
+                else None
             ),
             "per_route_examples": {
                 n: int(c)
@@ -471,13 +484,34 @@ class ClassifierRouter:
 
     # --- calibration -------------------------------------------------------------------------
 
+    def _none_margin(self, retention: float) -> float:
+        """How much likelier than the best route the none class must be to claim a request:
+        the margin that claims at most half the rejection budget of held-out in-scope
+        examples (never less than 0: none must at least be the likeliest class)."""
+        finite = self.cv_none[np.isfinite(self.cv_none)]
+        if finite.size == 0:
+            return float("inf")
+        return max(0.0, float(np.quantile(self.cv_none, 1.0 - (1.0 - retention) / 2)))
+
+    def _with_none(self, raw: np.ndarray, none: np.ndarray, margin: float) -> np.ndarray:
+        return np.where(none > margin, NONE_WINS, raw)
+
     def calibrate(self, retention: float) -> float:
-        """Global threshold for another retention target, from the stored held-out scores."""
-        return threshold_for_retention(self.cv_scores, retention)
+        """Global threshold for another retention target, from the stored held-out scores
+        (with the none margin that retention implies)."""
+        scores = self._with_none(self.cv_raw, self.cv_none, self._none_margin(retention))
+        return threshold_for_retention(scores, retention)
 
     def retain(self, retention: float) -> float:
-        """Set the global bar and each route's shrunk bar to keep `retention` (held out)."""
-        self.threshold = self.calibrate(retention)
+        """Set the none margin, the global bar and each route's shrunk bar so that about
+        `retention` of held-out in-scope examples are kept."""
+        self.none_margin = self._none_margin(retention)
+        self.cv_scores = self._with_none(self.cv_raw, self.cv_none, self.none_margin)
+        self.outlier_cv_scores = self._with_none(
+            self.outlier_cv_raw, self.outlier_cv_none, self.none_margin
+        )
+        self.__dict__.pop("_spread", None)
+        self.threshold = threshold_for_retention(self.cv_scores, retention)
         offsets = np.zeros(len(self.names), dtype=np.float64)
         for i in range(len(self.names)):
             own = self.cv_scores[self.cv_labels == i]
@@ -486,6 +520,16 @@ class ClassifierRouter:
                 offsets[i] = own.size * (t_r - self.threshold) / (own.size + ROUTE_SHRINK)
         self.route_offsets = offsets
         return self.threshold
+
+    @staticmethod
+    def _passes(scores, bars):
+        """In scope: at or above the bar, and not claimed by the none class."""
+        return (np.asarray(scores) >= 0) & (np.asarray(scores) >= bars)
+
+    @functools.cached_property
+    def _spread(self) -> float:
+        ok = self.cv_scores[self.cv_scores >= 0]
+        return max(float(np.std(ok)) if ok.size else 0.0, 1e-3) / 4
 
     def _bars(self, routes: np.ndarray) -> np.ndarray:
         return self.threshold + self.route_offsets[routes]
@@ -496,8 +540,19 @@ class ClassifierRouter:
         logits, probe = self._query(text)
         p = _softmax(logits / self.temperature)
         best = int(p[: len(self.names)].argmax())
-        score = self._probe_score(float(p[best]), best, probe)
+        score = self._scored(p, best, probe)
+        if score < 0:
+            return self.names[best], score
         return self.names[best], score - float(self.route_offsets[best])
+
+    def _scored(self, p: np.ndarray, best: int, probe: tuple) -> float:
+        """The in-scope score of a request with class probabilities `p` (incl. none)."""
+        if (
+            len(p) > len(self.names)
+            and np.log(max(p[-1], 1e-12)) - np.log(max(p[best], 1e-12)) > self.none_margin
+        ):
+            return NONE_WINS
+        return self._probe_score(float(p[best]), best, probe)
 
     # --- routing -------------------------------------------------------------------------------
 
@@ -511,12 +566,11 @@ class ClassifierRouter:
         logits, probe = self._query(text)
         p = _softmax(logits / self.temperature)
         best = int(p[: len(self.names)].argmax())
-        score = self._probe_score(float(p[best]), best, probe)
+        score = self._scored(p, best, probe)
         bar = self.threshold + float(self.route_offsets[best])
-        confident = score >= bar
+        confident = bool(self._passes(score, bar))
         # Probability of the route, discounted by how typical the request is (0.5x at the bar).
-        spread = max(float(np.std(self.cv_scores)), 1e-3) / 4
-        typical = 1.0 / (1.0 + np.exp(-(score - bar) / spread))
+        typical = 1.0 / (1.0 + np.exp(-(max(score, 0.0) - bar) / self._spread))
         return Decision(
             route=self.names[best] if confident else self.routes.fallback,
             confidence=round(float(p[best]) * float(typical), 4),
@@ -559,6 +613,11 @@ class ClassifierRouter:
             "coef": self._coef,
             "bias": self._bias,
             "cv_scores": self.cv_scores,
+            "cv_raw": self.cv_raw,
+            "cv_none": self.cv_none,
+            "outlier_cv_raw": self.outlier_cv_raw,
+            "outlier_cv_none": self.outlier_cv_none,
+            "none_margin": np.asarray(self.none_margin),
             "cv_labels": self.cv_labels,
             "route_offsets": self.route_offsets,
             "outlier_cv_scores": self.outlier_cv_scores,
@@ -630,6 +689,13 @@ class ClassifierRouter:
         self.route_offsets = state.get("route_offsets", np.zeros(n))
         self.cv_labels = state.get("cv_labels", np.zeros(len(self.cv_scores), dtype=np.int64))
         self.outlier_cv_scores = state.get("outlier_cv_scores", np.zeros(0))
+        self.cv_raw = state.get("cv_raw", self.cv_scores)
+        self.cv_none = state.get("cv_none", np.full(len(self.cv_scores), -np.inf))
+        self.outlier_cv_raw = state.get("outlier_cv_raw", self.outlier_cv_scores)
+        self.outlier_cv_none = state.get(
+            "outlier_cv_none", np.full(len(self.outlier_cv_raw), -np.inf)
+        )
+        self.none_margin = float(state.get("none_margin", np.inf))
         self._groups = [np.flatnonzero(self._y == i) for i in range(n)]
         self._neg = np.flatnonzero(self._y == -1)
         self._blocks = {}
