@@ -1,19 +1,20 @@
 """The offline sentence encoder: WordLlama static embeddings, loaded from the wheel.
 
 WordLlama ships its 256-d weights and tokenizer inside the package, so loading never
-touches the network (`disable_download=True` turns a missing file into an error
-instead of a download). One instance per process; ~0.2 s to load, ~0.03 ms a query.
+touches the network (a missing file is an error, never a download). One instance per
+process; ~20 ms to load, ~0.03 ms a query.
 """
 
 from __future__ import annotations
 
-import logging
+import importlib.util
 import threading
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
+from coordinator.errors import ConfigError
 from coordinator.settings import get_settings
 
 __all__ = ["Encoder", "GeminiEncoder", "get_encoder", "routing_encoder"]
@@ -22,17 +23,33 @@ _lock = threading.Lock()
 
 
 class Encoder:
-    """L2-normalised embeddings, so a dot product is the cosine similarity."""
+    """L2-normalised embeddings, so a dot product is the cosine similarity.
+
+    WordLlama's own loader converts its whole 128k x 256 token table to float32 (90 ms of
+    CPU and 128 MB in every process) and imports an HTTP client for downloads; a request
+    needs a few dozen rows. So the weights and tokenizer are read from the installed
+    wordllama package with safetensors and tokenizers (its own dependencies), and the
+    pooling is WordLlama's, on rows cast after the gather: the vectors are bit-identical to
+    `WordLlama.load(...).embed(texts, norm=True)` (tests/test_encoder.py).
+    """
 
     name = "wordllama-l2_supercat-256"
 
     def __init__(self, dim: int = 256) -> None:
-        wordllama = _import_wordllama()
-        WordLlama = wordllama.WordLlama
+        # deferred: the Rust tokenizer and safetensors only when an encoder is built
+        from safetensors import safe_open
+        from tokenizers import Tokenizer
 
-        self._wl = WordLlama.load(
-            dim=dim, cache_dir=Path(wordllama.__file__).parent, disable_download=True
-        )
+        root = _wordllama_dir()
+        weights = root / "weights" / f"l2_supercat_{dim}.safetensors"
+        tokenizer = root / "tokenizers" / "l2_supercat_tokenizer_config.json"
+        if not weights.is_file() or not tokenizer.is_file():
+            raise ConfigError(f"wordllama {dim}-d weights or tokenizer missing", path=str(root))
+        with safe_open(str(weights), framework="np", device="cpu") as f:
+            self._table = f.get_tensor("embedding.weight")  # float16: cast rows, not the table
+        self._tokenizer = Tokenizer.from_file(str(tokenizer))
+        self._tokenizer.enable_padding()
+        self._tokenizer.no_truncation()
         self.dim = dim
 
     def embed(self, texts: str | list[str]) -> np.ndarray:
@@ -41,24 +58,32 @@ class Encoder:
         batch = [texts] if single else list(texts)
         if not batch:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vecs = np.asarray(self._wl.embed(batch, norm=True), dtype=np.float32)
-        return vecs[0] if single else vecs
+        out = np.empty((len(batch), self.dim), dtype=np.float32)
+        for start in range(0, len(batch), _BATCH):
+            chunk = batch[start : start + _BATCH]
+            enc = self._tokenizer.encode_batch(chunk, add_special_tokens=False)
+            ids = np.array([e.ids for e in enc], dtype=np.int32)
+            mask = np.array([e.attention_mask for e in enc], dtype=np.float32)
+            np.clip(ids, 0, self._table.shape[0] - 1, out=ids)
+            x = self._table[ids].astype(np.float32)
+            count = np.maximum(mask.sum(axis=1, keepdims=True), 1.0).astype(np.float32)
+            pooled = np.sum(x * mask[..., np.newaxis], axis=1, dtype=np.float32) / count
+            with np.errstate(invalid="ignore", divide="ignore"):
+                pooled /= np.linalg.norm(pooled, axis=1, keepdims=True)
+            out[start : start + len(chunk)] = pooled
+        return out[0] if single else out
 
 
-def _import_wordllama():
-    """Import wordllama without letting it reconfigure the application's logging.
+_BATCH = 64  # WordLlama's batch size (padding is per batch; pooling ignores it)
 
-    wordllama calls `logging.basicConfig(level=INFO)` at import, which turns on INFO logs
-    of every library in the host process (adk web, user programs). Restore the root
-    logger exactly as it was.
-    """
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    import wordllama
 
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    return wordllama
+def _wordllama_dir() -> Path:
+    """The installed wordllama package's folder, found without importing it (its import
+    reconfigures logging and pulls in an HTTP client)."""
+    spec = importlib.util.find_spec("wordllama")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError("the wordllama package is not installed (pip install wordllama)")
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 class GeminiEncoder:

@@ -99,7 +99,7 @@ def test_ask_uses_a_trained_router_model(tmp_path, capsys):
     model = tmp_path / "router"
     assert main(["routes", "train", "--data", str(data), "--out", str(model)]) == 0
     capsys.readouterr()
-    ask = ["ask", "my telescope mount drifts while tracking a star", "--json", "--user", "alice"]
+    ask = ["ask", "the telescope eyepiece image is blurry", "--json", "--user", "alice"]
 
     assert main(ask) == 0
     default = json.loads(capsys.readouterr().out)

@@ -61,19 +61,27 @@ def _hwu64(d: Path) -> Path:
 
 
 def test_banking77_format_uses_the_official_split_without_oos(tmp_path):
-    data = load_dataset("banking77", data_dir=_banking77(tmp_path / "b77"))
+    data = load_dataset("banking77", data_dir=_banking77(tmp_path / "b77"), oos=0)
     assert {lab for _, lab in data["train"]} == set(INTENTS)
     assert len(data["test"]) == 9 and all(lab != FALLBACK for _, lab in data["test"])
     assert data["held_out"] == []
 
 
+def test_banking77_holds_out_intents_as_out_of_scope_by_default(tmp_path):
+    data = load_dataset("banking77", data_dir=_banking77(tmp_path / "b77"))
+    held = set(data["held_out"])
+    assert held and held < set(INTENTS)  # a quarter of 77 by default; here all but two
+    assert not held & {lab for _, lab in data["train"]}
+    assert any(lab == FALLBACK for _, lab in data["test"])
+
+
 def test_hwu64_holds_out_a_whole_scenario_as_out_of_scope(tmp_path):
-    data = load_dataset("hwu64", data_dir=_hwu64(tmp_path / "hwu"), seed=0)
+    data = load_dataset("hwu64", data_dir=_hwu64(tmp_path / "hwu"), oos=1, seed=0)
     (scenario,) = data["held_out"]
     trained = {lab for _, lab in data["train"]}
     assert not any(lab.startswith(scenario + "_") for lab in trained)
     assert any(lab == FALLBACK for _, lab in data["test"])
-    assert data == load_dataset("hwu64", data_dir=tmp_path / "hwu", seed=0)  # seeded
+    assert data == load_dataset("hwu64", data_dir=tmp_path / "hwu", oos=1, seed=0)  # seeded
 
 
 def test_any_csv_with_oos_rows(tmp_path):

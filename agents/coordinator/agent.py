@@ -7,13 +7,16 @@ Which specialist serves a route is configuration (`SPECIALISTS`); the engine in
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
+from pathlib import Path
 
 from google.adk.agents import BaseAgent, LlmAgent
 from google.adk.models.llm_request import LlmRequest
 from google.adk.models.llm_response import LlmResponse
 
 from coordinator.cascade import RoutingCascade, transfer_response
+from coordinator.classifier import read_manifest
 from coordinator.decision_log import DecisionLog
 from coordinator.intents import calibrated_margin
 from coordinator.models import resolve_model
@@ -38,6 +41,9 @@ SPECIALISTS: dict[str, str] = {
     "escalation": "agents.escalation.agent",
 }
 ESCALATION_ROUTE = "escalation"
+# The classifier for agents/routes.yaml, trained with outlier exposure (router_model/build.sh).
+SHIPPED_ROUTER = Path(__file__).resolve().parents[1] / "router_model"
+log = logging.getLogger(__name__)
 MULTI_INTENT_AGENT = "multi_intent"
 
 
@@ -113,6 +119,25 @@ def _clarify_margin(s: Settings, routes: RouteSet, router: Router) -> float | No
     return calibrated_margin(routes, shipped=CLARIFY_MARGIN_FILE)
 
 
+def _shipped_router(routes: RouteSet, method: str) -> Path | None:
+    """The shipped classifier (trained with outlier exposure, see router_model/build.sh)
+    when it was trained on exactly these routes; else None (train in memory, no exposure)."""
+    if method not in ("auto", "classifier") or not (SHIPPED_ROUTER / "manifest.json").is_file():
+        return None
+    if read_manifest(SHIPPED_ROUTER).routes_fingerprint != routes.fingerprint():
+        if routes.fingerprint() == _default_fingerprint():
+            log.warning(
+                "agents/router_model is stale for agents/routes.yaml: run "
+                "agents/router_model/build.sh; routing without outlier exposure meanwhile"
+            )
+        return None
+    return SHIPPED_ROUTER
+
+
+def _default_fingerprint() -> str:
+    return load_routes(DEFAULT_ROUTES_FILE).fingerprint()
+
+
 def build_root_agent(
     settings: Settings | None = None,
     *,
@@ -125,7 +150,8 @@ def build_root_agent(
     announce_mode(s)
     routes = routes or load_routes(s.routes_file)
     if router is None:
-        extra = {"model_dir": s.router_model_dir} if s.router_model_dir else {}
+        model_dir = s.router_model_dir or _shipped_router(routes, s.router_method)
+        extra = {"model_dir": model_dir} if model_dir else {}
         router = build_router(routes, method=s.router_method, threshold=s.router_threshold, **extra)
     if decision_log is None:
         decision_log = DecisionLog(s.database_url or s.decision_log_path)

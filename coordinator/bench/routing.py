@@ -62,7 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--oos",
         type=non_negative_int,
         help="labels held out as out of scope (HWU64: scenarios); default 3 bitext, "
-        "0 banking77, 1 hwu64, 0 csv",
+        "19 banking77, 3 hwu64, 0 csv",
     )
     p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument(
@@ -71,6 +71,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="comma-separated in-scope retention targets for the thresholds",
     )
     p.add_argument("--no-full", action="store_true", help="skip full-training rows")
+    p.add_argument(
+        "--outliers",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="generic-request corpus: adds 'ours hybrid+OE' (outlier exposure) rows; "
+        "repeatable (see docs/benchmarks.md)",
+    )
+    p.add_argument(
+        "--outlier-sample",
+        type=non_negative_int,
+        default=3000,
+        help="outlier requests drawn (seeded) from the corpus (default 3000)",
+    )
     p.add_argument("--data", type=Path, help=argparse.SUPPRESS)  # old name of the bitext CSV
     p.add_argument(
         "--semantic-router-path",
@@ -242,13 +257,29 @@ def run(args: argparse.Namespace) -> dict:
             _measure(name, setup, lambda t, m=model: m.route(t).route, test, typos, note)
         )
 
+    outliers: list[str] = []
+    if args.outliers:
+        from coordinator.outliers import load_outliers, sample_outliers
+
+        per_file = -(-args.outlier_sample // len(args.outliers))  # an equal share per file
+        outliers = sample_outliers(
+            load_outliers(args.outliers, per_file=per_file, seed=args.seed),
+            args.outlier_sample,
+            seed=args.seed,
+        )
+    systems = [("ours classifier", "embedding", ()), ("ours hybrid", "hybrid", ())]
+    if outliers:
+        systems.append(("ours hybrid+OE", "hybrid", outliers))
+
     def classifiers(setup: str, routes, examples, timing: bool) -> None:
-        for name, features in (("ours classifier", "embedding"), ("ours hybrid", "hybrid")):
+        for name, features, exposure in systems:
             t0 = time.perf_counter()
-            model = ClassifierRouter(routes, examples=examples, seed=args.seed, features=features)
+            model = ClassifierRouter(
+                routes, examples=examples, outliers=exposure, seed=args.seed, features=features
+            )
             took = time.perf_counter() - t0
             for r in retentions:
-                model.threshold = model.calibrate(r)
+                model.retain(r)
                 note = f"threshold keeps {r:.0%} (CV)"
                 if timing:
                     note += f"; trained in {took:.0f} s"
@@ -296,6 +327,10 @@ def run(args: argparse.Namespace) -> dict:
         "n_test": len(test),
         "n_test_oos": sum(1 for _, r in test if r == FALLBACK),
         "target_retention": retentions,
+        "outliers": {
+            "files": [p.name for p in args.outliers],
+            "sampled": len(outliers),
+        },
         "typos": "seeded: 25% of words (at least one per text), drop/swap/double/neighbour key",
         "semantic_router": sr_status,
         "results": results,
@@ -306,7 +341,6 @@ def _main(args: argparse.Namespace) -> int:
     import json
 
     from threadpoolctl import threadpool_limits
-
 
     if args.data is not None and not args.data.is_file():
         raise UsageError(f"{args.data}: bench data not found")

@@ -38,6 +38,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", type=Path, help="extra labelled CSV with columns text,route")
     p.add_argument("--out", type=Path, required=True, help="model dir to write")
     p.add_argument(
+        "--outliers",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="corpus of generic requests trained as 'none of these' (outlier exposure; "
+        ".txt/.jsonl/.csv/SQuAD .json; repeatable; see docs/routing.md)",
+    )
+    p.add_argument(
+        "--outlier-sample",
+        type=positive_int,
+        default=3000,
+        help="outlier requests drawn (seeded) from the corpus (default 3000)",
+    )
+    p.add_argument(
         "--target-retention",
         type=finite_float,
         default=0.95,
@@ -122,7 +137,6 @@ def _writable_dir(path: Path, flag: str) -> None:
     """Create `path` and prove it takes files, before minutes of work are spent."""
     import tempfile
 
-
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=path):
@@ -165,7 +179,18 @@ def _train(args) -> int:
             logged = [(r.text, r.correct_route) for r in log.rows(labelled_only=True) if r.text]
         known = set(routes.names)
         examples += [(t, c) for t, c in logged if c in known]
-    router = ClassifierRouter(routes, examples=examples, target_retention=args.target_retention)
+    outliers: list[str] = []
+    if args.outliers:
+        # deferred: as above
+        from coordinator.outliers import load_outliers, sample_outliers
+
+        per_file = -(-args.outlier_sample // len(args.outliers))  # an equal share per file
+        outliers = sample_outliers(
+            load_outliers(args.outliers, per_file=per_file), args.outlier_sample, seed=0
+        )
+    router = ClassifierRouter(
+        routes, examples=examples, outliers=outliers, target_retention=args.target_retention
+    )
     try:
         out = router.save(args.out)
     except OSError as exc:  # e.g. the disk filled up while writing the weights
@@ -184,6 +209,11 @@ def _train(args) -> int:
         f"  cross-validated accuracy {m['cv_accuracy']:.3f}, "
         f"in-scope accuracy after threshold {m['cv_in_scope_accuracy']:.3f}"
     )
+    if m.get("outlier_recall") is not None:
+        print(
+            f"  outlier exposure: {m['outlier_examples']} generic requests, "
+            f"{m['outlier_recall']:.1%} of them rejected (cross-validated)"
+        )
     if m.get("oos_recall") is not None:
         print(f"  out-of-scope examples rejected: {m['oos_recall']:.1%} of {m['oos_examples']}")
     print(f"saved to {out}  (use it: --model {out}  or  COORDINATOR_ROUTER_MODEL={out})")
@@ -206,7 +236,6 @@ def _eval(args) -> int:
         try:
             plot_confusion(report, args.plot)
         except OSError as exc:
-
             raise UsageError(f"--plot {args.plot}: cannot write: {exc.strerror}") from None
     if args.json:
         _print_json(report.model_dump())
@@ -262,7 +291,6 @@ def _log(args):
     from coordinator.decision_log import DecisionLog
 
     if args.db is not None and not args.db.is_file():
-
         raise UsageError(f"{args.db}: no decision log there")
     return DecisionLog(args.db)
 
