@@ -12,6 +12,9 @@ For every new user turn:
    (its choice is checked in `after_model`: an unknown agent name becomes the fallback);
    offline, the request goes to the fallback route.
 
+Typos of the routes' own words are corrected first (`coordinator.spelling`): "invoce",
+"factrua", "Rechnng" are routed as the words they stand for.
+
 A long message (a pasted contract or code file) is routed by its request line, else by
 windows of the document among routes that declare `documents: true`.
 
@@ -70,6 +73,7 @@ from coordinator.intents import (
 from coordinator.language import detect_language, prefer_language
 from coordinator.request_split import split_request
 from coordinator.routes import RouteSet
+from coordinator.spelling import Speller
 from coordinator.state_keys import PENDING_KEY
 from coordinator.tiers import choose_tier
 from coordinator.yes_no import is_yes_or_no, leads_with_yes
@@ -144,6 +148,7 @@ class RoutingCascade:
         clarify_margin: float | None = None,
         max_failures: int = 2,
         root_name: str = "coordinator",
+        spelling: bool = True,
     ) -> None:
         self.router = router
         self.routes = routes
@@ -166,6 +171,7 @@ class RoutingCascade:
         self.clarify_margin = clarify_margin
         self.max_failures = max_failures
         self.root_name = root_name
+        self.speller = Speller(routes) if spelling else None
         # Routes a clarifying question may offer / a multi-intent part may go to.
         self.specialist_routes = [
             r.name
@@ -219,12 +225,17 @@ class RoutingCascade:
         """Route one user turn (pure: no ADK context needed; used by tests and the CLI)."""
         t0 = time.perf_counter()
         text = text[: self.max_chars]
-        if self.document_routes and len(text) >= LONG_MESSAGE:
+        long = self.document_routes and len(text) >= LONG_MESSAGE
+        lang = detect_language(text) if self.multilingual or self.speller else None
+        if long:
             decision = self._route_document(text)
         else:
             decision = self.router.route(text)
+            fixed = self.speller.correct(text, lang) if self.speller else text
+            if fixed != text:  # typos of the routes' words: route what was meant
+                decision = self.router.route(fixed)
         if self.multilingual:
-            preferred = prefer_language(decision, self.routes, detect_language(text))
+            preferred = prefer_language(decision, self.routes, lang)
             if preferred.route in self.agent_names:
                 decision = preferred
         if decision.route not in self.agent_names:  # a route with no agent in this app
