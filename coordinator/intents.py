@@ -159,12 +159,13 @@ _VAGUE = re.compile(
 _SENTENCES = re.compile(r"(?<=[.!?;])\s+|\n+")
 # One capture group: re.split keeps the joining words, so glued-back pieces read as typed.
 _JOINS = re.compile(
-    r"(,?\s+(?:and also|and then|and|also|plus|as well as|but also|in addition|additionally"
+    # "plus" only after a comma: French "ne marche plus et..." is "no longer", not a join
+    r"(,\s+plus\s+|,?\s+(?:and also|and then|and|also|as well as|but also|in addition|additionally"
     r"|y además|y también|y|und außerdem|und auch|und|et aussi|et|e também|e anche|e)\s+)",
     re.IGNORECASE,
 )
 _LEADING_JOIN = re.compile(r"^\W*(and also|also|and|plus|additionally|in addition)\b[,\s]*", re.I)
-MIN_PART_WORDS = 3  # "and refund" is not a request of its own
+MIN_PART_WORDS = 3  # words with letters: "and refund" is not a request of its own
 CLARIFY_RATE = 0.01  # share of clear held-out training requests the margin may question
 
 
@@ -215,6 +216,11 @@ def split_parts(text: str) -> list[str]:
     return [piece for _, piece in split_joined(text)]
 
 
+def _words(text: str) -> int:
+    """Words with letters: "and it is 19.99" is no request of its own."""
+    return sum(any(ch.isalpha() for ch in w) for w in text.split())
+
+
 def split_joined(text: str) -> list[tuple[str, str]]:
     """`split_parts` with the words that joined each part to the one before ("" first).
 
@@ -235,11 +241,11 @@ def split_joined(text: str) -> list[tuple[str, str]]:
             join = joins[i] if carry_join is None else carry_join
             current = carry + piece
             last = i == len(pieces) - 1
-            if len(current.split()) < MIN_PART_WORDS and not last:
+            if _words(current) < MIN_PART_WORDS and not last:
                 carry, carry_join = current + joins[i + 1], join
                 continue
             carry, carry_join = "", None
-            if len(current.split()) < MIN_PART_WORDS and merged:
+            if _words(current) < MIN_PART_WORDS and merged:
                 before, text_so_far = merged[-1]
                 merged[-1] = (before, text_so_far + joins[i] + current)
             else:
