@@ -262,8 +262,9 @@ def split_joined(text: str) -> list[tuple[str, str]]:
 
 # Finer than a part: commas and "so"-style joins also end a clause ("it broke, so refund me").
 _CLAUSES = re.compile(
-    r"(,\s+|\s+-\s+|\s+(?:so|therefore|thus|as a result|así que|por eso|por lo que|donc|alors"
-    r"|du coup|deshalb|daher|darum|deswegen|então|por isso|quindi|perciò|pertanto|allora)\s+)",
+    r"(,?\s+(?:so|therefore|thus|as a result|así que|por eso|por lo que|donc|alors|du coup"
+    r"|deshalb|daher|darum|deswegen|então|por isso|quindi|perciò|pertanto|allora)\s+"
+    r"|,\s+|\s+-\s+)",
     re.IGNORECASE,
 )
 
@@ -295,7 +296,7 @@ _ANOTHER_ASK = re.compile(
     r"|tambi[eé]n|adem[aá]s|aparte|por otro lado|otra cosa|encima"
     r"|aussi|en plus|par ailleurs|autre chose|[ée]galement|de plus"
     r"|auch|au[sß]erdem|zudem|zweitens|noch etwas|dar[üu]ber hinaus"
-    r"|al[eé]m disso|outra coisa|ainda por cima"
+    r"|tamb[eé]m|al[eé]m disso|outra coisa|ainda por cima"
     r"|anche|inoltre|un'altra cosa|per di pi[uù]|pure)\b",
     re.IGNORECASE,
 )
