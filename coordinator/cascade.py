@@ -278,9 +278,9 @@ class RoutingCascade:
             if not causes or later:
                 continue
             joins = [join for join, _ in pieces[1 : r + 1]]
-            if all(
-                decided[i].route == d.route or is_remedy_of(text, " ".join(joins[i:]), remedy)
-                for i, (_, text) in enumerate(causes)
+            if all(  # joins[i:] are the words between cause i and the remedy
+                decided[i].route == d.route or is_remedy_of(cause, " ".join(joins[i:]), remedy)
+                for i, (_, cause) in enumerate(causes)
             ):
                 return d
         return None
