@@ -12,6 +12,9 @@ For every new user turn:
    (its choice is checked in `after_model`: an unknown agent name becomes the fallback);
    offline, the request goes to the fallback route.
 
+Typos of the routes' own words are corrected first (`coordinator.spelling`): "invoce",
+"factrua", "Rechnng" are routed as the words they stand for.
+
 A long message (a pasted contract or code file) is routed by its request line, else by
 windows of the document among routes that declare `documents: true`.
 
@@ -30,7 +33,8 @@ Around the router (`coordinator.intents`), when the app wires them:
   runner-up is within `clarify_margin` gets ONE question naming the options; the next turn
   is routed on both turns' text.
 * **Multi-intent**: a message whose parts route confidently to different specialists goes
-  to the multi-intent agent with the parts in `coordinator:parts`.
+  to the multi-intent agent with the parts in `coordinator:parts`. A problem followed by
+  its remedy ("it broke, I want my money back") is one ask, for the remedy's specialist.
 
 Every decision is written to the decision log and to session state
 (`coordinator:last_decision`) so callers can report route/confidence/method.
@@ -59,13 +63,17 @@ from coordinator.intents import (
     is_courtesy,
     is_frustrated,
     is_greeting,
+    is_remedy,
+    is_remedy_of,
     is_vague,
     margin,
-    split_parts,
+    split_clauses,
+    split_joined,
 )
 from coordinator.language import detect_language, prefer_language
 from coordinator.request_split import split_request
 from coordinator.routes import RouteSet
+from coordinator.spelling import Speller
 from coordinator.state_keys import PENDING_KEY
 from coordinator.tiers import choose_tier
 from coordinator.yes_no import is_yes_or_no, leads_with_yes
@@ -140,6 +148,7 @@ class RoutingCascade:
         clarify_margin: float | None = None,
         max_failures: int = 2,
         root_name: str = "coordinator",
+        spelling: bool = True,
     ) -> None:
         self.router = router
         self.routes = routes
@@ -162,6 +171,7 @@ class RoutingCascade:
         self.clarify_margin = clarify_margin
         self.max_failures = max_failures
         self.root_name = root_name
+        self.speller = Speller(routes) if spelling else None
         # Routes a clarifying question may offer / a multi-intent part may go to.
         self.specialist_routes = [
             r.name
@@ -215,12 +225,17 @@ class RoutingCascade:
         """Route one user turn (pure: no ADK context needed; used by tests and the CLI)."""
         t0 = time.perf_counter()
         text = text[: self.max_chars]
-        if self.document_routes and len(text) >= LONG_MESSAGE:
+        long = self.document_routes and len(text) >= LONG_MESSAGE
+        lang = detect_language(text) if self.multilingual or self.speller else None
+        if long:
             decision = self._route_document(text)
         else:
             decision = self.router.route(text)
+            fixed = self.speller.correct(text, lang) if self.speller else text
+            if fixed != text:  # typos of the routes' words: route what was meant
+                decision = self.router.route(fixed)
         if self.multilingual:
-            preferred = prefer_language(decision, self.routes, detect_language(text))
+            preferred = prefer_language(decision, self.routes, lang)
             if preferred.route in self.agent_names:
                 decision = preferred
         if decision.route not in self.agent_names:  # a route with no agent in this app
@@ -246,29 +261,58 @@ class RoutingCascade:
 
     # --- beyond one route: escalation, clarification, several asks ---------------------------
 
-    def _parts(self, text: str) -> list[tuple[str, Decision]]:
-        """Parts that route confidently to different specialists (else [] = no split)."""
-        pieces = split_parts(text)
+    def _remedy(self, pieces: list[tuple[str, str]], decided: list[Decision]) -> Decision | None:
+        """The remedy's decision when the message is a problem and its remedy: ONE ask.
+
+        "the headphones I ordered stopped working and I'd like my money back": the first
+        part alone routes to technical support, but it is why the customer wants the
+        refund, not a second request. Every part before the remedy must be such a cause
+        (`is_remedy_of`); a part after it, or one with an ask of its own, makes it two asks.
+        """
+        for r, (_, remedy) in enumerate(pieces):
+            d = decided[r]
+            if not (d.confident and d.route in self.chat_routes and is_remedy(remedy)):
+                continue
+            causes = pieces[:r]
+            later = [i for i in range(r + 1, len(pieces)) if decided[i].route != d.route]
+            if not causes or later:
+                continue
+            joins = [join for join, _ in pieces[1 : r + 1]]
+            if all(  # joins[i:] are the words between cause i and the remedy
+                decided[i].route == d.route or is_remedy_of(cause, " ".join(joins[i:]), remedy)
+                for i, (_, cause) in enumerate(causes)
+            ):
+                return d
+        return None
+
+    def _parts(self, text: str) -> tuple[list[tuple[str, Decision]], Decision | None]:
+        """(parts that route confidently to different specialists, or [] = no split;
+        the remedy's decision when the message is a problem and its remedy)."""
+        clauses = split_clauses(text)
+        if len(clauses) >= 2:
+            remedy = self._remedy(clauses, [self.decide(clause) for _, clause in clauses])
+            if remedy is not None:
+                return [], remedy
+        pieces = split_joined(text)
         if len(pieces) < 2:
-            return []
+            return [], None
+        decided = [self.decide(piece) for _, piece in pieces]
         by_route: dict[str, tuple[str, Decision]] = {}
-        for piece in pieces:
-            d = self.decide(piece)
+        for (_, piece), d in zip(pieces, decided, strict=True):
             # Document routes review a pasted document as a whole: never a split part. A part
-            # the router is less than even on is context for the other ("it arrived broken
-            # and I want a refund"), not an ask of its own.
+            # the router is less than even on is context for the other, not an ask of its own.
             if not d.confident or d.route not in self.chat_routes:
-                return []
+                return [], None
             if d.confidence < SPLIT_PART_CONFIDENCE:
-                return []
+                return [], None
             if self.clarify_margin is not None and margin(d) < self.clarify_margin:
-                return []  # a part we would have to ask about is not a confident split
+                return [], None  # a part we would have to ask about is not a confident split
             if d.route in by_route:  # same specialist twice: one section with both asks
                 prev_text, prev = by_route[d.route]
                 by_route[d.route] = (f"{prev_text}. {piece}", prev)
             else:
                 by_route[d.route] = (piece, d)
-        return list(by_route.values()) if len(by_route) >= 2 else []
+        return (list(by_route.values()) if len(by_route) >= 2 else []), None
 
     def _question(self, decision: Decision, vague: bool) -> str:
         """Name the close candidates (or, for a vague message, the likeliest chat routes)."""
@@ -321,7 +365,11 @@ class RoutingCascade:
             return TurnPlan(decision=decision, text=routed)
         long = self.document_routes and len(text) >= LONG_MESSAGE
         if self.multi_intent_agent and not clarifying and not long:
-            parts = self._parts(text)
+            parts, remedy = self._parts(text)
+            if remedy is not None and (decision.route != remedy.route or not decision.confident):
+                # A problem and its remedy: the remedy's specialist, however the whole scored.
+                decision = remedy.model_copy(update={"latency_ms": decision.latency_ms})
+                return TurnPlan(decision=decision, text=text)
             if parts:
                 multi = decision.model_copy(
                     update={

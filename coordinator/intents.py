@@ -43,8 +43,12 @@ __all__ = [
     "is_courtesy",
     "is_frustrated",
     "is_greeting",
+    "is_remedy",
+    "is_remedy_of",
     "is_vague",
     "margin",
+    "split_clauses",
+    "split_joined",
     "split_parts",
     "write_margin",
 ]
@@ -89,11 +93,28 @@ _PERSON_PATTERNS = [
     # Italian
     rf"\b(parlare|parlo)\s+con\s+{_PEOPLE['it']}\b",
     r"\b(persona reale|operatore umano|essere umano)\b",
+    # Asking to be called is asking for a person: "call me back", "can someone phone me".
+    # The object must be the user ("call me"), so "I called you" or "je m'appelle" is not.
+    r"\b(call|ring|phone)\s+(me|us)\b|\bcall\s?-?backs?\b|\bgive (me|us) a (call|ring|bell)\b",
+    r"\b(someone|somebody|anyone|anybody|an agent)\s+(to\s+|can\s+|could\s+)?(call|ring|phone)\b",
+    r"\bll[aá]m(ame|enme|adme|eme)\b|\bme\s+llamen?\b|\bllamarme\b"
+    r"|\bme\s+(puede[ns]?|pod[eé]is|podr[ií]an?|podr[ií]as)\s+(llamar|devolver la llamada)\b"
+    r"|\bdevolver(me)?\s+la\s+llamada\b",
+    r"\b(r?appel(ez|le)|t[ée]l[ée]phonez)[- ]moi\b|\b(qu'on|quelqu'un|on)\s+(peut\s+|pourrait\s+)?"
+    r"(me\s+|m')(r?appel|t[ée]l[ée]phon)\w*|\b(pouvez|pourriez|peux|pourrais)[- ](vous|tu)\s+"
+    r"(me\s+|m')(r?appeler|t[ée]l[ée]phoner)\b|\b[êe]tre\s+rappel[ée]e?s?\b",
+    r"\bruf\w*\s+(sie\s+|du\s+)?(mich|uns)\b|\b(mich|uns)\b[^.?!]{0,30}\b(an|zur[üu]ck)rufen\b"
+    r"|\br[üu]ckruf\b|\b(angerufen|zur[üu]ckgerufen)\s+werden\b",
+    r"\bme\s+(ligue[mn]?|liga|ligar|telefone[mn]?|telefonar|retorne[mn]?)\b|\bliguem[- ]me\b"
+    r"|\bretorn(ar|em|e)\s+(a\s+)?(minha\s+)?liga[çc][aã]o\b",
+    r"\b(ri)?chiama(temi|mi|rmi)\b|\bmi\s+(pu[oò]|potete|potreste|potrebbe)\s+(ri)?chiamare\b"
+    r"|\bessere\s+(ri)?chiamat[oa]\b|\bcontattat[oa]\s+(per|al)\s+telefono\b",
 ]
 _PERSON = re.compile("|".join(f"(?:{p})" for p in _PERSON_PATTERNS), re.IGNORECASE)
 # "talk to the manager about my invoice" is still a hand-off request; "the agent said" is not.
 _NOT_PERSON = re.compile(
-    r"\b(no|don'?t|do not|never|without)\s+(want|need)?\s*(to\s+)?(talk|speak)", re.IGNORECASE
+    r"\b(no|don'?t|do not|never|without)\s+(want|need)?\s*(to\s+)?(talk|speak|call|ring|phone)",
+    re.IGNORECASE,
 )
 
 _FRUSTRATION = re.compile(
@@ -138,12 +159,13 @@ _VAGUE = re.compile(
 _SENTENCES = re.compile(r"(?<=[.!?;])\s+|\n+")
 # One capture group: re.split keeps the joining words, so glued-back pieces read as typed.
 _JOINS = re.compile(
-    r"(,?\s+(?:and also|and then|and|also|plus|as well as|but also|in addition|additionally"
+    # "plus" only after a comma: French "ne marche plus et..." is "no longer", not a join
+    r"(,\s+plus\s+|,?\s+(?:and also|and then|and|also|as well as|but also|in addition|additionally"
     r"|y además|y también|y|und außerdem|und auch|und|et aussi|et|e também|e anche|e)\s+)",
     re.IGNORECASE,
 )
 _LEADING_JOIN = re.compile(r"^\W*(and also|also|and|plus|additionally|in addition)\b[,\s]*", re.I)
-MIN_PART_WORDS = 3  # "and refund" is not a request of its own
+MIN_PART_WORDS = 3  # words with letters: "and refund" is not a request of its own
 CLARIFY_RATE = 0.01  # share of clear held-out training requests the margin may question
 
 
@@ -191,30 +213,140 @@ def split_parts(text: str) -> list[str]:
     with its original joining words, so "the app also keeps crashing" stays whole and only
     pieces that could stand alone as requests come out. One part means "no split".
     """
-    parts: list[str] = []
-    for sentence in _SENTENCES.split(text.strip()):
+    return [piece for _, piece in split_joined(text)]
+
+
+def _words(text: str) -> int:
+    """Words with letters: "and it is 19.99" is no request of its own."""
+    return sum(any(ch.isalpha() for ch in w) for w in text.split())
+
+
+def split_joined(text: str) -> list[tuple[str, str]]:
+    """`split_parts` with the words that joined each part to the one before ("" first).
+
+    The join is kept because it tells a second ask ("and also", ". Separately,") from the
+    remedy of a problem ("it broke, I want my money back"): see `is_remedy_of`.
+    """
+    parts: list[tuple[str, str]] = []
+    for n, sentence in enumerate(_SENTENCES.split(text.strip())):
         tokens = _JOINS.split(sentence)  # [piece, join, piece, join, piece...]
         pieces = [tokens[0]]
-        joins = []
+        joins = ["" if n == 0 else ". "]
         for i in range(1, len(tokens), 2):
             joins.append(tokens[i])
             pieces.append(tokens[i + 1])
-        merged: list[str] = []
-        carry = ""
+        merged: list[tuple[str, str]] = []
+        carry, carry_join = "", None
         for i, piece in enumerate(pieces):
+            join = joins[i] if carry_join is None else carry_join
             current = carry + piece
             last = i == len(pieces) - 1
-            if len(current.split()) < MIN_PART_WORDS and not last:
-                carry = current + joins[i]
+            if _words(current) < MIN_PART_WORDS and not last:
+                carry, carry_join = current + joins[i + 1], join
                 continue
-            carry = ""
-            if len(current.split()) < MIN_PART_WORDS and merged:
-                merged[-1] = merged[-1] + joins[i - 1] + current
+            carry, carry_join = "", None
+            if _words(current) < MIN_PART_WORDS and merged:
+                before, text_so_far = merged[-1]
+                merged[-1] = (before, text_so_far + joins[i] + current)
             else:
-                merged.append(current)
+                merged.append((join, current))
         parts.extend(merged)
-    cleaned = [_LEADING_JOIN.sub("", p).strip(" ,.;") for p in parts]
-    return [p for p in cleaned if p]
+    out = []
+    for join, part in parts:
+        lead = _LEADING_JOIN.match(part)
+        cleaned = _LEADING_JOIN.sub("", part).strip(" ,.;")
+        if cleaned:
+            out.append(((join + (lead.group(0) if lead else "")).strip(), cleaned))
+    return out
+
+
+# Finer than a part: commas and "so"-style joins also end a clause ("it broke, so refund me").
+_CLAUSES = re.compile(
+    r"(,?\s+(?:so|therefore|thus|as a result|así que|por eso|por lo que|donc|alors|du coup"
+    r"|deshalb|daher|darum|deswegen|então|por isso|quindi|perciò|pertanto|allora)\s+"
+    r"|,\s+|\s+-\s+)",
+    re.IGNORECASE,
+)
+
+
+def split_clauses(text: str) -> list[tuple[str, str]]:
+    """`split_joined` parts cut further at commas and "so"/"donc"/"quindi" joins.
+
+    Clauses are not asks: a cause and its remedy are often one sentence with a comma
+    ("it broke after two days, I want my money back"). Only `is_remedy_of` reads them.
+    """
+    out: list[tuple[str, str]] = []
+    for join, part in split_joined(text):
+        tokens = _CLAUSES.split(part)
+        pending = join
+        for i in range(0, len(tokens), 2):
+            clause = tokens[i].strip(" ,.;")
+            if clause:
+                out.append((pending.strip(), clause))
+                pending = ""
+            if i + 1 < len(tokens):
+                pending += tokens[i + 1]
+    return out
+
+
+# A second, independent ask announces itself: "also", "separately", "another thing", "too".
+_ANOTHER_ASK = re.compile(
+    r"\b(also|too|as well|separately|additionally|in addition|plus|another thing|besides"
+    r"|by the way|btw|on top of that|secondly|second"
+    r"|tambi[eé]n|adem[aá]s|aparte|por otro lado|otra cosa|encima"
+    r"|aussi|en plus|par ailleurs|autre chose|[ée]galement|de plus"
+    r"|auch|au[sß]erdem|zudem|zweitens|noch etwas|dar[üu]ber hinaus"
+    r"|tamb[eé]m|al[eé]m disso|outra coisa|ainda por cima"
+    r"|anche|inoltre|un'altra cosa|per di pi[uù]|pure)\b",
+    re.IGNORECASE,
+)
+# A part that asks something itself: a question, or a request verb ("can you", "quiero").
+# Question words only open a part: "que", "come", "wie" are also relative words and "like".
+_OWN_ASK = re.compile(
+    r"[?¿]|^\W*(what|why|how|when|where|which|who|qu[eé]|por qu[eé]|c[oó]mo|cu[aá]ndo|d[oó]nde"
+    r"|cu[aá]l|cu[aá]nto|pourquoi|comment|quand|combien|o[uù]|quel(le)?s?|warum|wieso|wann|wo"
+    r"|wie|was|welche[rs]?|o que|por que|quando|onde|qual|quanto|cosa|perch[eé]|dove|quale"
+    r"|come)\b"
+    r"|\b(can you|could you|can i|please|send|show|tell me|i want|i need|i'?d like|i would like"
+    r"|quiero|necesito|quisiera|je veux|je voudrais|j'ai besoin|pouvez|pourriez|envoyez"
+    r"|ich m[öo]chte|ich will|ich brauche|k[öo]nnen sie|k[öo]nnt ihr|schick|quero|preciso"
+    r"|podem|enviem|voglio|vorrei|ho bisogno|potete|mandatemi)\b",
+    re.IGNORECASE,
+)
+# What a customer asks for to put a problem right: their money back, in six languages.
+_REMEDY = re.compile(
+    r"refund|reimburs|money back|cash back|compensat|reembols|dinero|rembours|argent"
+    r"|erstatt|geld zur[üu]ck|geld wieder|dinheiro|rimbors|soldi",
+    re.IGNORECASE,
+)
+# ...unless the part asks about a refund rather than for one ("how long do refunds take").
+_REMEDY_STATUS = re.compile(
+    r"\b(how long|when|status|processed|policy|eligible|has my|did my|pol[ií]tica|cu[aá]nto tarda"
+    r"|combien de temps|politique|wie lange|bedingungen|quanto tempo|pol[ií]tica|quanto ci vuole"
+    r"|politica)\b",
+    re.IGNORECASE,
+)
+
+
+def is_remedy(part: str) -> bool:
+    """True for a part that asks for money back ("I want a refund", "devuélvanme el dinero")."""
+    return bool(_REMEDY.search(part)) and not _REMEDY_STATUS.search(part)
+
+
+def is_remedy_of(context: str, join: str, remedy: str) -> bool:
+    """True when `context`, said before `remedy`, is its cause and not an ask of its own.
+
+    "the blender arrived cracked and I want a refund": the cracked blender is why the
+    customer wants the refund, one ask for the refund specialist. It is a second ask when
+    the context asks something itself (a question, "please send...") or the remedy is
+    announced as another one ("and ALSO I need a refund", ". Separately, ...").
+    """
+    return (
+        is_remedy(remedy)
+        and not _OWN_ASK.search(context)
+        and not _ANOTHER_ASK.search(join)
+        and not _ANOTHER_ASK.search(remedy)
+    )
 
 
 def _label(routes: RouteSet, name: str) -> str:

@@ -17,6 +17,11 @@ k-fold on those utterances) on the same held-out test rows whose Bitext intent i
 our routes (invoice/payment/fee -> billing, refunds -> refund, password/sign-up ->
 technical_support, contact_human_agent -> escalation; texts copied into routes.yaml are
 excluded), and on the user turns of adk_web/support/support.evalset.json.
+
+Third, the product cascade on messy support traffic (tests/data/messy: the dev table the
+rules were tuned on and the held-out table written before them, scored separately):
+single-ask accuracy, the false-split rate of single asks with a second clause ("it broke,
+I want my money back"), and two-ask messages split into both right routes.
 """
 
 from __future__ import annotations
@@ -68,6 +73,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pairs", type=positive_int, default=500, help="two-ask messages to build")
     p.add_argument("--data", type=Path, default=BITEXT, help="CSV with text,intent,category")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument(
+        "--table",
+        type=Path,
+        action="append",
+        metavar="CSV",
+        help="messy-traffic table to score (repeatable; default: the dev and held-out tables)",
+    )
+    p.add_argument(
+        "--messy-only",
+        action="store_true",
+        help="score only the messy-traffic tables (skip the Bitext runs)",
+    )
+    p.add_argument("--errors", action="store_true", help="print every messy row routed wrong")
     p.add_argument(
         "--write-margin",
         action="store_true",
@@ -181,10 +199,8 @@ def _evalset_turns() -> list[tuple[str, str]]:
     return out
 
 
-def _product(args: argparse.Namespace, test_texts: set[str]) -> dict:
-    """The shipped cascade on held-out rows our routes serve (see module doc)."""
-    import csv
-
+def _product_cascade(write: bool = False):
+    """(routes, cascade, margin): the shipped routes, classifier and clarify margin."""
     # deferred: `coordinator bench` imports each benchmark for its parser; only the one run pays
     from coordinator.cascade import RoutingCascade
     from coordinator.intents import calibrated_margin, write_margin
@@ -193,7 +209,7 @@ def _product(args: argparse.Namespace, test_texts: set[str]) -> dict:
 
     routes = load_routes()
     shipped = DEFAULT_ROUTES_FILE.with_name("clarify_margin.json")  # what the agent reads
-    if args.write_margin:
+    if write:
         write_margin(routes, shipped)
     router = build_router(routes, method="classifier")
     chosen = calibrated_margin(routes, shipped=shipped)
@@ -207,6 +223,35 @@ def _product(args: argparse.Namespace, test_texts: set[str]) -> dict:
         clarify=True,
         clarify_margin=chosen,
     )
+    return routes, cascade, chosen
+
+
+def _shown(path: Path) -> str:
+    """The table's path as typed, or relative to the checkout for the default tables."""
+    try:
+        return str(path.resolve().relative_to(EVALSET.parents[2]))
+    except ValueError:
+        return str(path)
+
+
+def messy(args: argparse.Namespace) -> dict:
+    """The shipped cascade on each messy-traffic table (see module doc)."""
+    from coordinator.bench import messy as tables  # deferred: as above
+
+    paths = args.table or list(tables.TABLES.values())
+    routes, cascade, chosen = _product_cascade(args.write_margin and args.messy_only)
+    loaded = {_shown(p): tables.load_table(p, set(routes.names)) for p in paths}
+    return {
+        "clarify_margin": round(chosen, 4),
+        "tables": {p: tables.score(cascade, rows) for p, rows in loaded.items()},
+    }
+
+
+def _product(args: argparse.Namespace, test_texts: set[str]) -> dict:
+    """The shipped cascade on held-out rows our routes serve (see module doc)."""
+    import csv
+
+    routes, cascade, chosen = _product_cascade(args.write_margin)
     trained = {u for r in routes.routes for u in r.utterances}
     rows: list[tuple[str, str]] = []
     with args.data.open(encoding="utf-8", newline="") as f:
@@ -253,17 +298,53 @@ def _product(args: argparse.Namespace, test_texts: set[str]) -> dict:
 def _main(args: argparse.Namespace) -> int:
     import json
 
-
-    if not args.data.is_file():
+    if not args.messy_only and not args.data.is_file():
         raise UsageError(f"{args.data}: bench data not found")
     if not 0.0 <= args.rate < 0.5:
         raise UsageError("--rate must be in [0, 0.5)")
     if args.pairs < 1:
         raise UsageError("--pairs must be at least 1")
-    result = run(args)
+    result = {} if args.messy_only else run(args)
+    result["messy"] = messy(args)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
+    if not args.messy_only:
+        _print_bitext(result)
+    _print_messy(result["messy"], args.errors)
+    return 0
+
+
+def _print_messy(result: dict, errors: bool) -> None:
+    def pct(v: float | None) -> str:
+        return "n/a" if v is None else f"{v:.1%}"
+
+    print(f"messy support traffic, product cascade (margin {result['clarify_margin']:.4f}):")
+    for path, r in result["tables"].items():
+        print(f"  {path} ({r['n']} rows)")
+        print(
+            f"    single asks right:      {pct(r['single_accuracy'])} of {r['single_n']} "
+            f"(clarifying question {pct(r['single_clarify_rate'])})"
+        )
+        print(
+            f"    false splits:           {pct(r['false_split_rate'])} of "
+            f"{r['second_clause_n']} single asks with a second clause"
+        )
+        print(
+            f"    two asks, both right:   {pct(r['two_ask_right_rate'])} of {r['two_ask_n']} "
+            f"(split at all {pct(r['two_ask_split_rate'])})"
+        )
+        print("    by kind:     " + ", ".join(f"{k} {pct(v)}" for k, v in r["by_kind"].items()))
+        print("    by language: " + ", ".join(f"{k} {pct(v)}" for k, v in r["by_language"].items()))
+        if errors:
+            for e in r["errors"]:
+                print(
+                    f"    x {e['kind']}: expected {e['expected']}, got {e['got']} "
+                    f"({e['method']}): {e['text']}"
+                )
+
+
+def _print_bitext(result: dict) -> None:
     print(
         f"Bitext, seed {result['seed']}: trained on {result['n_train']} rows; margin chosen on "
         f"{result['n_val']} validation rows ({result['margin_rule']}) = "
@@ -295,4 +376,3 @@ def _main(args: argparse.Namespace) -> int:
                 f"{r['escalation_false_positive_rate']:.2%}"
             )
         print(line)
-    return 0

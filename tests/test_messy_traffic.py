@@ -1,0 +1,278 @@
+"""Messy support traffic (issue 18): one ask with a second clause stays one ask, two asks
+split, typos and "call me back" in six languages reach the right route.
+
+Through the pure turn planner (`RoutingCascade.plan`), the CLI (`coordinator ask`) and
+`adk api_server` over HTTP, plus the benchmark's tables. The phrasings here come from the
+dev table or are new: the held-out table is only scored (`coordinator bench intents`).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from coordinator import intents
+from coordinator.bench import messy
+from coordinator.cascade import RoutingCascade
+from coordinator.router import build_router
+from coordinator.routes import DEFAULT_ROUTES_FILE, load_routes
+from coordinator.spelling import Speller
+from tests._servers import run_adk_server, server_env
+
+ROUTES = load_routes()
+
+# A problem and the remedy the customer wants: one ask, for the remedy's route.
+CAUSE_AND_REMEDY = {
+    "en": "the kettle I ordered stopped working and I'd like my money back",
+    "es": "el teclado vino defectuoso así que quiero mi dinero",
+    "fr": "le colis est arrivé cassé, je veux être remboursé",
+    "de": "der Lautsprecher, den ich gekauft habe, geht nicht mehr und ich will eine Erstattung",
+    "pt": "a caixa de som que comprei parou de funcionar e quero reembolso",
+    "it": "la cassa che ho comprato non funziona più e voglio un rimborso",
+}
+TWO_ASKS = [
+    ("what do I owe this month and also the app won't open", ["billing", "technical_support"]),
+    ("refund order 1006 please. Also my login keeps failing", ["refund", "technical_support"]),
+    ("the app won't open and I also want a refund for order 1002", ["technical_support", "refund"]),
+    (
+        "quiero el reembolso del pedido 1006. Además no puedo iniciar sesión",
+        ["refund", "technical_support"],
+    ),
+    (
+        "ma carte a été refusée et je veux aussi changer mon mot de passe",
+        ["billing", "technical_support"],
+    ),
+]
+TYPOS = {
+    "en": ("where is my invioce", "billing"),
+    "es": ("la factrua tiene un error", "billing"),
+    "fr": ("la facure a une erreur", "billing"),
+    "de": ("die Rechnng ist falsch", "billing"),
+    "pt": ("a fautra está errada", "billing"),
+    "it": ("voglio il rimbroso dell'acquisto", "refund"),
+}
+CALL_ME_BACK = {
+    "en": "can you ring me back",
+    "es": "que me llame alguien",
+    "fr": "qu'on me rappelle svp",
+    "de": "kann mich bitte jemand zurückrufen",
+    "pt": "alguém me liga?",
+    "it": "mi può richiamare qualcuno?",
+}
+
+
+@pytest.fixture(scope="module")
+def cascade() -> RoutingCascade:
+    from coordinator.intents import calibrated_margin
+
+    return RoutingCascade(
+        build_router(ROUTES, method="classifier"),
+        ROUTES,
+        agent_names=[*ROUTES.names, "multi_intent"],
+        llm_available=False,
+        escalation_route="escalation",
+        multi_intent_agent="multi_intent",
+        clarify=True,
+        clarify_margin=calibrated_margin(
+            ROUTES, shipped=DEFAULT_ROUTES_FILE.with_name("clarify_margin.json")
+        ),
+    )
+
+
+# --- the planner (pure) ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lang", sorted(CAUSE_AND_REMEDY))
+def test_a_problem_and_its_remedy_is_one_ask_for_the_remedy(cascade, lang):
+    plan = cascade.plan(CAUSE_AND_REMEDY[lang])
+    assert plan.parts == [] and plan.question is None
+    assert plan.decision.route == "refund" and plan.decision.confident
+
+
+def test_the_problem_alone_goes_elsewhere_so_the_remedy_decides(cascade):
+    # Without the rule the first part would be technical support's: the remedy picks refund.
+    assert cascade.plan("the app won't open").decision.route == "technical_support"
+    assert cascade.plan("the app won't open and I want my money back").decision.route == "refund"
+
+
+@pytest.mark.parametrize(("text", "routes"), TWO_ASKS)
+def test_two_independent_asks_still_split(cascade, text, routes):
+    plan = cascade.plan(text)
+    assert plan.decision.method == "multi"
+    assert [d.route for _, d in plan.parts] == routes
+
+
+@pytest.mark.parametrize("lang", sorted(TYPOS))
+def test_typos_of_route_words_route_right(cascade, lang):
+    text, route = TYPOS[lang]
+    plan = cascade.plan(text)
+    assert plan.decision.route == route and plan.parts == []
+
+
+@pytest.mark.parametrize("lang", sorted(CALL_ME_BACK))
+def test_call_me_back_escalates_in_six_languages(cascade, lang):
+    plan = cascade.plan(CALL_ME_BACK[lang])
+    assert plan.decision.route == "escalation"
+    assert plan.escalation == "requested" and plan.explicit  # the user's own request
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I called you yesterday about my invoice",
+        "don't call me, just email the invoice",
+        "je m'appelle Marie et ma facture est fausse",
+        "me llamo Juan y quiero mi factura",
+        "mi chiamo Marco, vorrei la fattura",
+        "wie rufe ich meine Rechnung ab",
+    ],
+)
+def test_calls_and_names_that_ask_for_no_call_do_not_escalate(text):
+    assert not intents.asks_for_person(text)
+
+
+# --- the text functions ----------------------------------------------------------------------
+
+
+def test_clauses_keep_the_words_that_joined_them():
+    assert intents.split_clauses("it broke after two days, so I want my money back") == [
+        ("", "it broke after two days"),
+        (", so", "I want my money back"),
+    ]
+    # French "ne marche plus" is "no longer works": "plus" joins only after a comma.
+    assert len(intents.split_parts("l'enceinte ne marche plus et je veux un remboursement")) == 2
+    assert intents.split_parts("the site is slow, plus my card was declined")[1] == (
+        "my card was declined"
+    )
+
+
+def test_a_cause_with_an_ask_of_its_own_is_not_a_cause():
+    assert intents.is_remedy_of("the lamp broke", "and", "I want a refund")
+    assert not intents.is_remedy_of("why was I charged twice?", "and", "I want a refund")
+    assert not intents.is_remedy_of("the lamp broke", "and also", "I want a refund")
+    assert not intents.is_remedy_of("the lamp broke", "and", "how long do refunds take")
+
+
+def test_the_speller_corrects_only_unknown_words_near_a_route_word():
+    speller = Speller(ROUTES)
+    assert speller.correct("where is my invioce", "en") == "where is my invoice"
+    assert speller.correct("die Rechnng ist falsch", "de") == "die rechnung ist falsch"
+    # Real words of the message's language stay, however near a route word they are.
+    assert speller.correct("kann mich jemand anrufen", "de") == "kann mich jemand anrufen"
+    assert speller.correct("rendez-moi mon argent", "fr") == "rendez-moi mon argent"
+    assert speller.word("bil", "en") == "bil"  # too short to guess
+
+
+# --- the benchmark's tables -----------------------------------------------------------------
+
+
+def test_the_tables_load_and_every_expected_route_exists():
+    for path in messy.TABLES.values():
+        rows = messy.load_table(path, set(ROUTES.names))
+        assert {r.language for r in rows} == set(messy.LANGUAGES)
+    heldout = messy.load_table(messy.TABLES["heldout"])
+    assert sum(not r.two_asks and r.kind != "off-topic" for r in heldout) >= 200
+    assert sum(r.two_asks for r in heldout) >= 80
+
+
+def test_dev_table_scores(cascade):
+    scored = messy.score(cascade, messy.load_table(messy.TABLES["dev"]))
+    assert scored["single_accuracy"] >= 0.95
+    assert scored["false_split_rate"] <= 0.02
+    assert scored["two_ask_right_rate"] >= 0.85
+
+
+def test_heldout_table_does_not_regress(cascade):
+    # Floors under the first held-out scoring (docs/benchmarks.md), not targets: the table
+    # was never tuned on, so these guard against regressions only.
+    scored = messy.score(cascade, messy.load_table(messy.TABLES["heldout"]))
+    assert scored["single_accuracy"] >= 0.92
+    assert scored["false_split_rate"] <= 0.05
+    assert scored["two_ask_right_rate"] >= 0.8
+    assert scored["by_kind"]["callback"] == 1.0 and scored["by_kind"]["cause-remedy"] >= 0.95
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        ("text,language,kind\nhi,en,typo\n", "missing column(s) expected"),
+        ("text,language,expected,kind\nhi,xx,billing,typo\n", "language must be one of"),
+        ("text,language,expected,kind\nhi,en,billing,weird\n", "kind must be one of"),
+        ("text,language,expected,kind\nhi,en,nowhere,typo\n", "unknown route nowhere"),
+        ("text,language,expected,kind\n", "no rows"),
+    ],
+)
+def test_a_bad_table_is_one_line_and_exit_2(tmp_path, content, why):
+    table = tmp_path / "t.csv"
+    table.write_text(content, encoding="utf-8")
+    proc = _cli("bench", "intents", "--messy-only", "--table", str(table), env=server_env(tmp_path))
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and why in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+# --- CLI and HTTP ------------------------------------------------------------------------------
+
+
+def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "coordinator", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+
+
+def test_cli_answers_a_broken_item_refund_once_and_a_callback_with_a_ticket(tmp_path):
+    env = server_env(tmp_path)
+    asked = _cli("ask", CAUSE_AND_REMEDY["en"], "--user", "alice", "--json", env=env)
+    assert asked.returncode == 0, asked.stderr
+    reply = json.loads(asked.stdout)
+    assert reply["route"] == "refund" and reply["routes"] == ["refund"]
+    assert reply["method"] != "multi" and "**Technical support**" not in reply["text"]
+    called = _cli("ask", CALL_ME_BACK["es"], "--user", "alice", "--json", env=env)
+    assert called.returncode == 0, called.stderr
+    reply = json.loads(called.stdout)
+    assert reply["route"] == "escalation" and "T-00001" in reply["text"]
+
+
+def test_api_server_routes_messy_traffic_over_http(tmp_path: Path):
+    with (
+        run_adk_server("api_server", tmp_path, log_name="api.log") as server,
+        httpx.Client(timeout=120, trust_env=False) as client,
+    ):
+        base = f"{server.base_url}/apps/support/users/alice/sessions"
+
+        def run(text: str) -> list[dict]:
+            sid = client.post(base, json={}).json()["id"]  # a fresh session per message
+            resp = client.post(
+                f"{server.base_url}/run",
+                json={
+                    "app_name": "support",
+                    "user_id": "alice",
+                    "session_id": sid,
+                    "new_message": {"role": "user", "parts": [{"text": text}]},
+                },
+            )
+            assert resp.status_code == 200, resp.text + server.log_tail()
+            return resp.json()
+
+        def authors(events: list[dict]) -> set[str]:
+            return {e["author"] for e in events} - {"coordinator", "user"}
+
+        assert authors(run(CAUSE_AND_REMEDY["de"])) == {"refund"}
+        assert authors(run(TYPOS["fr"][0])) == {"billing"}
+        events = run(TWO_ASKS[0][0])
+        routes = [
+            e["actions"]["stateDelta"]["coordinator:routes"]
+            for e in events
+            if "coordinator:routes" in ((e.get("actions") or {}).get("stateDelta") or {})
+        ]
+        assert routes == [["billing", "technical_support"]]
+        assert "escalation" in authors(run(CALL_ME_BACK["it"]))
