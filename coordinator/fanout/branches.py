@@ -127,6 +127,15 @@ class FanOutResult(BaseModel):
 
 
 _LIVE_CONFIG = types.LiveConnectConfig()  # shared, read-only: fan-out branches are not live
+_BASE_CONFIG = types.GenerateContentConfig()
+_TEMPLATE = LlmRequest(live_connect_config=_LIVE_CONFIG)
+# model_copy shares the template's private values too: the mutable ones (ADK's flows append
+# to `_dynamic_instructions`) get a fresh default per request.
+_MUTABLE_PRIVATE = [
+    (name, attr.default_factory)
+    for name, attr in (LlmRequest.__private_attributes__ or {}).items()
+    if attr.default_factory is not None
+]
 
 
 def branch_request(
@@ -136,7 +145,9 @@ def branch_request(
     model: str | None = None,
     config: types.GenerateContentConfig | None = None,
 ) -> LlmRequest:
-    """A cheap LlmRequest for one branch (~10 us instead of ~130 us with ADK's defaults).
+    """A cheap LlmRequest for one branch: a shallow copy of one template (~4 us instead of
+    ~130 us with ADK's defaults, ~6 us validated), with its own contents list, config,
+    tools_dict and mutable private state, so no branch's change reaches another.
 
     `config` is a shared template: it is shallow-copied per branch, never mutated.
     """
@@ -144,17 +155,25 @@ def branch_request(
         contents = [types.Content(role="user", parts=[types.Part(text=contents)])]
     elif isinstance(contents, types.Content):
         contents = [contents]
+    else:
+        contents = list(contents)
+        if not all(isinstance(c, types.Content) for c in contents):
+            raise TypeError("branch_request: contents must be str, Content or Contents")
     base = config or _BASE_CONFIG
-    update = {"system_instruction": system_instruction} if system_instruction else {}
-    return LlmRequest(
-        model=model,
-        contents=list(contents),
-        config=base.model_copy(update=update),
-        live_connect_config=_LIVE_CONFIG,
+    update = {"system_instruction": system_instruction} if system_instruction else None
+    request = _TEMPLATE.model_copy(
+        update={
+            "model": model,
+            "contents": contents,
+            "config": base.model_copy(update=update),
+            "tools_dict": {},
+        }
     )
-
-
-_BASE_CONFIG = types.GenerateContentConfig()
+    private = request.__pydantic_private__
+    if private is not None:
+        for name, factory in _MUTABLE_PRIVATE:
+            private[name] = factory()  # type: ignore[call-arg]
+    return request
 
 
 def plan_llm_calls(n_branches: int, retries: int) -> int:

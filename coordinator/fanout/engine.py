@@ -63,7 +63,31 @@ class _Budget:
         return True
 
 
-_ARMED, _DONE, _EXPIRED = 0, 1, 2
+class _Deadline:
+    """One attempt's deadline: a context manager like `asyncio.timeout`, armed in a FIFO."""
+
+    __slots__ = ("cancelling", "expired", "task", "when")
+
+    def __init__(self, when: float, task: asyncio.Task[Any]):
+        self.when = when
+        self.task: asyncio.Task[Any] | None = task
+        self.cancelling = task.cancelling()
+        self.expired = False
+
+    def __enter__(self) -> _Deadline:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        task, self.task = self.task, None  # disarmed: keeps nothing alive in the queue
+        # uncancel() whenever it expired (as asyncio.timeout does); a cancellation from
+        # outside (the caller's) stays a cancellation
+        if (
+            self.expired
+            and task is not None
+            and task.uncancel() <= self.cancelling
+            and exc_type is asyncio.CancelledError
+        ):
+            raise TimeoutError from exc
 
 
 class _Deadlines:
@@ -79,49 +103,34 @@ class _Deadlines:
     def __init__(self, timeout: float):
         self._loop = asyncio.get_running_loop()
         self._timeout = timeout
-        self._queue: deque[list[Any]] = deque()  # [when, task, state, task.cancelling()]
+        self._queue: deque[_Deadline] = deque()
         self._handle: asyncio.TimerHandle | None = None
 
-    def arm(self) -> list[Any]:
+    def __call__(self) -> _Deadline:
+        """A deadline `timeout` from now for the current task."""
         task = asyncio.current_task()
         assert task is not None
-        entry = [self._loop.time() + self._timeout, task, _ARMED, task.cancelling()]
-        self._queue.append(entry)
+        deadline = _Deadline(self._loop.time() + self._timeout, task)
+        self._queue.append(deadline)
         if self._handle is None:
-            self._handle = self._loop.call_at(entry[0], self._fire)
-        return entry
-
-    @staticmethod
-    def disarm(entry: list[Any], exc: BaseException | None) -> BaseException | None:
-        """The exception the attempt ends with: TimeoutError if its deadline cancelled it."""
-        task, state = entry[1], entry[2]
-        entry[1] = None  # a finished attempt keeps nothing alive in the queue
-        entry[2] = _DONE
-        # uncancel() whenever it expired (as asyncio.timeout does); a cancellation from
-        # outside (the caller's) stays a cancellation
-        if (
-            state == _EXPIRED
-            and task.uncancel() <= entry[3]
-            and isinstance(exc, asyncio.CancelledError)
-        ):
-            return TimeoutError()
-        return exc
+            self._handle = self._loop.call_at(deadline.when, self._fire)
+        return deadline
 
     def _fire(self) -> None:
         self._handle = None
         now = self._loop.time()
         queue = self._queue
         while queue:
-            entry = queue[0]
-            if entry[2] != _ARMED:
+            head = queue[0]
+            if head.task is None:  # finished in time
                 queue.popleft()
-            elif entry[0] > now:
-                self._handle = self._loop.call_at(entry[0], self._fire)
+            elif head.when > now:
+                self._handle = self._loop.call_at(head.when, self._fire)
                 return
             else:
                 queue.popleft()
-                entry[2] = _EXPIRED
-                entry[1].cancel()
+                head.expired = True
+                head.task.cancel()
 
     def close(self) -> None:
         if self._handle is not None:
@@ -169,43 +178,22 @@ class _Run:
         self.results: list[BranchResult | None] = [None] * len(branches)
         self.done = 0
 
-    async def _attempt(self, branch: Branch) -> Any:
-        if self.deadlines is None:
-            with anyio.fail_after(self.timeout):
-                if branch.model is not None:
-                    return await call_model(branch.model, branch.request)  # type: ignore[arg-type]
-                return await branch.call()
-        entry = self.deadlines.arm()
-        try:
-            if branch.model is not None:
-                value = await call_model(branch.model, branch.request)  # type: ignore[arg-type]
-            else:
-                value = await branch.call()
-        except BaseException as exc:
-            raised = _Deadlines.disarm(entry, exc)
-            if raised is exc:
-                raise
-            raise raised from exc  # type: ignore[misc]
-        _Deadlines.disarm(entry, None)
-        return value
+    def _deadline(self) -> Any:
+        if self.deadlines is not None:
+            return self.deadlines()
+        return anyio.fail_after(self.timeout)  # other backends: anyio's cancel scope
 
     async def branch(self, i: int) -> None:
-        result = await self._run_branch(self.branches[i])
-        self.results[i] = result
-        self.done += 1
-        if self.on_progress is not None:
-            maybe = self.on_progress(self.done, len(self.branches), result)
-            if inspect.isawaitable(maybe):
-                await maybe
-
-    async def _run_branch(self, branch: Branch) -> BranchResult:
+        """Attempts with retries, then the result in `results[i]` and the progress call."""
+        branch = self.branches[i]
         policy, budget, limiter = self.policy, self.budget, self.limiter
         latency = 0.0
         calls = prompt = completion = 0
         cost: float | None = 0.0
         attempts = 0
         last: BaseException | None = None
-        model_name = branch.model.model if branch.model is not None else None
+        value: Any = None
+        response: LlmResponse | None = None
         for attempt in range(policy.retries + 1):
             if not budget.take():
                 last = UsageError(f"call budget of {budget.limit} exhausted")
@@ -215,7 +203,11 @@ class _Run:
                 await _acquire(limiter)
             started = time.perf_counter()
             try:
-                value: Any = await self._attempt(branch)
+                with self._deadline():
+                    if branch.model is not None:
+                        value = await call_model(branch.model, branch.request)  # type: ignore[arg-type]
+                    else:
+                        value = await branch.call()
             except Exception as exc:  # a branch failure is data, not a crash
                 last = exc
             else:
@@ -223,10 +215,8 @@ class _Run:
             finally:
                 if limiter is not None:
                     limiter.release()
-            elapsed = (time.perf_counter() - started) * 1000
-            latency += elapsed
+            latency += (time.perf_counter() - started) * 1000
             if last is None:
-                response = None
                 if isinstance(value, LlmResponse):
                     response = value
                     meta = value.usage_metadata
@@ -235,7 +225,7 @@ class _Run:
                     calls += 1
                     prompt += p_tokens
                     completion += c_tokens
-                    price = estimate_cost_usd(model_name, p_tokens, c_tokens)
+                    price = estimate_cost_usd(branch.model.model, p_tokens, c_tokens)  # type: ignore[union-attr]
                     cost = None if cost is None or price is None else cost + price
                     value = response_text(value)
                 elif isinstance(value, Metered):
@@ -249,25 +239,7 @@ class _Run:
                         if cost is None or extra.cost_estimate_usd is None
                         else cost + extra.cost_estimate_usd
                     )
-                # model_construct: these values are built here from typed numbers, and
-                # pydantic validation of two models per branch shows in a 1000-way fan-out.
-                return BranchResult.model_construct(
-                    branch_id=branch.id,
-                    ok=True,
-                    output=value,
-                    error=None,
-                    attempts=attempts,
-                    latency_ms=latency,
-                    usage=Usage.model_construct(
-                        llm_calls=calls,
-                        prompt_tokens=prompt,
-                        completion_tokens=completion,
-                        latency_ms=latency,
-                        critical_path_ms=latency,
-                        cost_estimate_usd=cost,
-                    ),
-                    response=response,
-                )
+                break
             # a failed call still counts (and may be billed)
             calls += 1 if branch.model is not None else branch.calls_per_attempt
             if attempt == policy.retries or not is_retryable(last):
@@ -275,20 +247,32 @@ class _Run:
             wait = policy.delay(attempt, last)
             await self.sleep(wait)
             latency += wait * 1000
-        assert last is not None
-        return BranchResult(
+        # Validated construction: pydantic-core builds these faster than model_construct's
+        # Python loop over the fields (1.2 vs 2.4 us each here), and checks them too.
+        usage = Usage(
+            llm_calls=calls,
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            latency_ms=latency,
+            critical_path_ms=latency,
+            cost_estimate_usd=cost,
+        )
+        result = BranchResult(
             branch_id=branch.id,
-            ok=False,
-            error=_reason(last, self.timeout),
+            ok=last is None,
+            output=value if last is None else None,
+            error=None if last is None else _reason(last, self.timeout),
             attempts=attempts,
             latency_ms=latency,
-            usage=Usage(
-                llm_calls=calls,
-                latency_ms=latency,
-                critical_path_ms=latency,
-                cost_estimate_usd=cost,
-            ),
+            usage=usage,
+            response=response if last is None else None,
         )
+        self.results[i] = result
+        self.done += 1
+        if self.on_progress is not None:
+            maybe = self.on_progress(self.done, len(self.branches), result)
+            if inspect.isawaitable(maybe):
+                await maybe
 
 
 def _as_branches(tasks: Sequence[Branch | Callable[[], Awaitable[Any]]]) -> list[Branch]:
