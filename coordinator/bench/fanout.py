@@ -212,12 +212,11 @@ async def measure(
     )
 
     def plan(ctx: Any) -> list[Branch]:
-        # Per request: each branch sees the user's message, its task as instruction.
-        user = ctx.user_content
+        # Per request: each branch sees the user's message, its task as instruction (added
+        # to its own copy of the one request, inside its task).
+        request = branch_request(ctx.user_content)
         return [
-            Branch(
-                id=f"task_{i}", model=llm, request=branch_request(user, system_instruction=_task(i))
-            )
+            Branch(id=f"task_{i}", model=llm, request=request, instruction=_task(i))
             for i in range(n)
         ]
 

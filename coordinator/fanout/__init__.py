@@ -37,6 +37,7 @@ from coordinator.fanout.branches import (
     branch_request,
     plan_llm_calls,
     response_text,
+    specialized_request,
 )
 from coordinator.fanout.engine import DEFAULT_LLM_CALLS_CAP, ProgressCallback, fan_out
 from coordinator.fanout.retry import (
@@ -89,5 +90,6 @@ __all__ = [
     "retry_after_s",
     "run_config_for",
     "side_effecting",
+    "specialized_request",
     "timed_call",
 ]

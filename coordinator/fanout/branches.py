@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +23,7 @@ __all__ = [
     "branch_request",
     "plan_llm_calls",
     "response_text",
+    "specialized_request",
 ]
 
 
@@ -41,7 +43,17 @@ class Branch(BaseModel):
 
     id: str = Field(description="Unique within the fan-out; the state key suffix.")
     model: BaseLlm | None = Field(None, description="Model to call with `request`.")
-    request: LlmRequest | None = Field(None, description="The request for `model`.")
+    request: LlmRequest | None = Field(
+        None,
+        description="The request for `model`; with `instruction`, a template many branches "
+        "may share (never mutated: each branch calls its own copy).",
+    )
+    instruction: str | None = Field(
+        None,
+        description="This branch's system instruction, added to `request`'s in the "
+        "branch's own copy, made inside the branch task: N branches then cost one shared "
+        "request to plan, and each copy is made while earlier branches already wait.",
+    )
     call: Any = Field(
         None, description="Async callable `() -> value` (alternative to model/request)."
     )
@@ -72,6 +84,13 @@ class Branch(BaseModel):
             )
         if is_call and not callable(self.call):
             raise ValueError(f"branch {self.id!r}: call must be callable")
+        if self.instruction is not None:
+            base = self.request.config.system_instruction if self.request else None
+            if is_call or not (base is None or isinstance(base, str)):
+                raise ValueError(
+                    f"branch {self.id!r}: instruction needs model+request whose "
+                    "system_instruction is text or unset"
+                )
         return self
 
     @property
@@ -173,6 +192,29 @@ def branch_request(
     if private is not None:
         for name, factory in _MUTABLE_PRIVATE:
             private[name] = factory()  # type: ignore[call-arg]
+    return request
+
+
+def specialized_request(template: LlmRequest, instruction: str) -> LlmRequest:
+    """`template`'s shallow copy with `instruction` after its system instruction.
+
+    The copy has its own contents list, config, tools_dict and mutable private state, so
+    a model (or flow) that changes its request changes nothing another branch sees; the
+    Content, tool and config values inside are shared and must not be mutated in place.
+    """
+    base = template.config.system_instruction
+    text = f"{base}\n\n{instruction}" if isinstance(base, str) and base else instruction
+    request = template.model_copy(
+        update={
+            "contents": list(template.contents),
+            "config": template.config.model_copy(update={"system_instruction": text}),
+            "tools_dict": dict(template.tools_dict),
+        }
+    )
+    private = request.__pydantic_private__
+    if private is not None:
+        for name, _ in _MUTABLE_PRIVATE:
+            private[name] = copy.copy(private[name])
     return request
 
 

@@ -28,6 +28,7 @@ from coordinator.fanout.branches import (
     Metered,
     plan_llm_calls,
     response_text,
+    specialized_request,
 )
 from coordinator.fanout.retry import RetryPolicy, call_model, is_retryable
 from coordinator.fanout.safety import assert_no_side_effects, parallel_branch
@@ -186,6 +187,9 @@ class _Run:
     async def branch(self, i: int) -> None:
         """Attempts with retries, then the result in `results[i]` and the progress call."""
         branch = self.branches[i]
+        request = branch.request
+        if branch.instruction is not None:  # this branch's own copy of a shared template
+            request = specialized_request(request, branch.instruction)  # type: ignore[arg-type]
         policy, budget, limiter = self.policy, self.budget, self.limiter
         latency = 0.0
         calls = prompt = completion = 0
@@ -205,7 +209,7 @@ class _Run:
             try:
                 with self._deadline():
                     if branch.model is not None:
-                        value = await call_model(branch.model, branch.request)  # type: ignore[arg-type]
+                        value = await call_model(branch.model, request)  # type: ignore[arg-type]
                     else:
                         value = await branch.call()
             except Exception as exc:  # a branch failure is data, not a crash
@@ -322,8 +326,10 @@ async def fan_out(
             "split the work or lower retries"
         )
     deny_tools = tuple(deny_tools)
+    checked: set[int] = set()  # a template shared by many branches is checked once
     for b in branches:
-        if b.request is not None and b.request.tools_dict:  # no tools: nothing to check
+        if b.request is not None and b.request.tools_dict and id(b.request) not in checked:
+            checked.add(id(b.request))
             assert_no_side_effects(
                 b.request.tools_dict.values(), deny=deny_tools, where=f" ({b.id})"
             )
