@@ -276,20 +276,22 @@ def _table(records: list[dict[str, Any]]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    t = Table(title="fan-out: plain ADK ParallelAgent vs FanOutAgent vs bare asyncio.gather")
+    t = Table(title="fan-out: ADK ParallelAgent vs FanOutAgent vs bare asyncio.gather")
     cols = ("N", "ideal s", "ADK s", "ours s", "gather s", "ADK eff", "ours eff", "gather eff")
-    for col in (*cols, "ADK error"):
-        t.add_column(col, justify="right" if col != "ADK error" else "left")
+    for col in cols:
+        t.add_column(col, justify="right")
     for r in records:
         t.add_row(
             str(r["n"]),
             f"{r['ideal_s']:.3f}",
             *(f"{r[f'{c}_s']:.3f}" for c in COLUMNS),
             *(f"{r[f'{c}_efficiency']:.2f}" for c in COLUMNS),
-            (r["adk_error"] or "").split(":")[0],  # the exception's name; JSON has it all
         )
     console = Console()
     console.print(t)
+    for r in records:
+        if r["adk_error"]:
+            console.print(f"ADK at N={r['n']} failed: {r['adk_error']}")
     last = records[-1]
     console.print(_NOTE.format(repeat=last["repeat"], load=last["load_avg_1m"]))
 
