@@ -107,10 +107,8 @@ class _Deadlines:
         self._queue: deque[_Deadline] = deque()
         self._handle: asyncio.TimerHandle | None = None
 
-    def __call__(self) -> _Deadline:
-        """A deadline `timeout` from now for the current task."""
-        task = asyncio.current_task()
-        assert task is not None
+    def __call__(self, task: asyncio.Task[Any]) -> _Deadline:
+        """A deadline `timeout` from now for `task` (the current one)."""
         deadline = _Deadline(self._loop.time() + self._timeout, task)
         self._queue.append(deadline)
         if self._handle is None:
@@ -179,18 +177,14 @@ class _Run:
         self.results: list[BranchResult | None] = [None] * len(branches)
         self.done = 0
 
-    def _deadline(self) -> Any:
-        if self.deadlines is not None:
-            return self.deadlines()
-        return anyio.fail_after(self.timeout)  # other backends: anyio's cancel scope
-
     async def branch(self, i: int) -> None:
         """Attempts with retries, then the result in `results[i]` and the progress call."""
         branch = self.branches[i]
         request = branch.request
         if branch.instruction is not None:  # this branch's own copy of a shared template
             request = specialized_request(request, branch.instruction)  # type: ignore[arg-type]
-        policy, budget, limiter = self.policy, self.budget, self.limiter
+        policy, budget, limiter, deadlines = self.policy, self.budget, self.limiter, self.deadlines
+        task = asyncio.current_task() if deadlines is not None else None
         latency = 0.0
         calls = prompt = completion = 0
         cost: float | None = 0.0
@@ -206,8 +200,10 @@ class _Run:
             if limiter is not None:
                 await _acquire(limiter)
             started = time.perf_counter()
+            # one shared timer on asyncio; other backends: anyio's cancel scope
+            scope = deadlines(task) if deadlines is not None else anyio.fail_after(self.timeout)  # type: ignore[arg-type]
             try:
-                with self._deadline():
+                with scope:
                     if branch.model is not None:
                         value = await call_model(branch.model, request)  # type: ignore[arg-type]
                     else:
@@ -375,13 +371,22 @@ async def fan_out(
 
 
 def _total_usage(usages: list[Usage]) -> Usage:
-    """Usage.merge without N intermediate models (it shows at N=1000)."""
-    costs = [u.cost_estimate_usd for u in usages]
+    """Usage.merge without N intermediate models (it shows at N=1000); one pass."""
+    calls = prompt = completion = 0
+    latency = critical = 0.0
+    cost: float | None = 0.0
+    for u in usages:
+        calls += u.llm_calls
+        prompt += u.prompt_tokens
+        completion += u.completion_tokens
+        latency += u.latency_ms
+        critical = max(critical, u.critical_path_ms)
+        cost = None if cost is None or u.cost_estimate_usd is None else cost + u.cost_estimate_usd
     return Usage(
-        llm_calls=sum(u.llm_calls for u in usages),
-        prompt_tokens=sum(u.prompt_tokens for u in usages),
-        completion_tokens=sum(u.completion_tokens for u in usages),
-        latency_ms=sum(u.latency_ms for u in usages),
-        critical_path_ms=max((u.critical_path_ms for u in usages), default=0.0),
-        cost_estimate_usd=None if None in costs else sum(c for c in costs if c is not None),
+        llm_calls=calls,
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        latency_ms=latency,
+        critical_path_ms=critical,
+        cost_estimate_usd=cost,
     )
