@@ -21,7 +21,8 @@ async def test_measure_reports_adk_ours_and_gather_side_by_side():
         assert min(runs) <= record[f"{column}_s"] <= max(runs)  # the median of the runs
         # one definition for every column: ideal / median wall
         assert record[f"{column}_efficiency"] == pytest.approx(
-            record["ideal_s"] / record[f"{column}_s"], abs=2e-3
+            record["ideal_s"] / record[f"{column}_s"],
+            rel=0.02,  # both are rounded
         )
     assert record["adk_error"] is None  # 12 calls fit ADK's limit of 500
     assert record["ours_result"] == "12/12 results; 516 chars"
