@@ -506,3 +506,13 @@ async def test_the_callers_cancellation_is_not_reported_as_a_timeout():
             [Branch(id="a", call=hangs)], timeout=0.05, retries=5, sleep=short_backoff
         )
     assert scope.cancelled_caught and outcome is None
+
+
+@pytest.mark.parametrize("bad", ["", "_meta", "a b", "tab\there", "line\n"])
+def test_branch_ids_that_would_make_bad_state_keys_are_refused(bad):
+    async def work():
+        return 1
+
+    with pytest.raises(ValueError, match="must be non-empty, no spaces"):
+        Branch(id=bad, call=work)
+    assert Branch(id="s1-f2", call=work).id == "s1-f2"

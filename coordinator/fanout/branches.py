@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,6 +26,9 @@ __all__ = [
     "response_text",
     "specialized_request",
 ]
+
+
+_BAD_ID = re.compile(r"^_|\s")
 
 
 class Metered(BaseModel):
@@ -68,7 +72,8 @@ class Branch(BaseModel):
     @field_validator("id")
     @classmethod
     def _valid_id(cls, value: str) -> str:
-        if not value or value.startswith("_") or any(c.isspace() for c in value):
+        # a regex, not a per-character generator: planning 1000 branches checks 1000 ids
+        if _BAD_ID.search(value) or not value:
             raise ValueError(
                 f"branch id {value!r} must be non-empty, no spaces, not start with '_'"
             )
