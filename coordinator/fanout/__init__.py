@@ -16,6 +16,10 @@ Example::
                            limit=16, timeout=30, retries=2)
     result.outputs          # {"s1": "...", ...} for the branches that succeeded
     result.failed_branches  # [FailedBranch(branch_id="s7", reason="TimeoutError: ...")]
+
+    # N branches on one request: each adds its instruction to its own copy, in its task
+    shared = branch_request(user_content)
+    await fan_out([Branch(id=s.id, model=llm, request=shared, instruction=s.task) for s in ...])
 """
 
 from __future__ import annotations
