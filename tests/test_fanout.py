@@ -351,3 +351,168 @@ async def test_build_parallel_agent_uses_distinct_output_keys():
     assert {k: v for k, v in state.items() if k.startswith("clauses:")} == {
         f"clauses:c{i}": "seen: the contract" for i in range(3)
     }
+
+
+class MutatingLlm(BaseLlm):
+    """Records what each call's request held, then changes that request the way models and
+    flows do (contents, config, tools, ADK's private instruction list)."""
+
+    _seen: list[tuple[str, int, list[str], list[str]]] = PrivateAttr(default_factory=list)
+
+    async def generate_content_async(
+        self, llm_request: LlmRequest, stream: bool = False
+    ) -> AsyncGenerator[LlmResponse, None]:
+        await anyio.sleep(0.001)  # let the other branches start before this one mutates
+        self._seen.append(
+            (
+                str(llm_request.config.system_instruction),
+                len(llm_request.contents),
+                sorted(llm_request.tools_dict),
+                list(llm_request._dynamic_instructions),
+            )
+        )
+        instruction = str(llm_request.config.system_instruction)
+        llm_request.contents.append(types.Content(role="model", parts=[types.Part(text="x")]))
+        llm_request.config.system_instruction = "overwritten"
+        llm_request.config.temperature = 1.5
+        llm_request.tools_dict["leaked"] = FunctionTool(lambda: None)
+        llm_request._dynamic_instructions.append("leaked")
+        yield text_response("done: " + instruction.rsplit("\n", 1)[-1])
+
+
+@pytest.mark.anyio
+async def test_branches_sharing_a_template_stay_independent():
+    """One shared request, six instructions: each branch calls its own copy, so what one
+    branch's model does to its request reaches neither its siblings nor the template."""
+    template = branch_request("review this", system_instruction="You check clauses.")
+    llm = MutatingLlm(model="offline/mutating")
+    branches = [
+        Branch(id=f"t{i}", model=llm, request=template, instruction=f"Check clause {i}.")
+        for i in range(6)
+    ]
+    result = await fan_out(branches, limit=3)
+    assert result.outputs == {f"t{i}": f"done: Check clause {i}." for i in range(6)}
+    seen = llm._seen
+    assert sorted(s[0] for s in seen) == [
+        f"You check clauses.\n\nCheck clause {i}." for i in range(6)
+    ]
+    assert all(s[1:] == (1, [], []) for s in seen), seen  # nothing accumulated
+    assert template.config.system_instruction == "You check clauses."
+    assert template.config.temperature is None
+    assert len(template.contents) == 1 and template.tools_dict == {}
+    assert template._dynamic_instructions == []
+    # A second fan-out on the same template sees it as it was.
+    again = await fan_out([Branch(id="a", model=llm, request=template, instruction="Again.")])
+    assert again.outputs == {"a": "done: Again."} and llm._seen[-1][1:] == (1, [], [])
+
+
+def test_branch_requests_do_not_share_mutable_state():
+    a, b = branch_request("one"), branch_request("two", system_instruction="sys")
+    a.contents.append(types.Content(role="model", parts=[types.Part(text="x")]))
+    a.tools_dict["t"] = FunctionTool(lambda: None)
+    a._dynamic_instructions.append("d")
+    a.config.temperature = 0.3
+    assert len(b.contents) == 1 and b.tools_dict == {} and b._dynamic_instructions == []
+    assert b.config.temperature is None and b.config.system_instruction == "sys"
+    assert branch_request("three")._dynamic_instructions == []
+
+
+def test_instruction_needs_a_model_branch():
+    async def work():
+        return 1
+
+    with pytest.raises(ValueError, match="instruction needs model"):
+        Branch(id="a", call=work, instruction="x")
+
+
+@pytest.mark.anyio
+async def test_a_shared_template_with_a_side_effecting_tool_is_refused():
+    @side_effecting
+    def issue_refund(order_id: str) -> dict:
+        return {"status": "refunded"}
+
+    template = branch_request("refund it")
+    template.tools_dict["issue_refund"] = FunctionTool(issue_refund)
+    branches = [
+        Branch(id=f"b{i}", model=echo_llm(), request=template, instruction="x") for i in range(3)
+    ]
+    with pytest.raises(UsageError, match="issue_refund"):
+        await fan_out(branches)
+
+
+@pytest.mark.anyio
+async def test_deadlines_time_out_only_slow_attempts_and_retries_get_a_fresh_one():
+    """One timer serves every deadline: slow attempts among fast ones time out, a retry
+    gets its own deadline, and a timeout larger than the run leaves nothing behind."""
+    tries: dict[str, int] = {}
+
+    def work(name: str, delays: list[float]):
+        async def call() -> str:
+            k = tries.get(name, 0)
+            tries[name] = k + 1
+            await anyio.sleep(delays[min(k, len(delays) - 1)])
+            return name
+
+        return call
+
+    plan = {
+        "fast": [0.0],
+        "slow": [5.0],
+        "slow_then_fast": [5.0, 0.0],
+        "fast2": [0.01],
+    }
+    result = await fan_out(
+        [Branch(id=k, call=work(k, v)) for k, v in plan.items()],
+        timeout=0.1,
+        retries=1,
+        sleep=no_sleep,
+    )
+    assert result.outputs == {"fast": "fast", "slow_then_fast": "slow_then_fast", "fast2": "fast2"}
+    by_id = {r.branch_id: r for r in result.results}
+    assert by_id["slow"].error.startswith("TimeoutError") and by_id["slow"].attempts == 2
+    assert by_id["slow_then_fast"].attempts == 2 and by_id["fast"].attempts == 1
+    # nothing cancels this task later: a deadline of a finished fan-out is gone
+    await fan_out([Branch(id="q", call=work("q", [0.0]))], timeout=0.05)
+    await anyio.sleep(0.1)
+
+
+@pytest.mark.anyio
+async def test_the_callers_cancellation_is_not_reported_as_a_timeout():
+    """Cancelling the fan-out from outside cancels it (no TimeoutError results come back),
+    even when some deadlines have already fired."""
+    finished: list[str] = []
+
+    async def hangs():
+        await anyio.sleep(30)
+        finished.append("hangs")
+
+    async def short_deadline_victim():
+        await anyio.sleep(30)
+
+    async def short_backoff(_: float) -> None:
+        await anyio.sleep(0.03)
+
+    outcome = None
+    with anyio.move_on_after(0.2) as scope:
+        outcome = await fan_out(
+            [Branch(id="a", call=hangs), Branch(id="b", call=short_deadline_victim)],
+            timeout=10,
+            retries=0,
+        )
+    assert scope.cancelled_caught and outcome is None and finished == []
+
+    with anyio.move_on_after(0.2) as scope:
+        outcome = await fan_out(
+            [Branch(id="a", call=hangs)], timeout=0.05, retries=5, sleep=short_backoff
+        )
+    assert scope.cancelled_caught and outcome is None
+
+
+@pytest.mark.parametrize("bad", ["", "_meta", "a b", "tab\there", "line\n"])
+def test_branch_ids_that_would_make_bad_state_keys_are_refused(bad):
+    async def work():
+        return 1
+
+    with pytest.raises(ValueError, match="must be non-empty, no spaces"):
+        Branch(id=bad, call=work)
+    assert Branch(id="s1-f2", call=work).id == "s1-f2"

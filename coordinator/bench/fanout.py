@@ -1,9 +1,14 @@
-"""`coordinator bench fanout`: plain ADK ParallelAgent vs our FanOutAgent, same N tasks.
+"""`coordinator bench fanout`: plain ADK ParallelAgent vs our FanOutAgent vs a bare
+`asyncio.gather`, same N one-call tasks, side by side in one process.
 
-Both pipelines run N one-call tasks against a simulated model (a `BaseLlm` that sleeps
-`latency` then answers from the request) followed by the same non-LLM aggregator, through
-a `Runner` with `InMemorySessionService` and the default `RunConfig`, in one process, one
-after the other. Efficiency = ideal / actual, ideal = latency x ceil(N / concurrency).
+All three call the same simulated model (a `BaseLlm` that sleeps `latency`, then answers).
+ADK and ours run through a `Runner` with `InMemorySessionService` and the default
+`RunConfig`, each followed by the same non-LLM aggregator; their clock covers the whole
+request (ours includes planning the N branches per request; ADK's agents are built once,
+outside the clock). The gather column is the floor of one event loop: the N calls on
+requests built beforehand, gathered, nothing else (no Runner, session, events, retries,
+timeouts). Efficiency = ideal / wall, ideal = latency x ceil(N / concurrency), the same
+for every column; runs are interleaved (ADK, ours, gather, ADK, ...) and the median kept.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import asyncio
 import gc
 import json
 import math
+import os
+import statistics
 import time
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -20,7 +27,7 @@ from typing import Any
 from coordinator.cli._args import non_negative_float, positive_int
 from coordinator.errors import CoordinatorError, UsageError
 
-__all__ = ["measure", "register", "run"]
+__all__ = ["COLUMNS", "DEFAULT_SIZES", "measure", "register", "run"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,25 +35,33 @@ def register(sub: argparse._SubParsersAction) -> None:
         "fanout",
         help="plain ADK ParallelAgent vs the FanOutAgent engine on N simulated calls",
         description="Run the same N one-call tasks (simulated model sleeping LATENCY seconds) "
-        "as a plain ADK ParallelAgent of LlmAgents and through FanOutAgent, and print the "
-        "wall times and efficiencies (ideal/actual) side by side.",
+        "as a plain ADK ParallelAgent of LlmAgents, through FanOutAgent, and as a bare "
+        "asyncio.gather of the calls, and print wall times and efficiencies "
+        "(ideal / wall) side by side.",
     )
-    p.add_argument("--n", type=positive_int, default=256, help="branches (default: %(default)s)")
+    p.add_argument(
+        "--n",
+        type=positive_int,
+        action="append",
+        help="branches; repeat for several (default: --n 256 --n 1000)",
+    )
     p.add_argument("--latency", type=non_negative_float, default=0.2, help="seconds per model call")
     p.add_argument(
         "--concurrency",
         type=positive_int,
         default=None,
-        help="FanOutAgent concurrency limit (default: N, so ideal = latency)",
+        help="concurrency limit of ours and gather (default: N, so ideal = latency)",
     )
     p.add_argument(
         "--repeat",
         type=positive_int,
-        default=3,
-        help="runs per side, best kept (default: %(default)s)",
+        default=5,
+        help="interleaved runs per column, median kept (default: %(default)s)",
     )
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument("--plot", metavar="FILE.png", help="sweep several N and plot both (matplotlib)")
+    p.add_argument(
+        "--plot", metavar="FILE.png", help="sweep several N and plot all three (matplotlib)"
+    )
     p.set_defaults(func=run)
 
 
@@ -134,12 +149,39 @@ async def _run_pipeline(agent: Any, message: str) -> tuple[float, str | None, st
     return time.perf_counter() - started, None, last
 
 
+async def _run_gather(llm: Any, requests: list[Any], limit: int) -> tuple[float, str | None]:
+    """The floor: the N calls gathered on one loop (a semaphore only if limit < N)."""
+    # deferred: `coordinator bench` imports each benchmark for its parser; only the one run pays
+    from coordinator.fanout import call_model
+
+    started = time.perf_counter()
+    try:
+        if limit >= len(requests):
+            await asyncio.gather(*(call_model(llm, r) for r in requests))
+        else:
+            gate = asyncio.Semaphore(limit)
+
+            async def one(request: Any) -> Any:
+                async with gate:
+                    return await call_model(llm, request)
+
+            await asyncio.gather(*(one(r) for r in requests))
+    except Exception as exc:  # a measurement, not a crash
+        return time.perf_counter() - started, f"{type(exc).__name__}: {exc}"
+    return time.perf_counter() - started, None
+
+
+COLUMNS = ("adk", "ours", "gather")
+"""Record keys: `<column>_s` (median wall), `<column>_efficiency`, `<column>_runs_s`."""
+
+
 async def measure(
     n: int, latency: float, concurrency: int | None = None, repeat: int = 1
 ) -> dict[str, Any]:
-    """Both pipelines on the same N tasks, best of `repeat` runs each; the JSON record."""
+    """The three columns on the same N tasks, `repeat` interleaved runs each, median kept."""
     # deferred: the CLI imports this module to register `bench`; ADK (~1.5 s) loads on run
     from google.adk.agents import SequentialAgent
+    from google.genai import types
 
     # deferred: `coordinator bench` imports each benchmark for its parser; only the one run pays
     from coordinator import _warnings  # noqa: F401
@@ -170,12 +212,11 @@ async def measure(
     )
 
     def plan(ctx: Any) -> list[Branch]:
-        # Per request: each branch sees the user's message, its task as instruction.
-        user = ctx.user_content
+        # Per request: each branch sees the user's message, its task as instruction (added
+        # to its own copy of the one request, inside its task).
+        request = branch_request(ctx.user_content)
         return [
-            Branch(
-                id=f"task_{i}", model=llm, request=branch_request(user, system_instruction=_task(i))
-            )
+            Branch(id=f"task_{i}", model=llm, request=request, instruction=_task(i))
             for i in range(n)
         ]
 
@@ -186,30 +227,48 @@ async def measure(
             _aggregator("r", n),
         ],
     )
-    adk_runs, ours_runs = [], []
+    user = types.Content(role="user", parts=[types.Part(text=message)])
+    requests = [branch_request(user, system_instruction=_task(i)) for i in range(n)]
+    runs: dict[str, list[tuple[float, str | None]]] = {c: [] for c in COLUMNS}
+    ours_last = ""
     for _ in range(max(1, repeat)):
-        gc.collect()  # neither side pays for the other's garbage
-        adk_runs.append(await _run_pipeline(plain, message))
+        gc.collect()  # no column pays for another's garbage
+        seconds, error, _ = await _run_pipeline(plain, message)
+        runs["adk"].append((seconds, error))
         gc.collect()
-        ours_runs.append(await _run_pipeline(ours, message))
-    adk_s, adk_error, _ = min(adk_runs, key=lambda r: r[0])
-    ours_s, ours_error, ours_last = min(ours_runs, key=lambda r: r[0])
-    if ours_error:
-        raise CoordinatorError(f"FanOutAgent failed: {ours_error}")
+        seconds, error, ours_last = await _run_pipeline(ours, message)
+        runs["ours"].append((seconds, error))
+        gc.collect()
+        runs["gather"].append(await _run_gather(llm, requests, limit))
+    for column in ("ours", "gather"):
+        if errors := [e for _, e in runs[column] if e]:
+            raise CoordinatorError(f"{column} failed: {errors[0]}")
     ideal = latency * math.ceil(n / limit)
-    return {
+    record: dict[str, Any] = {
         "n": n,
         "latency_s": latency,
         "concurrency": limit,
         "ideal_s": round(ideal, 4),
-        "adk_s": round(adk_s, 4),
-        "ours_s": round(ours_s, 4),
-        "adk_efficiency": round(ideal / adk_s, 3) if adk_s else None,
-        "ours_efficiency": round(ideal / ours_s, 3) if ours_s else None,
-        "adk_error": adk_error,
-        "ours_result": ours_last,
         "repeat": max(1, repeat),
+        "efficiency": "ideal_s / median wall of the runs, the same for every column",
     }
+    for column in COLUMNS:
+        wall = statistics.median(seconds for seconds, _ in runs[column])
+        record[f"{column}_s"] = round(wall, 4)
+        record[f"{column}_efficiency"] = round(ideal / wall, 3) if wall else None
+        record[f"{column}_runs_s"] = [round(seconds, 4) for seconds, _ in runs[column]]
+    record["adk_error"] = next((e for _, e in runs["adk"] if e), None)
+    record["ours_result"] = ours_last
+    record["load_avg_1m"] = round(os.getloadavg()[0], 2)  # the machine may be shared
+    return record
+
+
+_NOTE = (
+    "efficiency = ideal / wall, ideal = latency x ceil(N / concurrency); median of {repeat} "
+    "interleaved runs per column. ADK and ours: a Runner request incl. an aggregator (ours "
+    "plans the N branches per request); gather: the N calls alone, no Runner. "
+    "Load average at the end: {load}."
+)
 
 
 def _table(records: list[dict[str, Any]]) -> None:
@@ -217,21 +276,24 @@ def _table(records: list[dict[str, Any]]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    t = Table(title="fan-out: plain ADK ParallelAgent vs FanOutAgent")
-    for col in ("N", "latency s", "ideal s", "ADK s", "ours s", "ADK eff", "ours eff", "ADK error"):
-        t.add_column(col, justify="right" if col != "ADK error" else "left")
+    t = Table(title="fan-out: ADK ParallelAgent vs FanOutAgent vs bare asyncio.gather")
+    cols = ("N", "ideal s", "ADK s", "ours s", "gather s", "ADK eff", "ours eff", "gather eff")
+    for col in cols:
+        t.add_column(col, justify="right")
     for r in records:
         t.add_row(
             str(r["n"]),
-            f"{r['latency_s']:g}",
             f"{r['ideal_s']:.3f}",
-            f"{r['adk_s']:.3f}",
-            f"{r['ours_s']:.3f}",
-            f"{r['adk_efficiency']:.2f}",
-            f"{r['ours_efficiency']:.2f}",
-            (r["adk_error"] or "")[:60],
+            *(f"{r[f'{c}_s']:.3f}" for c in COLUMNS),
+            *(f"{r[f'{c}_efficiency']:.2f}" for c in COLUMNS),
         )
-    Console().print(t)
+    console = Console()
+    console.print(t)
+    for r in records:
+        if r["adk_error"]:
+            console.print(f"ADK at N={r['n']} failed: {r['adk_error']}")
+    last = records[-1]
+    console.print(_NOTE.format(repeat=last["repeat"], load=last["load_avg_1m"]))
 
 
 def _plot(path: str, latency: float, concurrency: int | None, repeat: int) -> list[dict[str, Any]]:
@@ -242,8 +304,9 @@ def _plot(path: str, latency: float, concurrency: int | None, repeat: int) -> li
     sizes = [8, 32, 64, 128, 256, 512, 1000]
     records = [asyncio.run(measure(n, latency, concurrency, repeat)) for n in sizes]
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(sizes, [r["adk_efficiency"] for r in records], "o-", label="ADK ParallelAgent")
-    ax.plot(sizes, [r["ours_efficiency"] for r in records], "s-", label="FanOutAgent")
+    labels = {"adk": "ADK ParallelAgent", "ours": "FanOutAgent", "gather": "bare asyncio.gather"}
+    for column, style in zip(COLUMNS, ("o-", "s-", "^--"), strict=True):
+        ax.plot(sizes, [r[f"{column}_efficiency"] for r in records], style, label=labels[column])
     for r in records:
         if r["adk_error"]:
             ax.annotate(
@@ -256,7 +319,7 @@ def _plot(path: str, latency: float, concurrency: int | None, repeat: int) -> li
             )
     ax.set_xscale("log")
     ax.set_xlabel("branches (N)")
-    ax.set_ylabel("efficiency (ideal / actual)")
+    ax.set_ylabel("efficiency (ideal / wall)")
     ax.set_ylim(0, 1.05)
     ax.set_title(f"fan-out efficiency, simulated model {latency:g}s")
     ax.grid(True, alpha=0.3)
@@ -271,12 +334,18 @@ async def _warm_up() -> None:
     await measure(2, 0.0)
 
 
+DEFAULT_SIZES = (256, 1000)
+
+
 def run(args: argparse.Namespace) -> int:
     asyncio.run(_warm_up())
     if args.plot:
         records = _plot(args.plot, args.latency, args.concurrency, args.repeat)
     else:
-        records = [asyncio.run(measure(args.n, args.latency, args.concurrency, args.repeat))]
+        sizes = args.n or DEFAULT_SIZES
+        records = [
+            asyncio.run(measure(n, args.latency, args.concurrency, args.repeat)) for n in sizes
+        ]
     if args.json:
         print(json.dumps(records[0] if len(records) == 1 else records, indent=2))
     else:

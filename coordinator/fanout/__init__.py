@@ -16,6 +16,10 @@ Example::
                            limit=16, timeout=30, retries=2)
     result.outputs          # {"s1": "...", ...} for the branches that succeeded
     result.failed_branches  # [FailedBranch(branch_id="s7", reason="TimeoutError: ...")]
+
+    # N branches on one request: each adds its instruction to its own copy, in its task
+    shared = branch_request(user_content)
+    await fan_out([Branch(id=s.id, model=llm, request=shared, instruction=s.task) for s in ...])
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from coordinator.fanout.branches import (
     branch_request,
     plan_llm_calls,
     response_text,
+    specialized_request,
 )
 from coordinator.fanout.engine import DEFAULT_LLM_CALLS_CAP, ProgressCallback, fan_out
 from coordinator.fanout.retry import (
@@ -89,5 +94,6 @@ __all__ = [
     "retry_after_s",
     "run_config_for",
     "side_effecting",
+    "specialized_request",
     "timed_call",
 ]

@@ -41,6 +41,8 @@ META_SUFFIX = "_meta"
 
 
 def _jsonable(value: Any) -> Any:
+    if type(value) is str:  # the common case (model text), first
+        return value
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
     if isinstance(value, dict):

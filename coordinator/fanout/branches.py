@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,7 +24,11 @@ __all__ = [
     "branch_request",
     "plan_llm_calls",
     "response_text",
+    "specialized_request",
 ]
+
+
+_BAD_ID = re.compile(r"^_|\s")
 
 
 class Metered(BaseModel):
@@ -41,7 +47,17 @@ class Branch(BaseModel):
 
     id: str = Field(description="Unique within the fan-out; the state key suffix.")
     model: BaseLlm | None = Field(None, description="Model to call with `request`.")
-    request: LlmRequest | None = Field(None, description="The request for `model`.")
+    request: LlmRequest | None = Field(
+        None,
+        description="The request for `model`; with `instruction`, a template many branches "
+        "may share (never mutated: each branch calls its own copy).",
+    )
+    instruction: str | None = Field(
+        None,
+        description="This branch's system instruction, added to `request`'s in the "
+        "branch's own copy, made inside the branch task: N branches then cost one shared "
+        "request to plan, and each copy is made while earlier branches already wait.",
+    )
     call: Any = Field(
         None, description="Async callable `() -> value` (alternative to model/request)."
     )
@@ -56,7 +72,8 @@ class Branch(BaseModel):
     @field_validator("id")
     @classmethod
     def _valid_id(cls, value: str) -> str:
-        if not value or value.startswith("_") or any(c.isspace() for c in value):
+        # a regex, not a per-character generator: planning 1000 branches checks 1000 ids
+        if _BAD_ID.search(value) or not value:
             raise ValueError(
                 f"branch id {value!r} must be non-empty, no spaces, not start with '_'"
             )
@@ -72,6 +89,13 @@ class Branch(BaseModel):
             )
         if is_call and not callable(self.call):
             raise ValueError(f"branch {self.id!r}: call must be callable")
+        if self.instruction is not None:
+            base = self.request.config.system_instruction if self.request else None
+            if is_call or not (base is None or isinstance(base, str)):
+                raise ValueError(
+                    f"branch {self.id!r}: instruction needs model+request whose "
+                    "system_instruction is text or unset"
+                )
         return self
 
     @property
@@ -127,6 +151,15 @@ class FanOutResult(BaseModel):
 
 
 _LIVE_CONFIG = types.LiveConnectConfig()  # shared, read-only: fan-out branches are not live
+_BASE_CONFIG = types.GenerateContentConfig()
+_TEMPLATE = LlmRequest(live_connect_config=_LIVE_CONFIG)
+# model_copy shares the template's private values too: the mutable ones (ADK's flows append
+# to `_dynamic_instructions`) get a fresh default per request.
+_MUTABLE_PRIVATE = [
+    (name, attr.default_factory)
+    for name, attr in (LlmRequest.__private_attributes__ or {}).items()
+    if attr.default_factory is not None
+]
 
 
 def branch_request(
@@ -136,7 +169,9 @@ def branch_request(
     model: str | None = None,
     config: types.GenerateContentConfig | None = None,
 ) -> LlmRequest:
-    """A cheap LlmRequest for one branch (~10 us instead of ~130 us with ADK's defaults).
+    """A cheap LlmRequest for one branch: a shallow copy of one template (~4 us instead of
+    ~130 us with ADK's defaults, ~6 us validated), with its own contents list, config,
+    tools_dict and mutable private state, so no branch's change reaches another.
 
     `config` is a shared template: it is shallow-copied per branch, never mutated.
     """
@@ -144,17 +179,48 @@ def branch_request(
         contents = [types.Content(role="user", parts=[types.Part(text=contents)])]
     elif isinstance(contents, types.Content):
         contents = [contents]
+    else:
+        contents = list(contents)
+        if not all(isinstance(c, types.Content) for c in contents):
+            raise TypeError("branch_request: contents must be str, Content or Contents")
     base = config or _BASE_CONFIG
-    update = {"system_instruction": system_instruction} if system_instruction else {}
-    return LlmRequest(
-        model=model,
-        contents=list(contents),
-        config=base.model_copy(update=update),
-        live_connect_config=_LIVE_CONFIG,
+    update = {"system_instruction": system_instruction} if system_instruction else None
+    request = _TEMPLATE.model_copy(
+        update={
+            "model": model,
+            "contents": contents,
+            "config": base.model_copy(update=update),
+            "tools_dict": {},
+        }
     )
+    private = request.__pydantic_private__
+    if private is not None:
+        for name, factory in _MUTABLE_PRIVATE:
+            private[name] = factory()  # type: ignore[call-arg]
+    return request
 
 
-_BASE_CONFIG = types.GenerateContentConfig()
+def specialized_request(template: LlmRequest, instruction: str) -> LlmRequest:
+    """`template`'s shallow copy with `instruction` after its system instruction.
+
+    The copy has its own contents list, config, tools_dict and mutable private state, so
+    a model (or flow) that changes its request changes nothing another branch sees; the
+    Content, tool and config values inside are shared and must not be mutated in place.
+    """
+    base = template.config.system_instruction
+    text = f"{base}\n\n{instruction}" if isinstance(base, str) and base else instruction
+    request = template.model_copy(
+        update={
+            "contents": list(template.contents),
+            "config": template.config.model_copy(update={"system_instruction": text}),
+            "tools_dict": dict(template.tools_dict),
+        }
+    )
+    private = request.__pydantic_private__
+    if private is not None:
+        for name, _ in _MUTABLE_PRIVATE:
+            private[name] = copy.copy(private[name])
+    return request
 
 
 def plan_llm_calls(n_branches: int, retries: int) -> int:
