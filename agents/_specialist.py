@@ -23,12 +23,12 @@ from google.adk.agents import LlmAgent
 from google.adk.models.llm_response import LlmResponse
 from google.genai import types
 
-from coordinator.cascade import LAST_DECISION_KEY
 from coordinator.events import model_response
-from coordinator.language import answer_in_instruction, detect_language, offline_notice
-from coordinator.models import is_offline, resolve_model
 from coordinator.models.offline import Policy, is_relayed
-from coordinator.routes import RouteSet, load_routes
+from coordinator.models.roles import is_offline, resolve_model
+from coordinator.routing.cascade import LAST_DECISION_KEY
+from coordinator.routing.language import answer_in_instruction, detect_language, offline_notice
+from coordinator.routing.routes import RouteSet, load_routes
 from coordinator.settings import Settings, get_settings
 
 __all__ = [

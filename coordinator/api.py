@@ -33,15 +33,15 @@ from google.adk.sessions import BaseSessionService
 from google.genai import types
 from pydantic import BaseModel, Field
 
-from coordinator._warmup import warm_up
 from coordinator.app_spec import load_app
-from coordinator.cascade import LAST_DECISION_KEY, TRANSFER_TOOL
 from coordinator.errors import ModelError, UsageError, as_storage_error
-from coordinator.guard import RequestGuardPlugin
-from coordinator.multi_intent import PARTS_USAGE_KEY, ROUTES_KEY, MultiIntentAgent
-from coordinator.progress import PROGRESS_KEY
-from coordinator.request_text import validate_request
-from coordinator.sessions import make_session_service
+from coordinator.inputs.request_text import validate_request
+from coordinator.parallel.progress import PROGRESS_KEY
+from coordinator.routing.cascade import LAST_DECISION_KEY, TRANSFER_TOOL
+from coordinator.routing.multi_intent import PARTS_USAGE_KEY, ROUTES_KEY, MultiIntentAgent
+from coordinator.serving.guard import RequestGuardPlugin
+from coordinator.serving.sessions import make_session_service
+from coordinator.serving.warmup import warm_up
 from coordinator.settings import Settings, get_settings
 
 __all__ = ["Coordinator", "Reply", "ReplyUsage", "StreamEvent", "validate_request"]
@@ -55,7 +55,7 @@ MAX_LLM_CALLS_PER_TURN = 25
 class ReplyUsage(BaseModel):
     """Model usage one `Reply` reports (offline calls are counted too, and labelled).
 
-    Not `coordinator.usage.Usage`, which costs and combines branch work inside the engine."""
+    Not `coordinator.models.usage.Usage`, which costs and combines branch work inside the engine."""
 
     llm_calls: int = Field(0, description="Model calls made (0 when the cascade routed).")
     prompt_tokens: int = 0

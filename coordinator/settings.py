@@ -1,7 +1,7 @@
 """Settings from the environment and `.env` (python-dotenv via pydantic-settings).
 
 Every knob lives here, once; agents ask for a *role* ("router", "fast", "strong") and
-`coordinator.models` turns it into a concrete model. Example::
+`coordinator.models.roles` turns it into a concrete model. Example::
 
     from coordinator.settings import get_settings
     s = get_settings()
@@ -21,9 +21,9 @@ from typing import Literal
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from coordinator.database import async_url, normalize_url
 from coordinator.errors import ConfigError
-from coordinator.model_names import is_litellm_name
+from coordinator.models.model_names import is_litellm_name
+from coordinator.storage.database import async_url, normalize_url
 
 __all__ = ["Settings", "get_settings", "reset_settings"]
 
@@ -150,7 +150,7 @@ class Settings(BaseSettings):
         ge=0,
         le=1,
         description="Ask when the top two routes' probabilities are closer than this "
-        "(default: chosen on the routes' utterances by k-fold, see coordinator.intents).",
+        "(default: chosen on the routes' utterances by k-fold, see coordinator.routing.intents).",
     )
     side_effect_tools: list[str] = Field(
         default_factory=list,

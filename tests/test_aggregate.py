@@ -5,7 +5,9 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from coordinator.aggregate import (
+from coordinator.errors import UsageError
+from coordinator.models.offline import OfflineLlm, last_user_text, text_response
+from coordinator.parallel.aggregate import (
     concatenate,
     from_fanout,
     from_state,
@@ -13,9 +15,7 @@ from coordinator.aggregate import (
     synthesize,
     tree_reduce,
 )
-from coordinator.errors import UsageError
-from coordinator.fanout import Branch, FailedBranch, fan_out
-from coordinator.models.offline import OfflineLlm, last_user_text, text_response
+from coordinator.parallel.fanout import Branch, FailedBranch, fan_out
 
 
 @pytest.mark.anyio

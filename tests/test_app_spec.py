@@ -92,7 +92,7 @@ async def test_coordinator_runs_the_app_the_setting_names(other_app):
 
 @pytest.mark.anyio
 async def test_review_runner_offers_the_app_s_kinds_only(other_app):
-    from coordinator.review import run_review
+    from coordinator.parallel.review import run_review
 
     run = await run_review("words", "one two three four")
     assert run.report == EchoReport(words=4)

@@ -29,8 +29,8 @@ from google.adk.events.event_actions import EventActions
 from google.adk.runners import Runner
 from google.genai import types
 
-from coordinator.handoff import TicketStore
-from coordinator.sessions import ClientWriteError, make_session_service
+from coordinator.routing.handoff import TicketStore
+from coordinator.serving.sessions import ClientWriteError, make_session_service
 from tests._servers import run_adk_server
 from tests.fakes import FakeChat, ScriptedLlm, tool_call
 from tools import refunds
@@ -112,7 +112,7 @@ def test_executing_tools_are_refused_in_parallel_branches_whatever_the_deny_list
     import importlib
 
     from coordinator.errors import UsageError
-    from coordinator.fanout import assert_no_side_effects
+    from coordinator.parallel.fanout import assert_no_side_effects
 
     monkeypatch.setenv("COORDINATOR_SIDE_EFFECT_TOOLS", "some_other_tool")
     with pytest.raises(UsageError, match=tool):

@@ -12,9 +12,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import ValidationError
 
-from coordinator.auth import ApiKeys, Authenticator, JwtVerifier
 from coordinator.errors import ConfigError, UsageError
-from coordinator.http_guard import TokenBucket
+from coordinator.serving.auth import ApiKeys, Authenticator, JwtVerifier
+from coordinator.serving.http_guard import TokenBucket
 from coordinator.settings import Settings
 
 

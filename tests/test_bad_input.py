@@ -412,7 +412,7 @@ def test_cli_review_instructions_inside_a_contract_are_data(tmp_path, capsys):
 @pytest.mark.parametrize("where", ["inside", "first-line"])
 async def test_chat_review_instructions_inside_a_contract_are_data(coordinator, where):
     from agents.contract_review.stages import REPORT_KEY
-    from coordinator.review import run_review
+    from coordinator.parallel.review import run_review
 
     contract = REVIEWED.read_text()
     if where == "inside":

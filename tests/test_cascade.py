@@ -9,10 +9,10 @@ from google.adk.agents import LlmAgent
 from google.adk.runners import InMemoryRunner
 from google.genai import types
 
-from coordinator.cascade import LAST_DECISION_KEY, PENDING_KEY, RoutingCascade
 from coordinator.models.offline import OfflineLlm, last_user_text, text_response
-from coordinator.router import EmbeddingRouter
-from coordinator.routes import load_routes
+from coordinator.routing.cascade import LAST_DECISION_KEY, PENDING_KEY, RoutingCascade
+from coordinator.routing.router import EmbeddingRouter
+from coordinator.routing.routes import load_routes
 from tests.fakes import ScriptedLlm, simplify_events, transfer_call
 
 ROUTES = load_routes()
@@ -181,13 +181,13 @@ class _AlwaysBilling:
         self.routes = routes
 
     def route(self, text):
-        from coordinator.router import Decision
+        from coordinator.routing.router import Decision
 
         return Decision(route="billing", confidence=0.9, method="embedding", candidate="billing")
 
 
 def test_language_aware_dispatch_prefers_the_variant_that_speaks_it():
-    from coordinator.routes import Route, RouteSet
+    from coordinator.routing.routes import Route, RouteSet
 
     routes = RouteSet(
         fallback="general",

@@ -154,7 +154,7 @@ def test_ask_and_review_run_with_fewer_collections_and_restore_the_caller_s(
     they run: a caller of `main([...])` gets its own back, after an error too."""
     import gc
 
-    import coordinator.review
+    import coordinator.parallel.review
     from coordinator.cli._gc import ONE_SHOT_THRESHOLD
     from coordinator.errors import UsageError
 
@@ -164,7 +164,7 @@ def test_ask_and_review_run_with_fewer_collections_and_restore_the_caller_s(
         seen.append(gc.get_threshold())
         raise UsageError("stop here")
 
-    monkeypatch.setattr(coordinator.review, "run_review_sync", review)
+    monkeypatch.setattr(coordinator.parallel.review, "run_review_sync", review)
     doc = tmp_path / "snippet.py"
     doc.write_text("import os\nos.system(input())\n", encoding="utf-8")
     before = gc.get_threshold()

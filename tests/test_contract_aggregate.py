@@ -12,7 +12,7 @@ from agents.contract_review.stages import (
     VOTE_PREFIX,
     aggregate,
 )
-from coordinator.progress import PROGRESS_KEY
+from coordinator.parallel.progress import PROGRESS_KEY
 
 DOC = "1. Law. Texas law governs.  2. Assignment. No party may assign this Agreement."
 

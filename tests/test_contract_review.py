@@ -16,7 +16,7 @@ from agents.contract_review.policy import clause_check_policy
 from agents.contract_review.protocol import parse_section_message
 from agents.contract_review.stages import CLAUSE_PREFIX, REPORT_KEY, VOTE_PREFIX, JudgeModel
 from coordinator.models.offline import OfflineLlm, last_user_text, text_response
-from coordinator.review import run_review
+from coordinator.parallel.review import run_review
 from tests.fakes import REVIEW_REPORT_KEYS
 
 GOVERNING = "MERITLIFEINSURANCECO_06_19_2020-EX-10.(XIV)-MASTER SERVICES AGREEMENT"

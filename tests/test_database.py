@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from coordinator.database import dispose_engines, get_engine, schema_version
-from coordinator.decision_log import DecisionLog
-from coordinator.handoff import TicketStore
-from coordinator.router import Decision
+from coordinator.routing.decision_log import DecisionLog
+from coordinator.routing.handoff import TicketStore
+from coordinator.routing.router import Decision
 from coordinator.settings import reset_settings
+from coordinator.storage.database import dispose_engines, get_engine, schema_version
 from tests._servers import REPO_ROOT
 from tools.store import SCHEMA_STEPS, Store, _t
 
@@ -351,7 +351,7 @@ async def test_sessions_on_postgres_and_a_stale_append_is_busy(fresh_database_ur
     from google.adk.events import Event
     from google.genai import types
 
-    from coordinator.sessions import SessionBusyError, make_session_service
+    from coordinator.serving.sessions import SessionBusyError, make_session_service
 
     service = make_session_service(url=fresh_database_url)
     try:

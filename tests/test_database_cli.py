@@ -15,7 +15,7 @@ import sys
 import pytest
 import sqlalchemy as sa
 
-from coordinator.database import dispose_engines, get_engine
+from coordinator.storage.database import dispose_engines, get_engine
 from tests._servers import REPO_ROOT
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from coordinator.decision_log import DecisionLog, parse_since
 from coordinator.errors import UsageError
-from coordinator.router import Decision
+from coordinator.routing.decision_log import DecisionLog, parse_since
+from coordinator.routing.router import Decision
 from coordinator.settings import reset_settings
 
 

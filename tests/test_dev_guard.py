@@ -1,7 +1,7 @@
 """`adk api_server adk_web` over real HTTP: ServeGuard's bounds, without authentication.
 
 `adk web` / `adk api_server` stay local-development servers with no auth (the user id in
-the URL or body is trusted, as ADK does), but `coordinator.adk_services.install()` puts
+the URL or body is trusted, as ADK does), but `coordinator.serving.adk_services.install()` puts
 `DevGuard` in front of the app ADK builds: a request cannot store megabytes of state,
 forge the coordinator's own state keys (a pending refund confirmation), crash a turn with
 a mixed functionResponse+text message, create files for an unknown app, or start a second
@@ -237,8 +237,8 @@ def test_a_second_turn_in_a_busy_session_is_409_and_the_first_is_stored_whole(se
 
 def test_coordinator_serve_gets_one_guard_not_two():
     """`coordinator serve` wraps ServeGuard itself; ADK's app inside has no DevGuard."""
-    from coordinator.http_guard import DevGuard, ServeGuard
-    from coordinator.server import build_app, default_agents_dir
+    from coordinator.serving.http_guard import DevGuard, ServeGuard
+    from coordinator.serving.server import build_app, default_agents_dir
 
     app = build_app(default_agents_dir(), insecure_local=True)
     assert isinstance(app, ServeGuard)
@@ -284,7 +284,7 @@ def test_a_bad_limit_setting_stops_adk_api_server_with_one_line_and_exit_2(tmp_p
 @pytest.mark.anyio
 async def test_dev_routes_pass_through_unparsed_but_size_bounded():
     """Builder uploads and eval bodies are not JSON-checked (they are ADK's), only bounded."""
-    from coordinator.http_guard import DevGuard, GuardLimits
+    from coordinator.serving.http_guard import DevGuard, GuardLimits
 
     seen: list[tuple[str, bytes]] = []
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from coordinator.encoder import Encoder
-from coordinator.routes import DEFAULT_ROUTES_FILE, load_routes
+from coordinator.routing.encoder import Encoder
+from coordinator.routing.routes import DEFAULT_ROUTES_FILE, load_routes
 
 
 def _wordllama():
@@ -44,7 +44,7 @@ def test_empty_input_and_a_text_of_no_tokens_do_not_crash():
 
 def test_loading_the_encoder_imports_neither_wordllama_nor_an_http_client():
     code = (
-        "import sys; from coordinator.encoder import Encoder; Encoder().embed('refund');"
+        "import sys; from coordinator.routing.encoder import Encoder; Encoder().embed('refund');"
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'wordllama', 'requests'}))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
@@ -52,8 +52,8 @@ def test_loading_the_encoder_imports_neither_wordllama_nor_an_http_client():
 
 
 def test_a_missing_weights_file_is_a_config_error(monkeypatch, tmp_path):
-    from coordinator import encoder
     from coordinator.errors import ConfigError
+    from coordinator.routing import encoder
 
     monkeypatch.setattr(encoder, "_wordllama_dir", lambda: tmp_path)
     with pytest.raises(ConfigError, match="weights or tokenizer missing"):

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from coordinator.request_split import split_request
+from coordinator.inputs.request_split import split_request
 from tests._servers import ADK_WEB_DIR, REPO_ROOT
 
 pytest.importorskip(

@@ -19,7 +19,8 @@ from pydantic import PrivateAttr
 
 from coordinator import _warnings  # noqa: F401
 from coordinator.errors import UsageError
-from coordinator.fanout import (
+from coordinator.models.offline import OfflineLlm, last_user_text, text_response
+from coordinator.parallel.fanout import (
     AgentBranch,
     Branch,
     FanOutAgent,
@@ -34,7 +35,6 @@ from coordinator.fanout import (
     run_config_for,
     side_effecting,
 )
-from coordinator.models.offline import OfflineLlm, last_user_text, text_response
 
 
 async def no_sleep(_: float) -> None:
@@ -235,8 +235,8 @@ async def test_the_engine_marks_each_branch_and_a_side_effecting_tool_refuses_th
     """A callable branch that runs an agent (as multi-intent parts do) reaches a
     side-effecting tool the request check never saw: the engine's own mark makes it refuse,
     while the same agent run outside a branch does act. Only the branch is marked."""
-    from coordinator.fanout import PARALLEL_REFUSAL, in_parallel_branch
     from coordinator.models.offline import function_call, function_responses
+    from coordinator.parallel.fanout import PARALLEL_REFUSAL, in_parallel_branch
 
     done: list[str] = []
 

@@ -13,9 +13,9 @@ import pytest
 from google.adk.models.llm_response import LlmResponse
 from google.genai import errors
 
-from coordinator.fanout import Branch, branch_request, fan_out, is_retryable, retry_after_s
-from coordinator.faults import ALL_FAULTS, FaultyLlm, inject_faults
+from coordinator.models.faults import ALL_FAULTS, FaultyLlm, inject_faults
 from coordinator.models.offline import OfflineLlm, last_user_text, text_response
+from coordinator.parallel.fanout import Branch, branch_request, fan_out, is_retryable, retry_after_s
 
 pytestmark = pytest.mark.anyio
 

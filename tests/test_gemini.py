@@ -37,7 +37,7 @@ async def test_gemini_model_round_trip_with_function_call(gemini_env):
     from google.adk.models.llm_request import LlmRequest
     from google.genai import types
 
-    from coordinator.models import gemini_model
+    from coordinator.models.roles import gemini_model
 
     def reply(body, model):
         assert last_user_text(body) == "route me"
@@ -129,9 +129,9 @@ async def test_complexity_tier_picks_the_model_per_request(gemini_env):
 
 def test_gemini_embeddings_route_when_configured(gemini_env, monkeypatch):
     """COORDINATOR_ENCODER=gemini: routing embeds through the embedContent API."""
-    from coordinator import encoder as enc
-    from coordinator.router import EmbeddingRouter
-    from coordinator.routes import load_routes
+    from coordinator.routing import encoder as enc
+    from coordinator.routing.router import EmbeddingRouter
+    from coordinator.routing.routes import load_routes
 
     with GeminiStub(lambda body, model: text_content("unused")) as stub:
         gemini_env(stub.base_url)

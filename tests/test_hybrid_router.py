@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from coordinator.charfeatures import CharFeatures, analyze
-from coordinator.classifier import WEIGHTS, ClassifierRouter, read_manifest
-from coordinator.router import build_router
-from coordinator.routes import load_routes
+from coordinator.routing.charfeatures import CharFeatures, analyze
+from coordinator.routing.classifier import WEIGHTS, ClassifierRouter, read_manifest
+from coordinator.routing.router import build_router
+from coordinator.routing.routes import load_routes
 
 MULTILINGUAL = Path(__file__).parent / "data" / "multilingual"  # <lang>.csv: text,route
 TYPOS = [
@@ -128,7 +128,7 @@ def test_more_held_out_languages_are_routed_than_with_the_embedding_alone(hybrid
 
 def test_fallback_examples_pull_held_out_off_topic_requests_to_general(routes, hybrid):
     """`general`'s utterances (other topics than the tests') are negatives, never a route."""
-    from coordinator.routes import RouteSet
+    from coordinator.routing.routes import RouteSet
 
     off_topic = [r["text"] for r in _rows() if r["route"] == "general"]
     bare = ClassifierRouter(

@@ -15,11 +15,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from coordinator import intents
-from coordinator.cascade import RoutingCascade
-from coordinator.handoff import TicketStore, parse_ticket_id
-from coordinator.router import build_router
-from coordinator.routes import load_routes
+from coordinator.routing import intents
+from coordinator.routing.cascade import RoutingCascade
+from coordinator.routing.handoff import TicketStore, parse_ticket_id
+from coordinator.routing.router import build_router
+from coordinator.routing.routes import load_routes
 from tests._servers import run_adk_server, server_env
 
 ROUTES = load_routes()
@@ -191,7 +191,7 @@ def test_frustration_twice_offers_a_person(coordinator):
 def test_help_asks_then_the_answer_routes_with_both_turns(tmp_path):
     from agents.coordinator.agent import build_root_agent
     from coordinator.api import Coordinator
-    from coordinator.decision_log import DecisionLog
+    from coordinator.routing.decision_log import DecisionLog
 
     log = DecisionLog(tmp_path / "decisions.db", log_text=True)
     c = Coordinator(agent=build_root_agent(decision_log=log), warm_up=False)
@@ -208,8 +208,8 @@ def test_help_asks_then_the_answer_routes_with_both_turns(tmp_path):
 def test_two_asks_get_two_specialists_and_one_reply(tmp_path):
     from agents.coordinator.agent import build_root_agent
     from coordinator.api import Coordinator
-    from coordinator.decision_log import DecisionLog
-    from coordinator.routing_eval import traffic_report
+    from coordinator.evaluation.routing_eval import traffic_report
+    from coordinator.routing.decision_log import DecisionLog
 
     log = DecisionLog(tmp_path / "decisions.db", log_text=True)
     c = Coordinator(agent=build_root_agent(decision_log=log), warm_up=False)
@@ -229,7 +229,7 @@ def test_two_asks_get_two_specialists_and_one_reply(tmp_path):
 
 
 def test_a_refund_part_runs_after_the_parallel_group_not_inside_it(coordinator, monkeypatch):
-    from coordinator import multi_intent
+    from coordinator.routing import multi_intent
 
     grouped: list[list[str]] = []
     real = multi_intent.fan_out
@@ -357,7 +357,7 @@ def test_a_ticket_committed_before_a_kill_9_is_returned_not_duplicated(coordinat
     session = coordinator.ask("I was charged twice", user_id="alice")
     script = (
         "import os, signal, sys\n"
-        "from coordinator.handoff import TicketStore\n"
+        "from coordinator.routing.handoff import TicketStore\n"
         "TicketStore(sys.argv[1]).open(user_id='alice', session_id=sys.argv[2],"
         " reason='requested', summary='talk to a human')\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from coordinator.models import is_litellm_name, is_offline, resolve_model
 from coordinator.models.offline import OfflineLlm
+from coordinator.models.roles import is_litellm_name, is_offline, resolve_model
 from coordinator.settings import Settings, get_settings, reset_settings
 from tests.openai_stub import OpenAIStub, last_user_text, text_message, tool_message
 
@@ -64,7 +64,7 @@ def test_offline_mode_wins_over_a_litellm_name(monkeypatch):
 def test_litellm_does_not_fetch_its_cost_map(litellm_env, monkeypatch):
     import os
 
-    from coordinator.models import litellm_model
+    from coordinator.models.roles import litellm_model
 
     monkeypatch.delenv("LITELLM_LOCAL_MODEL_COST_MAP", raising=False)
     litellm_model("openai/gpt-4o-mini", get_settings())
@@ -76,7 +76,7 @@ async def test_litellm_round_trip_tool_call_and_stream(litellm_env):
     from google.adk.models.llm_request import LlmRequest
     from google.genai import types
 
-    from coordinator.models import litellm_model
+    from coordinator.models.roles import litellm_model
 
     def reply(body):
         if last_user_text(body) == "route me":

@@ -16,12 +16,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from coordinator import intents
 from coordinator.bench import messy
-from coordinator.cascade import RoutingCascade
-from coordinator.router import build_router
-from coordinator.routes import DEFAULT_ROUTES_FILE, load_routes
-from coordinator.spelling import Speller
+from coordinator.routing import intents
+from coordinator.routing.cascade import RoutingCascade
+from coordinator.routing.router import build_router
+from coordinator.routing.routes import DEFAULT_ROUTES_FILE, load_routes
+from coordinator.routing.spelling import Speller
 from tests._servers import run_adk_server, server_env
 
 ROUTES = load_routes()
@@ -68,7 +68,7 @@ CALL_ME_BACK = {
 
 @pytest.fixture(scope="module")
 def cascade() -> RoutingCascade:
-    from coordinator.intents import calibrated_margin
+    from coordinator.routing.intents import calibrated_margin
 
     return RoutingCascade(
         build_router(ROUTES, method="classifier"),

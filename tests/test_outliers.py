@@ -23,15 +23,15 @@ import httpx
 import pytest
 
 from agents.coordinator.agent import SHIPPED_ROUTER
-from coordinator.classifier import (
+from coordinator.errors import UsageError
+from coordinator.routing.classifier import (
     ROUTE_SHRINK,
     ClassifierRouter,
     read_manifest,
     threshold_for_retention,
 )
-from coordinator.errors import UsageError
-from coordinator.outliers import load_outliers, sample_outliers
-from coordinator.routes import DEFAULT_ROUTES_FILE, load_routes
+from coordinator.routing.outliers import load_outliers, sample_outliers
+from coordinator.routing.routes import DEFAULT_ROUTES_FILE, load_routes
 from tests._servers import run_coordinator_serve
 from tests.test_serve import _keys_file, _new_session, _run_body, auth
 

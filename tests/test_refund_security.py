@@ -19,8 +19,14 @@ from google.adk.tools import FunctionTool
 from google.genai import types
 
 from coordinator.errors import UsageError
-from coordinator.fanout import AgentBranch, Branch, branch_request, build_parallel_agent, fan_out
-from coordinator.vote import Vote, VoteAggregator, VoteConfig, llm_judge, vote_all
+from coordinator.parallel.fanout import (
+    AgentBranch,
+    Branch,
+    branch_request,
+    build_parallel_agent,
+    fan_out,
+)
+from coordinator.parallel.vote import Vote, VoteAggregator, VoteConfig, llm_judge, vote_all
 from tests.fakes import FakeChat, ScriptedLlm, confirm_refund, tool_call
 from tools import refunds
 from tools.store import get_store

@@ -212,7 +212,7 @@ def _add_orders(user: str, *order_ids: int, cents: int = 1500) -> None:
     [
         ctx(**{refunds.IN_PARALLEL_KEY: True}),
         ctx(branch="risk_vote.judge_1"),
-        ctx(branch="coordinator.fanout.refund"),
+        ctx(branch="coordinator.parallel.fanout.refund"),
         ctx(agent="billing"),
         ctx(user=""),
     ],
@@ -249,7 +249,7 @@ def test_declining_drops_the_proposal():
 
 
 def test_pending_key_is_the_one_the_cascade_reads():
-    from coordinator.cascade import PENDING_KEY
+    from coordinator.routing.cascade import PENDING_KEY
 
     assert refunds.PENDING_KEY == PENDING_KEY
 

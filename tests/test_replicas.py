@@ -339,7 +339,7 @@ async def test_a_second_turn_on_the_other_replica_while_one_runs_is_409_and_noth
     tmp_path, database
 ):
     """The guards' busy-session check lives in each process; the turn lease
-    (coordinator/turn_lease.py) makes it hold across replicas. Without it B would start the
+    (coordinator/serving/turn_lease.py) makes it hold across replicas. Without it B would start the
     turn and one of the two would lose its answer at ADK's stale-session check."""
     mark = tmp_path / "in-refund"
     slow = {  # replica A pauses 3 s inside the confirmed refund

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from coordinator.language import OFFLINE_NOTICES, answer_in_instruction, offline_notice
+from coordinator.routing.language import OFFLINE_NOTICES, answer_in_instruction, offline_notice
 from coordinator.settings import reset_settings
 from tests.gemini_stub import GeminiStub, last_user_text, text_content
 

@@ -9,7 +9,7 @@ import pytest
 
 from agents.contract_review.cuad import CUAD_DIR
 from coordinator.cli import main
-from coordinator.review import detect_kind, split_request
+from coordinator.parallel.review import detect_kind, split_request
 from tests.fakes import REVIEW_REPORT_KEYS
 
 SMALL = next(p for p in (CUAD_DIR / "contracts").glob("SOLUTIONSVENDING*.txt"))

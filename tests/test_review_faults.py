@@ -7,7 +7,7 @@ Seams (no agent code is edited):
   the review builds (clause check + 3 judges) is a seeded `FaultyLlm` around the real
   offline model. (`inject_faults(root)` cannot reach them: they are not `LlmAgent`s, they
   live in the planners' closures.)
-- the backoff: `coordinator.fanout.fan_out` is wrapped to record the waits instead of
+- the backoff: `coordinator.parallel.fanout.fan_out` is wrapped to record the waits instead of
   sleeping and to keep each stage's `FanOutResult` (attempts per branch are not persisted
   in state). (`FanOutAgent._sleep` is the backoff seam of the agent form.)
 - the per-branch timeout: `COORDINATOR_BRANCH_TIMEOUT=0.5`, so a hung call costs 0.5 s.
@@ -22,13 +22,13 @@ from typing import Any
 import pytest
 
 import agents.contract_review.agent as contract_agent
-import coordinator.fanout as fanout
-import coordinator.fanout.agent as fanout_agent
+import coordinator.parallel.fanout as fanout
+import coordinator.parallel.fanout_agent as fanout_agent
 from agents.contract_review.cuad import CUAD_DIR
 from agents.contract_review.judges import default_rulebook, panel_for
 from agents.contract_review.stages import CLAUSE_PREFIX, REPORT_KEY
-from coordinator.faults import FaultKind, FaultyLlm
-from coordinator.review import run_review
+from coordinator.models.faults import FaultKind, FaultyLlm
+from coordinator.parallel.review import run_review
 from coordinator.settings import get_settings, reset_settings
 
 pytestmark = pytest.mark.anyio

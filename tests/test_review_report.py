@@ -13,7 +13,7 @@ from agents.contract_review.render import DOCUMENT_DETAILS
 from agents.contract_review.report import ReviewFinding, ReviewReport, ReviewUsage
 from agents.contract_review.stages import _categories_found, _rows
 from coordinator.cli import main
-from coordinator.review import run_review
+from coordinator.parallel.review import run_review
 
 # Two long contracts with many Document Name / Parties hits.
 CONTRACTS = (

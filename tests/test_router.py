@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from coordinator.classifier import ClassifierRouter, read_manifest, threshold_for_retention
 from coordinator.errors import ConfigError, UsageError
-from coordinator.router import Decision, EmbeddingRouter, LlmRouter, Router, build_router
-from coordinator.routes import RouteSet, load_routes
+from coordinator.routing.classifier import ClassifierRouter, read_manifest, threshold_for_retention
+from coordinator.routing.router import Decision, EmbeddingRouter, LlmRouter, Router, build_router
+from coordinator.routing.routes import RouteSet, load_routes
 from tests.fakes import ScriptedLlm
 
 REPRESENTATIVE = [
@@ -176,13 +176,13 @@ def test_llm_router_on_gemini_over_http(monkeypatch, routes):
 @pytest.mark.parametrize(
     "module",
     [
-        "coordinator.router",
-        "coordinator.classifier",
-        "coordinator.calibration",
-        "coordinator.decision_log",
-        "coordinator.routing_eval",
-        "coordinator.tiers",
-        "coordinator.language",
+        "coordinator.routing.router",
+        "coordinator.routing.classifier",
+        "coordinator.evaluation.calibration",
+        "coordinator.routing.decision_log",
+        "coordinator.evaluation.routing_eval",
+        "coordinator.routing.tiers",
+        "coordinator.routing.language",
     ],
 )
 def test_public_names_exist(module):

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from coordinator.cli import main
-from coordinator.decision_log import DecisionLog
-from coordinator.router import Decision
-from coordinator.routes import load_routes
-from coordinator.routing_eval import LabelledRow, evaluate
+from coordinator.evaluation.routing_eval import LabelledRow, evaluate
+from coordinator.routing.decision_log import DecisionLog
+from coordinator.routing.router import Decision
+from coordinator.routing.routes import load_routes
 
 ROUTES_YAML = """\
 fallback: general
@@ -271,7 +271,7 @@ def test_missing_files_and_bad_options_exit_2(capsys, files):
 
 
 def _log_traffic(routes_file: Path) -> list[int]:
-    from coordinator.router import build_router
+    from coordinator.routing.router import build_router
 
     router = build_router(load_routes(routes_file), method="embedding")
     log = DecisionLog()
@@ -355,7 +355,7 @@ def test_retune_proposes_then_applies_threshold_and_utterances(capsys, files):
 
 
 def test_retune_never_overwrites_the_builtin_routes(capsys, tmp_path):
-    from coordinator.routes import DEFAULT_ROUTES_FILE
+    from coordinator.routing.routes import DEFAULT_ROUTES_FILE
 
     before = DEFAULT_ROUTES_FILE.read_bytes()
     log = DecisionLog()

@@ -9,7 +9,7 @@ from agents.security_review.rules import load_security_rules
 from agents.security_review.voters import PatternVoter, SimilarityVoter, TaintVoter
 from coordinator.errors import UsageError
 from coordinator.models.offline import OfflineLlm
-from coordinator.review import run_review
+from coordinator.parallel.review import run_review
 
 SQLI = """Is this vulnerable?
 from flask import request

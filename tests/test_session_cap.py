@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from coordinator.sessions import make_session_service
+from coordinator.serving.sessions import make_session_service
 from coordinator.settings import Settings
 from tests._servers import AdkServer, run_adk_server, run_coordinator_serve
 

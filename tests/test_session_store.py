@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from coordinator.api import Coordinator
-from coordinator.sessions import SerializedSqliteSessionService, make_session_service
+from coordinator.serving.sessions import SerializedSqliteSessionService, make_session_service
 from tests._servers import ADK_WEB_DIR, run_adk_server
 
 pytestmark = pytest.mark.anyio

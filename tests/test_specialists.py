@@ -12,7 +12,7 @@ from google.genai import types
 
 from agents import billing, general, refund, technical_support
 from coordinator.models.offline import OfflineLlm, function_call
-from coordinator.routes import load_routes
+from coordinator.routing.routes import load_routes
 from tools.confirmation import PROPOSAL_KEY
 from tools.refunds import PENDING_KEY
 from tools.store import get_store

@@ -255,8 +255,8 @@ def test_cloud_run_socket_url_form_reaches_the_database(
     ],
 )
 def test_a_socket_directory_counts_as_the_host(url, ok):
-    from coordinator.database import normalize_url
     from coordinator.errors import ConfigError
+    from coordinator.storage.database import normalize_url
 
     if ok:
         assert normalize_url(url).startswith("postgresql+psycopg://")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from coordinator.language import detect_language, language_variant, prefer_language
-from coordinator.router import Decision
-from coordinator.routes import Route, RouteSet
+from coordinator.routing.language import detect_language, language_variant, prefer_language
+from coordinator.routing.router import Decision
+from coordinator.routing.routes import Route, RouteSet
+from coordinator.routing.tiers import TierConfig, choose_tier, complexity
 from coordinator.settings import get_settings
-from coordinator.tiers import TierConfig, choose_tier, complexity
 
 EASY = "why was I charged twice"
 HARD = (
@@ -116,7 +116,7 @@ def test_lazy_ngram_table_gives_langdetects_own_probabilities(monkeypatch):
 
     from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
 
-    from coordinator import language
+    from coordinator.routing import language
 
     eager = DetectorFactory()
     eager.load_profile(PROFILES_DIRECTORY)
@@ -146,7 +146,7 @@ def test_lazy_ngram_table_gives_langdetects_own_probabilities(monkeypatch):
 def test_a_data_dir_that_cannot_hold_the_index_falls_back_to_the_profiles(
     tmp_path, monkeypatch, caplog
 ):
-    from coordinator import language
+    from coordinator.routing import language
     from coordinator.settings import reset_settings
 
     blocked = tmp_path / "file"

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from coordinator.serving.turn_lease import TurnLeases, lease_key
 from coordinator.settings import Settings
-from coordinator.turn_lease import TurnLeases, lease_key
 
 pytestmark = pytest.mark.anyio
 
@@ -22,7 +22,7 @@ KEY = ("support", "alice", "s1")
 _HOLDER = textwrap.dedent(
     """
     import sys, time, anyio
-    from coordinator.turn_lease import TurnLeases
+    from coordinator.serving.turn_lease import TurnLeases
     leases = TurnLeases(sys.argv[1])
     assert anyio.run(leases.try_acquire, ("support", "alice", "s1"))
     print("held", flush=True)

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from coordinator.errors import UsageError
-from coordinator.vote import Judge, Vote, VoteAggregator, VoteConfig, vote_all, vote_lazily
+from coordinator.parallel.vote import Judge, Vote, VoteAggregator, VoteConfig, vote_all, vote_lazily
 
 RISK = ["high", "medium", "low"]
 
@@ -132,7 +132,7 @@ async def test_failed_judge_abstains_and_is_listed():
 async def test_every_judge_runs_marked_as_a_voting_branch_so_side_effects_refuse():
     """A judge that reaches a side-effecting tool (however it got there) is refused by the
     engine's mark; the caller around the vote is not marked, and the tool acts there."""
-    from coordinator.fanout import PARALLEL_REFUSAL, in_parallel_branch, side_effecting
+    from coordinator.parallel.fanout import PARALLEL_REFUSAL, in_parallel_branch, side_effecting
 
     acted: list[str] = []
 

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from coordinator.cli import main
-from coordinator.web_icons import FONT_ROUTE, icon_font_path, rewrite_font_urls
+from coordinator.serving.web_icons import FONT_ROUTE, icon_font_path, rewrite_font_urls
 from tests._web import run_coordinator_web
 
 GSTATIC = "fonts.gstatic.com/s/material"

@@ -1,4 +1,4 @@
-"""The yes recogniser (coordinator/yes_no.py) on its phrasing tables and the issue's cases.
+"""The yes recogniser (coordinator/routing/yes_no.py) on its phrasing tables and the issue's cases.
 
 Targets: no reply that must refuse ever reads as a yes (0 false accepts, in every
 language), and at most 5% of plain yeses are refused, on the held-out table, which was
@@ -20,7 +20,7 @@ from coordinator.bench.confirmations import (
     score,
 )
 from coordinator.cli import main
-from coordinator.yes_no import (
+from coordinator.routing.yes_no import (
     MAX_PHRASE,
     is_affirmative,
     is_refusal,
@@ -29,7 +29,7 @@ from coordinator.yes_no import (
     normalise,
     read_answer,
 )
-from coordinator.yes_no_words import (
+from coordinator.routing.yes_no_words import (
     CANCEL_VERBS,
     CUES,
     HOMOGRAPHS,

@@ -27,9 +27,9 @@ from typing import Any
 
 from google.adk.tools import ToolContext
 
+from coordinator.routing.yes_no import is_affirmative, is_refusal, named_numbers, read_answer
+from coordinator.routing.yes_no_words import CANCEL_VERBS
 from coordinator.state_keys import IN_PARALLEL_KEY
-from coordinator.yes_no import is_affirmative, is_refusal, named_numbers, read_answer
-from coordinator.yes_no_words import CANCEL_VERBS
 
 __all__ = [
     "CANCEL_VERBS",

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from coordinator.encoder import get_encoder
+from coordinator.routing.encoder import get_encoder
 
 __all__ = [
     "KB_DIR",

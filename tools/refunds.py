@@ -31,7 +31,7 @@ from typing import Any
 
 from google.adk.tools import ToolContext
 
-from coordinator.fanout import side_effecting
+from coordinator.parallel.fanout import side_effecting
 from coordinator.state_keys import PENDING_KEY
 from tools.confirmation import (
     IN_PARALLEL_KEY,

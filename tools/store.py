@@ -30,8 +30,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from coordinator.database import append_only, ensure_schema, get_engine, locate, setup_lock
 from coordinator.settings import get_settings
+from coordinator.storage.database import append_only, ensure_schema, get_engine, locate, setup_lock
 
 __all__ = [
     "SEED_USERS",
@@ -375,7 +375,8 @@ _init_lock = threading.Lock()
 
 
 class Store:
-    """Access to one store database: a SQLite file (a path) or any URL `coordinator.database`
+    """Access to one store database: a SQLite file (a path) or any URL
+    `coordinator.storage.database`
     supports. Thread-safe; every call takes a short-lived connection."""
 
     def __init__(self, path: str | Path, *, seed_today: date | None = None) -> None:

@@ -1,4 +1,4 @@
-"""The ADK tool that hands a conversation to a person (see coordinator.handoff)."""
+"""The ADK tool that hands a conversation to a person (see coordinator.routing.handoff)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from typing import Any
 
 from google.adk.tools.tool_context import ToolContext
 
-from coordinator.cascade import ESCALATION_KEY
-from coordinator.fanout import side_effecting
-from coordinator.handoff import TicketStore, summarize_conversation
+from coordinator.parallel.fanout import side_effecting
+from coordinator.routing.cascade import ESCALATION_KEY
+from coordinator.routing.handoff import TicketStore, summarize_conversation
 from coordinator.state_keys import IN_PARALLEL_KEY, PENDING_KEY
 
 __all__ = ["open_handoff_ticket"]

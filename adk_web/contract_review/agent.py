@@ -8,7 +8,7 @@ from google.adk.apps import App
 
 from coordinator import _warnings  # noqa: F401  (precise ADK deprecation filter)
 from coordinator.app_spec import load_app
-from coordinator.guard import RequestGuardPlugin
+from coordinator.serving.guard import RequestGuardPlugin
 
 root_agent = load_app().review_kinds["contract"].build_agent()
 

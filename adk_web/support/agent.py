@@ -9,7 +9,7 @@ from google.adk.agents.context_cache_config import ContextCacheConfig
 from google.adk.apps import App
 
 from coordinator.app_spec import load_app
-from coordinator.guard import RequestGuardPlugin
+from coordinator.serving.guard import RequestGuardPlugin
 from coordinator.settings import get_settings
 
 _spec = load_app()

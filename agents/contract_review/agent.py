@@ -1,7 +1,8 @@
 """The contract review agent: split -> clause_checks (fan-out) -> risk_vote (fan-out) -> aggregate.
 
     agent = build_agent()                      # offline unless Gemini credentials exist
-    # run it via the coordinator (routing) or `coordinator.review.run_review("contract", text)`
+    # run it via the coordinator (routing) or `coordinator.parallel.review.run_review("contract",
+    # text)`
 
 Offline, the clause-check "model" runs the rulebook's cues and rule judge on its section,
 and the three judges are the rule, similarity and keyword judges of clauses.py, each
@@ -17,9 +18,9 @@ from typing import Any
 from google.adk.agents import BaseAgent, SequentialAgent
 from google.adk.models.base_llm import BaseLlm
 
-from coordinator.fanout import FanOutAgent
-from coordinator.models import resolve_model
 from coordinator.models.offline import OfflineLlm
+from coordinator.models.roles import resolve_model
+from coordinator.parallel.fanout import FanOutAgent
 from coordinator.settings import Settings, get_settings
 
 from .judges import JudgePanel, default_rulebook, panel_for

@@ -26,7 +26,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from coordinator.encoder import Encoder, get_encoder
+from coordinator.routing.encoder import Encoder, get_encoder
 from coordinator.settings import get_settings
 
 from . import clauses, cuad

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from google.adk.models.llm_request import LlmRequest
 from google.adk.models.llm_response import LlmResponse
 
-from coordinator.content import user_text
+from coordinator.inputs.content import user_text
 from coordinator.models.offline import last_user_text, text_response
 
 from .clauses import ClauseJudge, JudgeQuestion, RuleJudge, check_section

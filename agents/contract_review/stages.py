@@ -25,11 +25,13 @@ from google.adk.models.base_llm import BaseLlm
 from google.genai import types
 from pydantic import Field
 
-from coordinator.aggregate import from_state
-from coordinator.content import user_text
 from coordinator.errors import ModelError
 from coordinator.events import state_event
-from coordinator.fanout import (
+from coordinator.inputs.content import user_text
+from coordinator.inputs.request_split import split_request
+from coordinator.models.usage import Usage
+from coordinator.parallel.aggregate import from_state
+from coordinator.parallel.fanout import (
     Branch,
     FailedBranch,
     Metered,
@@ -38,11 +40,9 @@ from coordinator.fanout import (
     response_text,
     timed_call,
 )
-from coordinator.progress import PROGRESS_KEY
-from coordinator.request_split import split_request
+from coordinator.parallel.progress import PROGRESS_KEY
+from coordinator.parallel.vote import Judge, Vote, VoteAggregator, VoteConfig, vote_all
 from coordinator.settings import get_settings
-from coordinator.usage import Usage
-from coordinator.vote import Judge, Vote, VoteAggregator, VoteConfig, vote_all
 
 from .clauses import SimilarityJudge
 from .contradictions import find_contradictions

@@ -15,14 +15,14 @@ from google.adk.agents import BaseAgent, LlmAgent
 from google.adk.models.llm_request import LlmRequest
 from google.adk.models.llm_response import LlmResponse
 
-from coordinator.cascade import RoutingCascade, transfer_response
-from coordinator.classifier import read_manifest
-from coordinator.decision_log import DecisionLog
-from coordinator.intents import calibrated_margin
-from coordinator.models import resolve_model
-from coordinator.multi_intent import MultiIntentAgent
-from coordinator.router import Router, build_router
-from coordinator.routes import DEFAULT_ROUTES_FILE, RouteSet, load_routes
+from coordinator.models.roles import resolve_model
+from coordinator.routing.cascade import RoutingCascade, transfer_response
+from coordinator.routing.classifier import read_manifest
+from coordinator.routing.decision_log import DecisionLog
+from coordinator.routing.intents import calibrated_margin
+from coordinator.routing.multi_intent import MultiIntentAgent
+from coordinator.routing.router import Router, build_router
+from coordinator.routing.routes import DEFAULT_ROUTES_FILE, RouteSet, load_routes
 from coordinator.settings import Settings, get_settings
 from tools.side_effects import SideEffectReportPlugin
 
@@ -156,7 +156,8 @@ def build_root_agent(
     if decision_log is None:
         decision_log = DecisionLog(s.database_url or s.decision_log_path)
     specialists = build_specialists(routes, s)
-    # Several asks in one message: the specialists' answers, merged (see coordinator.multi_intent).
+    # Several asks in one message: the specialists' answers, merged (see
+    # coordinator.routing.multi_intent).
     multi = MultiIntentAgent(
         name=MULTI_INTENT_AGENT,
         description="Answers a message with several independent asks, one section per ask.",

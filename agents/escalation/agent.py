@@ -1,7 +1,7 @@
 """The escalation agent: hands the conversation to a person with a support ticket.
 
 Reached when the user asks for a person (six languages) or after repeated failed turns
-(see coordinator.cascade). Its one tool, `open_handoff_ticket`, takes no arguments: user,
+(see coordinator.routing.cascade). Its one tool, `open_handoff_ticket`, takes no arguments: user,
 session and reason come from the session, never from the conversation text.
 """
 

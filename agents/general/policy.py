@@ -17,7 +17,7 @@ from coordinator.models.offline import (
     last_user_text,
     text_response,
 )
-from coordinator.routes import RouteSet
+from coordinator.routing.routes import RouteSet
 
 __all__ = ["MIN_SCORE", "make_policy"]
 

@@ -25,11 +25,15 @@ from google.adk.models.llm_response import LlmResponse
 from google.genai import types
 from pydantic import BaseModel, Field, ValidationError
 
-from coordinator.aggregate import from_state
-from coordinator.content import user_text
 from coordinator.errors import ModelError
 from coordinator.events import state_event
-from coordinator.fanout import (
+from coordinator.inputs.content import user_text
+from coordinator.inputs.request_split import split_request
+from coordinator.models.offline import OfflineLlm, text_response
+from coordinator.models.roles import resolve_model
+from coordinator.models.usage import Usage
+from coordinator.parallel.aggregate import from_state
+from coordinator.parallel.fanout import (
     Branch,
     FanOutAgent,
     Metered,
@@ -37,13 +41,9 @@ from coordinator.fanout import (
     response_text,
     timed_call,
 )
-from coordinator.models import resolve_model
-from coordinator.models.offline import OfflineLlm, text_response
-from coordinator.progress import PROGRESS_KEY
-from coordinator.request_split import split_request
+from coordinator.parallel.progress import PROGRESS_KEY
+from coordinator.parallel.vote import Vote, VoteAggregator, VoteConfig
 from coordinator.settings import Settings, get_settings
-from coordinator.usage import Usage
-from coordinator.vote import Vote, VoteAggregator, VoteConfig
 
 from .prompt import VOTER_ANGLES, VOTER_PROMPT
 from .report import SecurityReport, VoterFailure, VoterResult

@@ -29,8 +29,8 @@ from pathlib import Path
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from coordinator.errors import UsageError
-from coordinator.yes_no import KINDS, read_answer
-from coordinator.yes_no_words import CANCEL_VERBS, LANGUAGES
+from coordinator.routing.yes_no import KINDS, read_answer
+from coordinator.routing.yes_no_words import CANCEL_VERBS, LANGUAGES
 
 __all__ = ["ConfirmationRow", "load_table", "register", "run", "score"]
 
@@ -167,9 +167,9 @@ def score(
 def _product_cascade():
     """The shipped routes and router, as the support app builds them (no agents)."""
     # deferred: `coordinator bench` imports each benchmark for its parser; only the one run pays
-    from coordinator.cascade import RoutingCascade
-    from coordinator.router import build_router
-    from coordinator.routes import load_routes
+    from coordinator.routing.cascade import RoutingCascade
+    from coordinator.routing.router import build_router
+    from coordinator.routing.routes import load_routes
     from coordinator.settings import get_settings
 
     s = get_settings()

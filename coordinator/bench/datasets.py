@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from coordinator.errors import UsageError
-from coordinator.routes import load_routes
+from coordinator.routing.routes import load_routes
 from coordinator.settings import get_settings
 
 __all__ = ["DEFAULT_OOS", "FALLBACK", "few_shot", "load_dataset", "route_utterances", "validation"]

@@ -152,7 +152,7 @@ async def _run_pipeline(agent: Any, message: str) -> tuple[float, str | None, st
 async def _run_gather(llm: Any, requests: list[Any], limit: int) -> tuple[float, str | None]:
     """The floor: the N calls gathered on one loop (a semaphore only if limit < N)."""
     # deferred: `coordinator bench` imports each benchmark for its parser; only the one run pays
-    from coordinator.fanout import call_model
+    from coordinator.parallel.fanout import call_model
 
     started = time.perf_counter()
     try:
@@ -185,7 +185,7 @@ async def measure(
 
     # deferred: `coordinator bench` imports each benchmark for its parser; only the one run pays
     from coordinator import _warnings  # noqa: F401
-    from coordinator.fanout import (
+    from coordinator.parallel.fanout import (
         AgentBranch,
         Branch,
         FanOutAgent,
@@ -298,7 +298,7 @@ def _table(records: list[dict[str, Any]]) -> None:
 
 def _plot(path: str, latency: float, concurrency: int | None, repeat: int) -> list[dict[str, Any]]:
     # deferred: rich and matplotlib load only when a report is drawn
-    from coordinator.plotting import pyplot
+    from coordinator.evaluation.plotting import pyplot
 
     plt = pyplot()
     sizes = [8, 32, 64, 128, 256, 512, 1000]

@@ -97,7 +97,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def choose_margin(router, rows: list[tuple[str, str]], rate: float) -> float:
     """The margin below which only `rate` of correctly routed held-out rows fall."""
     # deferred: `coordinator bench` imports each benchmark for its parser; only the one run pays
-    from coordinator.intents import margin
+    from coordinator.routing.intents import margin
 
     margins = []
     for text, label in rows:
@@ -111,8 +111,8 @@ def choose_margin(router, rows: list[tuple[str, str]], rate: float) -> float:
 
 def run(args: argparse.Namespace) -> dict:
     # deferred: `coordinator bench` imports each benchmark for its parser; only the one run pays
-    from coordinator.cascade import RoutingCascade
-    from coordinator.classifier import ClassifierRouter
+    from coordinator.routing.cascade import RoutingCascade
+    from coordinator.routing.classifier import ClassifierRouter
 
     # The same seeded Bitext split as `coordinator bench routing --dataset bitext`.
     data = load_dataset("bitext", data_dir=args.data, oos=args.oos, seed=args.seed)
@@ -202,10 +202,10 @@ def _evalset_turns() -> list[tuple[str, str]]:
 def _product_cascade(write: bool = False):
     """(routes, cascade, margin): the shipped routes, classifier and clarify margin."""
     # deferred: `coordinator bench` imports each benchmark for its parser; only the one run pays
-    from coordinator.cascade import RoutingCascade
-    from coordinator.intents import calibrated_margin, write_margin
-    from coordinator.router import build_router
-    from coordinator.routes import DEFAULT_ROUTES_FILE, load_routes
+    from coordinator.routing.cascade import RoutingCascade
+    from coordinator.routing.intents import calibrated_margin, write_margin
+    from coordinator.routing.router import build_router
+    from coordinator.routing.routes import DEFAULT_ROUTES_FILE, load_routes
 
     routes = load_routes()
     shipped = DEFAULT_ROUTES_FILE.with_name("clarify_margin.json")  # what the agent reads

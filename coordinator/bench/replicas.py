@@ -38,8 +38,8 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from coordinator.bench.servers import percentile, serve_processes
-from coordinator.database import redact
 from coordinator.errors import ConfigError, UsageError
+from coordinator.storage.database import redact
 
 __all__ = [
     "ReplicaConfig",
@@ -75,7 +75,7 @@ def replica_counts(value: str) -> list[int]:
 def database_url(value: str) -> str:
     """argparse type for `--database-url`: `sqlite` or a URL COORDINATOR_DATABASE_URL takes."""
     # deferred: `coordinator bench` imports each benchmark for its parser; only the one run pays
-    from coordinator.database import normalize_url
+    from coordinator.storage.database import normalize_url
 
     value = value.strip()
     if value == "sqlite":

@@ -129,7 +129,7 @@ def _measure(
 
 def _routeset(utterances: dict[str, list[str]]):
     # deferred: `coordinator bench` imports each benchmark for its parser; only the one run pays
-    from coordinator.routes import RouteSet
+    from coordinator.routing.routes import RouteSet
 
     return RouteSet.model_validate(
         {
@@ -171,7 +171,7 @@ def _semantic_router_systems(
 ) -> list[tuple[str, str, Callable, str]]:
     module, indexed_router, route_cls, dense_encoder = sr
     # deferred: `coordinator bench` imports each benchmark for its parser; only the one run pays
-    from coordinator.encoder import get_encoder
+    from coordinator.routing.encoder import get_encoder
 
     class WordLlamaEncoder(dense_encoder):  # type: ignore[misc, valid-type]
         """Our WordLlama embeddings behind semantic-router's encoder interface."""
@@ -237,8 +237,8 @@ def _retentions(value: str) -> list[float]:
 def run(args: argparse.Namespace) -> dict:
     """Run the bench; returns the JSON-able result."""
     # deferred: `coordinator bench` imports each benchmark for its parser; only the one run pays
-    from coordinator.classifier import ClassifierRouter
-    from coordinator.router import EmbeddingRouter
+    from coordinator.routing.classifier import ClassifierRouter
+    from coordinator.routing.router import EmbeddingRouter
 
     retentions = _retentions(args.target_retention)
     ks = _ints(args.per_route, "--per-route", 2)
@@ -259,7 +259,7 @@ def run(args: argparse.Namespace) -> dict:
 
     outliers: list[str] = []
     if args.outliers:
-        from coordinator.outliers import load_outliers, sample_outliers
+        from coordinator.routing.outliers import load_outliers, sample_outliers
 
         per_file = -(-args.outlier_sample // len(args.outliers))  # an equal share per file
         outliers = sample_outliers(

@@ -70,7 +70,14 @@ def majority_accuracy(accuracies: list[float]) -> float:
 
 async def measure(questions: int, accuracies: list[float], seed: int) -> dict[str, Any]:
     # deferred: the CLI imports this module to register `bench`; pydantic loads on run
-    from coordinator.vote import Judge, Vote, VoteAggregator, VoteConfig, vote_all, vote_lazily
+    from coordinator.parallel.vote import (
+        Judge,
+        Vote,
+        VoteAggregator,
+        VoteConfig,
+        vote_all,
+        vote_lazily,
+    )
 
     if questions < 1 or not accuracies or not all(0 <= a <= 1 for a in accuracies):
         raise UsageError("need --questions >= 1 and accuracies in [0, 1]")
@@ -153,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
 def _plot(path: str, questions: int, seed: int) -> list[dict[str, Any]]:
     """Calls per question, always-N vs lazy, for 3..9 judges (accuracies 0.9 down to 0.7)."""
     # deferred: rich and matplotlib load only when a report is drawn
-    from coordinator.plotting import pyplot
+    from coordinator.evaluation.plotting import pyplot
 
     plt = pyplot()
     sweep = []

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from coordinator.cli._gc import one_shot
 from coordinator.errors import UsageError
-from coordinator.input_files import read_bounded
+from coordinator.inputs.input_files import read_bounded
 from coordinator.settings import get_settings
 
 __all__ = ["read_request", "register"]
@@ -79,7 +79,7 @@ def _progress_printer():
 @one_shot
 def run(args: argparse.Namespace) -> int:
     # deferred: every `coordinator` command imports this module; only this one pays
-    from coordinator.request_text import validate_request
+    from coordinator.inputs.request_text import validate_request
 
     settings = get_settings()
     if args.model:

@@ -16,7 +16,7 @@ from coordinator.app_spec import ReviewFlags
 from coordinator.cli._args import positive_int
 from coordinator.cli._gc import one_shot
 from coordinator.errors import UsageError
-from coordinator.input_files import DEFAULT_MAX_BYTES, decode_text, read_bounded
+from coordinator.inputs.input_files import DEFAULT_MAX_BYTES, decode_text, read_bounded
 
 __all__ = ["DEFAULT_MAX_BYTES", "read_document", "register"]
 
@@ -68,7 +68,7 @@ def read_document(name: str, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
 
 def _options(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     """The app's build options for `kind` from the flags (bounds checked by the app)."""
-    from coordinator.review import review_kind  # deferred: see run()
+    from coordinator.parallel.review import review_kind  # deferred: see run()
 
     return review_kind(kind).options(ReviewFlags(rulebook=args.rulebook, voters=args.voters))
 
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     # deferred: the runner imports ADK (~1 s); `coordinator review --help` stays instant
-    from coordinator.review import detect_kind, run_review_sync
+    from coordinator.parallel.review import detect_kind, run_review_sync
 
     text = read_document(args.file, args.max_bytes)
     kind = detect_kind(text) if args.kind == "auto" else args.kind

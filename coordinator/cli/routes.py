@@ -123,7 +123,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _routes(args):
     # deferred: every `coordinator` command imports this module; only this one pays
-    from coordinator.routes import load_routes
+    from coordinator.routing.routes import load_routes
 
     return load_routes(args.routes or get_settings().routes_file)
 
@@ -165,8 +165,8 @@ def _print_json(data) -> None:
 
 def _train(args) -> int:
     # deferred: every `coordinator` command imports this module; only this one pays
-    from coordinator.classifier import ClassifierRouter
-    from coordinator.routing_eval import read_labelled_csv
+    from coordinator.evaluation.routing_eval import read_labelled_csv
+    from coordinator.routing.classifier import ClassifierRouter
 
     _check_retention(args.target_retention)
     _writable_dir(args.out, "--out")
@@ -182,7 +182,7 @@ def _train(args) -> int:
     outliers: list[str] = []
     if args.outliers:
         # deferred: as above
-        from coordinator.outliers import load_outliers, sample_outliers
+        from coordinator.routing.outliers import load_outliers, sample_outliers
 
         per_file = -(-args.outlier_sample // len(args.outliers))  # an equal share per file
         outliers = sample_outliers(
@@ -222,8 +222,8 @@ def _train(args) -> int:
 
 def _eval(args) -> int:
     # deferred: every `coordinator` command imports this module; only this one pays
-    from coordinator.router import build_router
-    from coordinator.routing_eval import evaluate, plot_confusion, read_labelled_csv
+    from coordinator.evaluation.routing_eval import evaluate, plot_confusion, read_labelled_csv
+    from coordinator.routing.router import build_router
 
     routes = _routes(args)
     rows = read_labelled_csv(args.data, routes)
@@ -288,7 +288,7 @@ def _print_eval(report, source: Path) -> None:
 
 def _log(args):
     # deferred: every `coordinator` command imports this module; only this one pays
-    from coordinator.decision_log import DecisionLog
+    from coordinator.routing.decision_log import DecisionLog
 
     if args.db is not None and not args.db.is_file():
         raise UsageError(f"{args.db}: no decision log there")
@@ -307,8 +307,8 @@ def _outcome(args) -> int:
 
 def _report(args) -> int:
     # deferred: every `coordinator` command imports this module; only this one pays
-    from coordinator.decision_log import parse_since
-    from coordinator.routing_eval import traffic_report
+    from coordinator.evaluation.routing_eval import traffic_report
+    from coordinator.routing.decision_log import parse_since
 
     routes = _routes(args)
     with _log(args) as log:
@@ -371,8 +371,8 @@ def _print_report(report) -> None:
 
 def _retune(args) -> int:
     # deferred: every `coordinator` command imports this module; only this one pays
-    from coordinator.calibration import apply_retune, propose_retune
-    from coordinator.decision_log import parse_since
+    from coordinator.evaluation.calibration import apply_retune, propose_retune
+    from coordinator.routing.decision_log import parse_since
 
     _check_retention(args.target_retention)
     routes = _routes(args)

@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         import secrets
 
         # deferred: every `coordinator` command imports this module; only this one pays
-        from coordinator.auth import USER_ID, hash_key
+        from coordinator.serving.auth import USER_ID, hash_key
 
         if not USER_ID.match(args.new_key):
             raise UsageError(f"invalid user id {args.new_key!r}: use letters, digits, _.@+-")
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--port must be 1-65535, not {args.port}")
 
     # deferred: every `coordinator` command imports this module; only this one pays
-    from coordinator.server import build_app, default_agents_dir
+    from coordinator.serving.server import build_app, default_agents_dir
 
     agents_dir = (args.agents_dir or default_agents_dir()).resolve()
     app = build_app(agents_dir, host=args.host, port=args.port, insecure_local=args.insecure_local)
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     # deferred, like uvicorn: the protocol loads only for the command that serves
-    from coordinator.header_timeout import HeaderTimeoutProtocol
+    from coordinator.serving.header_timeout import HeaderTimeoutProtocol
 
     uvicorn.run(
         app,

@@ -49,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _store(args):
     # deferred: every `coordinator` command imports this module; only this one pays
-    from coordinator.handoff import TicketStore
+    from coordinator.routing.handoff import TicketStore
 
     if args.db is not None and not args.db.is_file():
         raise UsageError(f"{args.db}: no such store file")
@@ -58,7 +58,7 @@ def _store(args):
 
 def _one(args):
     # deferred: every `coordinator` command imports this module; only this one pays
-    from coordinator.handoff import parse_ticket_id
+    from coordinator.routing.handoff import parse_ticket_id
 
     store = _store(args)
     ticket_id = parse_ticket_id(args.id)

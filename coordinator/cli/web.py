@@ -1,7 +1,7 @@
 """`coordinator web`: ADK's dev UI (as `adk web`) with its icon font served locally.
 
 Same FastAPI app as `adk web` (ADK's `get_fast_api_app(web=True)`, so the agents dir's
-services.py is honoured), plus `coordinator.web_icons.LocalIconFonts`: offline, icons render
+services.py is honoured), plus `coordinator.serving.web_icons.LocalIconFonts`: offline, icons render
 as icons instead of their names. Like `adk web` it has NO authentication, so it binds to
 loopback only; use `coordinator serve` to serve other machines.
 """
@@ -51,7 +51,7 @@ def build_app(agents_dir: str, **kwargs):
     from google.adk.cli.fast_api import get_fast_api_app
 
     # deferred: every `coordinator` command imports this module; only this one pays
-    from coordinator.web_icons import LocalIconFonts
+    from coordinator.serving.web_icons import LocalIconFonts
 
     app = get_fast_api_app(agents_dir=agents_dir, web=True, **kwargs)
     app.add_middleware(LocalIconFonts)
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     if not agents_dir.is_dir():
         raise UsageError(f"--agents-dir {agents_dir}: no such directory")
     # deferred: every `coordinator` command imports this module; only this one pays
-    from coordinator.web_icons import icon_font_path
+    from coordinator.serving.web_icons import icon_font_path
 
     if icon_font_path() is None:
         raise UsageError(
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         artifact_service_uri=args.artifact_service_uri,
     )
     # deferred: loads uvicorn's protocol, only for the command that serves
-    from coordinator.header_timeout import HeaderTimeoutProtocol
+    from coordinator.serving.header_timeout import HeaderTimeoutProtocol
 
     uvicorn.run(
         app, host=args.host, port=args.port, log_level="warning", http=HeaderTimeoutProtocol

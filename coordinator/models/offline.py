@@ -22,8 +22,8 @@ from google.adk.models.llm_request import LlmRequest
 from google.adk.models.llm_response import LlmResponse
 from google.genai import types
 
-from coordinator.content import user_text
 from coordinator.events import model_response, text_response
+from coordinator.inputs.content import user_text
 
 __all__ = [
     "OWN_CALL_PREFIX",

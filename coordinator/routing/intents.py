@@ -1,0 +1,451 @@
+"""What a turn asks for beyond "one route": a person, a clarification, or several things.
+
+Pure text functions the routing cascade uses before and after the router:
+
+* `asks_for_person(text)`: a high-precision phrase check for "talk to a human / a manager /
+  a real person / an agent" in English, Spanish, German, French, Portuguese and Italian.
+  The classifier also learns the `escalation` route; the phrases make the common wordings
+  certain (and are what counts as the user's explicit request for a hand-off).
+* `is_frustrated(text)`: "this is useless", "you're not helping" (counts as a failed turn).
+* `is_vague(text)`: too short or too generic to route ("help", "it doesn't work", "hi").
+* `split_parts(text)`: sentence + conjunction splitting for multi-intent requests.
+* `margin(decision)`: top-1 minus top-2 router score (the clarify rule compares it with a
+  margin chosen on training data, `coordinator bench intents`).
+* `clarifying_question(routes, names)`: ONE question naming the options.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import random
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from coordinator.routing.classifier import ClassifierRouter
+from coordinator.routing.decision import Decision
+from coordinator.routing.encoder import routing_encoder
+from coordinator.routing.routes import RouteSet
+from coordinator.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "CLARIFY_RATE",
+    "asks_for_person",
+    "calibrated_margin",
+    "choose_margin",
+    "clarifying_question",
+    "is_courtesy",
+    "is_frustrated",
+    "is_greeting",
+    "is_remedy",
+    "is_remedy_of",
+    "is_vague",
+    "margin",
+    "split_clauses",
+    "split_joined",
+    "split_parts",
+    "write_margin",
+]
+
+_PEOPLE = {
+    # someone who is not the bot, per language
+    "en": r"(a |an |the |some |your )?(real |actual |live |human )?"
+    r"(human|person|people|agent|representative|rep|manager|supervisor|someone|somebody|operator"
+    r"|staff( member)?|employee)",
+    "es": r"(un |una |el |la |alg[uú]n )?(humano|persona( real| de verdad)?|agente|gerente"
+    r"|supervisor(a)?|representante|encargad[oa]|operador(a)?|alguien)",
+    "de": r"(einem |einer |einen |eine |dem |den )?(echten |richtigen )?"
+    r"(menschen|mensch|mitarbeiter(in)?|person|manager|vorgesetzten|berater(in)?"
+    r"|ansprechpartner|jemandem)",
+    "fr": r"(un |une |le |la )?(vrai |vraie |v[ée]ritable )?"
+    r"(humain|personne( r[ée]elle)?|conseill[eè]re?|agent|responsable|manager"
+    r"|op[ée]rat(eur|rice)|quelqu'un)",
+    "pt": r"(um |uma |o |a |alg[uú]ém )?(humano|pessoa( real| de verdade)?|atendente|agente|gerente"
+    r"|supervisor(a)?|representante|operador(a)?|algu[eé]m)",
+    "it": r"(un |una |uno |un'|il |la |qualcuno )?(essere umano|umano|persona( reale| vera)?"
+    r"|operat(ore|rice)|agente|responsabile|manager|addett[oa]|qualcuno)",
+}
+_PERSON_PATTERNS = [
+    # English
+    rf"\b(talk|speak|chat)\s+(to|with)\s+{_PEOPLE['en']}\b",
+    rf"\b(connect|transfer|put)\s+me\s+(through\s+)?(to|with)\s+{_PEOPLE['en']}\b",
+    r"\b(get|give|want|need)( me)? (a |an )?(real |live )?(human|person|human agent|live agent)\b",
+    r"\b(human|live) (agent|support|being)\b",
+    r"\bescalate (this|it|my (case|issue|ticket))\b",
+    # Spanish
+    rf"\b(hablar|comunicarme|conversar)\s+con\s+{_PEOPLE['es']}\b",
+    r"\b(quiero|necesito)\s+(un|una)\s+(humano|persona real|agente humano)\b",
+    # German
+    rf"\b(mit\s+)?{_PEOPLE['de']}\s+(sprechen|reden)\b",
+    r"\b(echten|richtigen) menschen\b",
+    # French
+    rf"\b(parler|discuter)\s+(à|a|avec)\s+{_PEOPLE['fr']}\b",
+    r"\b(vraie personne|conseiller humain|être humain)\b",
+    # Portuguese
+    rf"\b(falar|conversar)\s+com\s+{_PEOPLE['pt']}\b",
+    r"\b(pessoa real|atendente humano|ser humano)\b",
+    # Italian
+    rf"\b(parlare|parlo)\s+con\s+{_PEOPLE['it']}\b",
+    r"\b(persona reale|operatore umano|essere umano)\b",
+    # Asking to be called is asking for a person: "call me back", "can someone phone me".
+    # The object must be the user ("call me"), so "I called you" or "je m'appelle" is not.
+    r"\b(call|ring|phone)\s+(me|us)\b|\bcall\s?-?backs?\b|\bgive (me|us) a (call|ring|bell)\b",
+    r"\b(someone|somebody|anyone|anybody|an agent)\s+(to\s+|can\s+|could\s+)?(call|ring|phone)\b",
+    r"\bll[aá]m(ame|enme|adme|eme)\b|\bme\s+llamen?\b|\bllamarme\b"
+    r"|\bme\s+(puede[ns]?|pod[eé]is|podr[ií]an?|podr[ií]as)\s+(llamar|devolver la llamada)\b"
+    r"|\bdevolver(me)?\s+la\s+llamada\b",
+    r"\b(r?appel(ez|le)|t[ée]l[ée]phonez)[- ]moi\b|\b(qu'on|quelqu'un|on)\s+(peut\s+|pourrait\s+)?"
+    r"(me\s+|m')(r?appel|t[ée]l[ée]phon)\w*|\b(pouvez|pourriez|peux|pourrais)[- ](vous|tu)\s+"
+    r"(me\s+|m')(r?appeler|t[ée]l[ée]phoner)\b|\b[êe]tre\s+rappel[ée]e?s?\b",
+    r"\bruf\w*\s+(sie\s+|du\s+)?(mich|uns)\b|\b(mich|uns)\b[^.?!]{0,30}\b(an|zur[üu]ck)rufen\b"
+    r"|\br[üu]ckruf\b|\b(angerufen|zur[üu]ckgerufen)\s+werden\b",
+    r"\bme\s+(ligue[mn]?|liga|ligar|telefone[mn]?|telefonar|retorne[mn]?)\b|\bliguem[- ]me\b"
+    r"|\bretorn(ar|em|e)\s+(a\s+)?(minha\s+)?liga[çc][aã]o\b",
+    r"\b(ri)?chiama(temi|mi|rmi)\b|\bmi\s+(pu[oò]|potete|potreste|potrebbe)\s+(ri)?chiamare\b"
+    r"|\bessere\s+(ri)?chiamat[oa]\b|\bcontattat[oa]\s+(per|al)\s+telefono\b",
+]
+_PERSON = re.compile("|".join(f"(?:{p})" for p in _PERSON_PATTERNS), re.IGNORECASE)
+# "talk to the manager about my invoice" is still a hand-off request; "the agent said" is not.
+_NOT_PERSON = re.compile(
+    r"\b(no|don'?t|do not|never|without)\s+(want|need)?\s*(to\s+)?(talk|speak|call|ring|phone)",
+    re.IGNORECASE,
+)
+
+_FRUSTRATION = re.compile(
+    r"\b(this|that|it|you)('?re| are| is|'s)? (completely |totally |so |really )?"
+    r"(useless|pointless|worthless|not helping|not helpful|unhelpful|no help|a waste of time)\b"
+    r"|\byou('?re| are) not (helping|listening|understanding)\b"
+    r"|\b(that|this|it) (doesn'?t|does not|didn'?t|did not) help\b"
+    r"|\b(stupid|useless|dumb) (bot|assistant|machine)\b"
+    r"|\bnot what i (asked|wanted|meant)\b"
+    r"|\b(esto|eso) no (sirve|ayuda)\b|\bno me (est[aá]s )?ayuda(ndo|s)?\b|\bin[uú]til\b"
+    r"|\b(das|es) (hilft|bringt) (nicht|nichts)\b|\bnutzlos\b"
+    r"|\b[cç]a ne sert à rien\b|\bvous ne m'aidez pas\b|\binutile\b"
+    r"|\bisso n[aã]o (ajuda|serve)\b|\bvoc[eê] n[aã]o est[aá] ajudando\b"
+    r"|\bnon (mi )?(stai|sta) aiutando\b|\bnon serve a niente\b",
+    re.IGNORECASE,
+)
+
+_COURTESY = re.compile(
+    r"^\W*(thanks|thank you|thx|cheers|bye|goodbye|ok|okay|great|perfect|cool|got it|gracias"
+    r"|danke|merci|obrigad[oa]|grazie)\W*$",
+    re.IGNORECASE,
+)
+
+# Whole-message patterns that name no topic: a guess would be a coin flip.
+_VAGUE = re.compile(
+    r"^\W*("
+    r"(hi|hello|hey|hiya|good (morning|afternoon|evening)|greetings)( there)?"
+    r"|(please )?help( me)?( please| pls)?"
+    r"|(i|we) (need|want) (some )?help( please)?"
+    r"|can (you|someone|anyone) help( me)?( please)?"
+    r"|(i|we) (have|got) (a |an |some )?(problem|issue|question|complaint)s?"
+    r"|(there'?s|there is) (a |an )?(problem|issue)"
+    r"|(it|this|that|something)( is|'s)?( still)? (doesn'?t|does not|isn'?t|is not|not) work(ing)?"
+    r"|(it|this|something)( is|'s) (broken|wrong)|something (went|is) wrong"
+    r"|(problem|issue|question|support|assistance|urgent)"
+    r"|ayuda|hilfe|aide|ajuda|aiuto"
+    r")\W*$",
+    re.IGNORECASE,
+)
+
+# Where a message with several asks splits: sentence ends, and "and"/"also"-style joins.
+_SENTENCES = re.compile(r"(?<=[.!?;])\s+|\n+")
+# One capture group: re.split keeps the joining words, so glued-back pieces read as typed.
+_JOINS = re.compile(
+    # "plus" only after a comma: French "ne marche plus et..." is "no longer", not a join
+    r"(,\s+plus\s+|,?\s+(?:and also|and then|and|also|as well as|but also|in addition|additionally"
+    r"|y además|y también|y|und außerdem|und auch|und|et aussi|et|e também|e anche|e)\s+)",
+    re.IGNORECASE,
+)
+_LEADING_JOIN = re.compile(r"^\W*(and also|also|and|plus|additionally|in addition)\b[,\s]*", re.I)
+MIN_PART_WORDS = 3  # words with letters: "and refund" is not a request of its own
+CLARIFY_RATE = 0.01  # share of clear held-out training requests the margin may question
+
+
+def asks_for_person(text: str) -> bool:
+    """True when the user asks to be handed to a person (six languages)."""
+    return bool(_PERSON.search(text)) and not _NOT_PERSON.search(text)
+
+
+def is_frustrated(text: str) -> bool:
+    """True for "this is useless", "you're not helping" and their translations."""
+    return bool(_FRUSTRATION.search(text))
+
+
+def is_courtesy(text: str) -> bool:
+    """Thanks / bye / ok: a fallback answer to these is not a failed turn."""
+    return bool(_COURTESY.match(text))
+
+
+_GREETING = re.compile(
+    r"^\W*(hi|hello|hey|hiya|good (morning|afternoon|evening)|greetings)\b", re.I
+)
+
+
+def is_greeting(text: str) -> bool:
+    return bool(_GREETING.match(text))
+
+
+def is_vague(text: str) -> bool:
+    """True when the message names no topic ("help", "I have a problem", "hi")."""
+    return bool(_VAGUE.match(text.strip()))
+
+
+def margin(decision: Decision) -> float:
+    """Top-1 minus top-2 router score (1.0 when only one route is scored)."""
+    top = sorted(decision.scores.values(), reverse=True)
+    if len(top) < 2:
+        return 1.0
+    return float(top[0] - top[1])
+
+
+def split_parts(text: str) -> list[str]:
+    """Candidate parts: sentences, then each sentence at "and"/"also"-style joins.
+
+    A piece shorter than `MIN_PART_WORDS` is glued to the next piece (else the previous)
+    with its original joining words, so "the app also keeps crashing" stays whole and only
+    pieces that could stand alone as requests come out. One part means "no split".
+    """
+    return [piece for _, piece in split_joined(text)]
+
+
+def _words(text: str) -> int:
+    """Words with letters: "and it is 19.99" is no request of its own."""
+    return sum(any(ch.isalpha() for ch in w) for w in text.split())
+
+
+def split_joined(text: str) -> list[tuple[str, str]]:
+    """`split_parts` with the words that joined each part to the one before ("" first).
+
+    The join is kept because it tells a second ask ("and also", ". Separately,") from the
+    remedy of a problem ("it broke, I want my money back"): see `is_remedy_of`.
+    """
+    parts: list[tuple[str, str]] = []
+    for n, sentence in enumerate(_SENTENCES.split(text.strip())):
+        tokens = _JOINS.split(sentence)  # [piece, join, piece, join, piece...]
+        pieces = [tokens[0]]
+        joins = ["" if n == 0 else ". "]
+        for i in range(1, len(tokens), 2):
+            joins.append(tokens[i])
+            pieces.append(tokens[i + 1])
+        merged: list[tuple[str, str]] = []
+        carry, carry_join = "", None
+        for i, piece in enumerate(pieces):
+            join = joins[i] if carry_join is None else carry_join
+            current = carry + piece
+            last = i == len(pieces) - 1
+            if _words(current) < MIN_PART_WORDS and not last:
+                carry, carry_join = current + joins[i + 1], join
+                continue
+            carry, carry_join = "", None
+            if _words(current) < MIN_PART_WORDS and merged:
+                before, text_so_far = merged[-1]
+                merged[-1] = (before, text_so_far + joins[i] + current)
+            else:
+                merged.append((join, current))
+        parts.extend(merged)
+    out = []
+    for join, part in parts:
+        lead = _LEADING_JOIN.match(part)
+        cleaned = _LEADING_JOIN.sub("", part).strip(" ,.;")
+        if cleaned:
+            out.append(((join + (lead.group(0) if lead else "")).strip(), cleaned))
+    return out
+
+
+# Finer than a part: commas and "so"-style joins also end a clause ("it broke, so refund me").
+_CLAUSES = re.compile(
+    r"(,?\s+(?:so|therefore|thus|as a result|así que|por eso|por lo que|donc|alors|du coup"
+    r"|deshalb|daher|darum|deswegen|então|por isso|quindi|perciò|pertanto|allora)\s+"
+    r"|,\s+|\s+-\s+)",
+    re.IGNORECASE,
+)
+
+
+def split_clauses(text: str) -> list[tuple[str, str]]:
+    """`split_joined` parts cut further at commas and "so"/"donc"/"quindi" joins.
+
+    Clauses are not asks: a cause and its remedy are often one sentence with a comma
+    ("it broke after two days, I want my money back"). Only `is_remedy_of` reads them.
+    """
+    out: list[tuple[str, str]] = []
+    for join, part in split_joined(text):
+        tokens = _CLAUSES.split(part)
+        pending = join
+        for i in range(0, len(tokens), 2):
+            clause = tokens[i].strip(" ,.;")
+            if clause:
+                out.append((pending.strip(), clause))
+                pending = ""
+            if i + 1 < len(tokens):
+                pending += tokens[i + 1]
+    return out
+
+
+# A second, independent ask announces itself: "also", "separately", "another thing", "too".
+_ANOTHER_ASK = re.compile(
+    r"\b(also|too|as well|separately|additionally|in addition|plus|another thing|besides"
+    r"|by the way|btw|on top of that|secondly|second"
+    r"|tambi[eé]n|adem[aá]s|aparte|por otro lado|otra cosa|encima"
+    r"|aussi|en plus|par ailleurs|autre chose|[ée]galement|de plus"
+    r"|auch|au[sß]erdem|zudem|zweitens|noch etwas|dar[üu]ber hinaus"
+    r"|tamb[eé]m|al[eé]m disso|outra coisa|ainda por cima"
+    r"|anche|inoltre|un'altra cosa|per di pi[uù]|pure)\b",
+    re.IGNORECASE,
+)
+# A part that asks something itself: a question, or a request verb ("can you", "quiero").
+# Question words only open a part: "que", "come", "wie" are also relative words and "like".
+_OWN_ASK = re.compile(
+    r"[?¿]|^\W*(what|why|how|when|where|which|who|qu[eé]|por qu[eé]|c[oó]mo|cu[aá]ndo|d[oó]nde"
+    r"|cu[aá]l|cu[aá]nto|pourquoi|comment|quand|combien|o[uù]|quel(le)?s?|warum|wieso|wann|wo"
+    r"|wie|was|welche[rs]?|o que|por que|quando|onde|qual|quanto|cosa|perch[eé]|dove|quale"
+    r"|come)\b"
+    r"|\b(can you|could you|can i|please|send|show|tell me|i want|i need|i'?d like|i would like"
+    r"|quiero|necesito|quisiera|je veux|je voudrais|j'ai besoin|pouvez|pourriez|envoyez"
+    r"|ich m[öo]chte|ich will|ich brauche|k[öo]nnen sie|k[öo]nnt ihr|schick|quero|preciso"
+    r"|podem|enviem|voglio|vorrei|ho bisogno|potete|mandatemi)\b",
+    re.IGNORECASE,
+)
+# What a customer asks for to put a problem right: their money back, in six languages.
+_REMEDY = re.compile(
+    r"refund|reimburs|money back|cash back|compensat|reembols|dinero|rembours|argent"
+    r"|erstatt|geld zur[üu]ck|geld wieder|dinheiro|rimbors|soldi",
+    re.IGNORECASE,
+)
+# ...unless the part asks about a refund rather than for one ("how long do refunds take").
+_REMEDY_STATUS = re.compile(
+    r"\b(how long|when|status|processed|policy|eligible|has my|did my|pol[ií]tica|cu[aá]nto tarda"
+    r"|combien de temps|politique|wie lange|bedingungen|quanto tempo|pol[ií]tica|quanto ci vuole"
+    r"|politica)\b",
+    re.IGNORECASE,
+)
+
+
+def is_remedy(part: str) -> bool:
+    """True for a part that asks for money back ("I want a refund", "devuélvanme el dinero")."""
+    return bool(_REMEDY.search(part)) and not _REMEDY_STATUS.search(part)
+
+
+def is_remedy_of(context: str, join: str, remedy: str) -> bool:
+    """True when `context`, said before `remedy`, is its cause and not an ask of its own.
+
+    "the blender arrived cracked and I want a refund": the cracked blender is why the
+    customer wants the refund, one ask for the refund specialist. It is a second ask when
+    the context asks something itself (a question, "please send...") or the remedy is
+    announced as another one ("and ALSO I need a refund", ". Separately, ...").
+    """
+    return (
+        is_remedy(remedy)
+        and not _OWN_ASK.search(context)
+        and not _ANOTHER_ASK.search(join)
+        and not _ANOTHER_ASK.search(remedy)
+    )
+
+
+def _label(routes: RouteSet, name: str) -> str:
+    """'Billing: charges on the account, invoices...' -> 'charges on the account'."""
+    description = " ".join(routes.description(name).split())
+    head, _, rest = description.partition(":")
+    first = re.split(r"[,;(]", rest or head)[0].strip(" .")
+    return first or name.replace("_", " ")
+
+
+def clarifying_question(routes: RouteSet, names: Sequence[str] | Iterable[str]) -> str:
+    """ONE question naming each option: "Is this about X (billing), Y (...), or Z (...)?"."""
+    options = [f"{_label(routes, n)} ({n.replace('_', ' ')})" for n in names]
+    if not options:
+        return "Could you tell me a little more about what you need?"
+    listed = options[0] if len(options) == 1 else ", ".join(options[:-1]) + ", or " + options[-1]
+    return f"To get you to the right specialist: is this about {listed}?"
+
+
+def choose_margin(routed: Iterable[tuple[Decision, str]], rate: float = CLARIFY_RATE) -> float:
+    """The margin below which only `rate` of correctly routed held-out examples fall.
+
+    `routed` is (decision on a held-out example, its true route). Asking whenever the
+    margin is below this value questions about `rate` of clear requests like these.
+    """
+    margins = [margin(d) for d, label in routed if d.confident and d.route == label]
+    if not margins:
+        return 0.0
+    return float(np.quantile(np.asarray(margins), rate))
+
+
+def _cv_margin(routes: RouteSet, rate: float, folds: int, seed: int) -> float:
+    rng = random.Random(seed)
+    assigned: list[tuple[str, str, int]] = []
+    for r in routes.scored:
+        texts = list(r.utterances)
+        rng.shuffle(texts)
+        assigned.extend((t, r.name, i % folds) for i, t in enumerate(texts))
+    routed: list[tuple[Decision, str]] = []
+    for fold in range(folds):
+        keep = {
+            r.name: [t for t, n, f in assigned if n == r.name and f != fold] for r in routes.scored
+        }
+        train = routes.model_copy(
+            update={
+                "routes": tuple(
+                    r.model_copy(update={"utterances": tuple(keep.get(r.name, r.utterances))})
+                    for r in routes.routes
+                )
+            }
+        )
+        router = ClassifierRouter(train, seed=seed)
+        routed.extend((router.route(t), n) for t, n, f in assigned if f == fold)
+    return choose_margin(routed, rate)
+
+
+def _margin_key(routes: RouteSet, rate: float, folds: int) -> str:
+    encoder = routing_encoder().name.replace("/", "_")
+    return f"{routes.fingerprint()}-{encoder}-r{rate:g}-k{folds}"
+
+
+def write_margin(routes: RouteSet, path: Path, rate: float = CLARIFY_RATE, folds: int = 5):
+    """Compute the margin now and store it in `path` (shipped next to a routes file)."""
+    value = _cv_margin(routes, rate, folds, seed=0)
+    record = {"key": _margin_key(routes, rate, folds), "margin": value, "rate": rate}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    tmp.replace(path)
+    return value
+
+
+@functools.lru_cache(maxsize=8)
+def calibrated_margin(
+    routes: RouteSet, rate: float = CLARIFY_RATE, folds: int = 5, shipped: Path | None = None
+) -> float:
+    """The clarify margin for a classifier router of `routes`, chosen on its utterances only.
+
+    k-fold: a classifier trained without each fold routes that fold; the margin is the
+    `rate` quantile of the correct held-out margins. Training k classifiers costs seconds,
+    so the value is looked up first in `shipped` (written by `write_margin`, valid only for
+    exactly these routes and encoder), then in the data dir's cache, else computed once.
+    """
+    key = _margin_key(routes, rate, folds)
+    cache = get_settings().data_dir / "router-cache" / f"clarify-{key}.json"
+    for path in (shipped, cache):
+        if path is None:
+            continue
+        try:
+            record = json.loads(path.read_text())
+            if record.get("key", key) == key:
+                return float(record["margin"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            pass
+    value = _cv_margin(routes, rate, folds, seed=0)
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".tmp{id(value)}")
+        tmp.write_text(json.dumps({"key": key, "margin": value, "rate": rate}))
+        tmp.replace(cache)  # atomic: concurrent processes never read half a file
+    except OSError as exc:
+        log.warning("could not cache the clarify margin in %s: %s", cache, exc)
+    return value

@@ -1,0 +1,2 @@
+"""Storage: one SQLAlchemy engine per database URL, for every shared record.
+"""
