@@ -259,6 +259,7 @@ def run(args: argparse.Namespace) -> dict:
 
     outliers: list[str] = []
     if args.outliers:
+        # deferred: as above (only a run with --outliers reads a corpus)
         from coordinator.routing.outliers import load_outliers, sample_outliers
 
         per_file = -(-args.outlier_sample // len(args.outliers))  # an equal share per file
