@@ -60,6 +60,7 @@ from coordinator.inputs.input_files import read_bounded
 from coordinator.routing.charfeatures import CharFeatures
 from coordinator.routing.decision import Decision
 from coordinator.routing.encoder import routing_encoder
+from coordinator.routing.outliers import synthetic_noise
 from coordinator.routing.routes import RouteSet
 
 __all__ = [
@@ -322,6 +323,8 @@ class ClassifierRouter:
         fb_utterances = fallback.utterances if fallback else ()
         fb_neg = [u for u in dict.fromkeys(fb_utterances) if u not in seen]
         seen |= set(fb_neg)
+        if outliers:  # plus junk no question corpus holds (see `synthetic_noise`)
+            outliers = [*outliers, *synthetic_noise(max(50, len(outliers) // 15), seed=seed)]
         exposure = [t for t in dict.fromkeys(outliers) if t not in seen]
         n_in, n_fb, n_out = len(texts), len(fb_neg), len(exposure)
         none = len(names) if n_out else None  # the "none of these" class, trained only with OE

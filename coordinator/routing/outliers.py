@@ -32,7 +32,7 @@ from pathlib import Path
 from coordinator.errors import UsageError
 from coordinator.inputs.input_files import read_bounded
 
-__all__ = ["MAX_OUTLIER_BYTES", "load_outliers", "sample_outliers"]
+__all__ = ["MAX_OUTLIER_BYTES", "load_outliers", "sample_outliers", "synthetic_noise"]
 
 MAX_OUTLIER_BYTES = 64_000_000
 _FIELDS = ("question", "instruction", "text", "prompt", "utterance")
@@ -128,3 +128,30 @@ def sample_outliers(texts: Sequence[str], n: int, *, seed: int = 0) -> list[str]
     if len(texts) <= n:
         return list(texts)
     return random.Random(seed).sample(list(texts), n)
+
+
+_KEYBOARD = ("qwertyuiop", "asdfghjkl", "zxcvbnm", "azertyuiop", "qwertzuiop", "1234567890")
+
+
+def synthetic_noise(n: int, *, seed: int = 0) -> list[str]:
+    """`n` seeded strings of no language: a letter repeated, keyboard rows, random letters
+    and digits. No question corpus has them, yet pasted junk ("xxxx...", "asdfasdf") must
+    not look like a route's vocabulary to the char n-grams (exposure trains on both)."""
+    rng = random.Random(seed)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    out: list[str] = []
+    while len(out) < n:
+        kind = len(out) % 4
+        if kind == 0:  # one letter repeated, sometimes in several "words"
+            c = rng.choice(letters)
+            out.append(" ".join(c * rng.randint(3, 40) for _ in range(rng.randint(1, 3))))
+        elif kind == 1:  # a keyboard row mashed
+            row = rng.choice(_KEYBOARD)
+            i = rng.randrange(len(row) - 3)
+            out.append(row[i : i + rng.randint(3, len(row) - i)] * rng.randint(1, 4))
+        elif kind == 2:  # random letters in random-length words
+            words = ["".join(rng.choices(letters, k=rng.randint(2, 12))) for _ in range(4)]
+            out.append(" ".join(words[: rng.randint(1, 4)]))
+        else:  # digits and symbols
+            out.append("".join(rng.choices("0123456789#$%&*+-=?!.,", k=rng.randint(3, 30))))
+    return list(dict.fromkeys(out))
