@@ -23,13 +23,21 @@ from google.adk.agents import LlmAgent
 from google.adk.models.llm_response import LlmResponse
 from google.genai import types
 
-from coordinator.events import model_response
-from coordinator.models.offline import Policy, is_relayed
-from coordinator.models.roles import is_offline, resolve_model
-from coordinator.routing.cascade import LAST_DECISION_KEY
-from coordinator.routing.language import answer_in_instruction, detect_language, offline_notice
-from coordinator.routing.routes import RouteSet, load_routes
-from coordinator.settings import Settings, get_settings
+from coordinator import (
+    LAST_DECISION_KEY,
+    Policy,
+    RouteSet,
+    Settings,
+    answer_in_instruction,
+    detect_language,
+    get_settings,
+    is_offline,
+    is_relayed,
+    load_routes,
+    model_response,
+    offline_notice,
+    resolve_model,
+)
 
 __all__ = [
     "KB_MIN_SCORE",

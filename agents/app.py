@@ -13,12 +13,11 @@ from typing import Any
 
 from agents.contract_review import agent as contract_review
 from agents.contract_review.cuad import CUAD_DIR
+from agents.contract_review.render import render_report
 from agents.contract_review.rulebook import load_rulebook
 from agents.security_review import agent as security_review
 from agents.security_review.agent import VOTER_SPECS, load_security_rules
-from coordinator.app_spec import AppSpec, ReviewFlags, ReviewKindSpec
-from coordinator.errors import UsageError
-from coordinator.settings import Settings
+from coordinator import AppSpec, ReviewFlags, ReviewKindSpec, Settings, UsageError
 from tools.store import SEED_USERS
 
 __all__ = ["ADK_APPS_DIR", "REVIEW_KINDS", "build_app"]
@@ -40,7 +39,7 @@ def _security_options(flags: ReviewFlags) -> dict[str, Any]:
     return opts
 
 
-def _review(name: str, agent_module: Any, options: Any) -> ReviewKindSpec:
+def _review(name: str, agent_module: Any, options: Any, render: Any = None) -> ReviewKindSpec:
     """A review kind from its agent module (`build_agent`, `REPORT_KEY`, `REPORT_TYPE`)."""
     return ReviewKindSpec(
         name=name,
@@ -48,11 +47,12 @@ def _review(name: str, agent_module: Any, options: Any) -> ReviewKindSpec:
         report_key=agent_module.REPORT_KEY,
         report_type=agent_module.REPORT_TYPE,
         options=options,
+        render=render,
     )
 
 
 REVIEW_KINDS: dict[str, ReviewKindSpec] = {
-    "contract": _review("contract", contract_review, _contract_options),
+    "contract": _review("contract", contract_review, _contract_options, render_report),
     "security": _review("security", security_review, _security_options),
 }
 

@@ -146,26 +146,40 @@ class _SessionTurns:
 
 
 class Coordinator:
-    """Runs the coordinator agent tree. One instance serves many users and sessions."""
+    """Runs an agent tree: the app's (`COORDINATOR_APP`) or any root agent you pass.
+
+    One instance serves many users and sessions::
+
+        Coordinator().ask("I was charged twice", user_id="alice")        # the support app
+        Coordinator(my_root_agent).ask("hello", user_id="alice")         # your own agents
+
+    With your own agent, `app_name` defaults to the agent's name and only your `plugins`
+    run (the request guard always does): the app's plugins belong to the app's agents.
+    """
 
     def __init__(
         self,
+        agent: BaseAgent | None = None,
         *,
         settings: Settings | None = None,
-        agent: BaseAgent | None = None,
         session_service: BaseSessionService | None = None,
-        app_name: str = APP_NAME,
+        app_name: str | None = None,
         warm_up: bool = True,
         plugins: list | None = None,
     ) -> None:
         self.settings = settings or get_settings()
-        if agent is None or plugins is None:
+        if agent is None:
             app_spec = load_app(self.settings)  # the one seam to the agents (COORDINATOR_APP)
-            if agent is None:
-                self.settings.ensure_data_dir()  # an unusable data dir: one clear ConfigError
-                agent = app_spec.build_root_agent(self.settings)
+            self.settings.ensure_data_dir()  # an unusable data dir: one clear ConfigError
+            agent = app_spec.build_root_agent(self.settings)
             if plugins is None:  # the app's own plugins (e.g. side-effect reporting)
                 plugins = app_spec.build_plugins()
+            app_name = app_name or APP_NAME
+        elif not isinstance(agent, BaseAgent):
+            raise UsageError(f"Coordinator(agent): an ADK agent, got {type(agent).__name__}")
+        else:
+            app_name = app_name or agent.name
+        plugins = list(plugins or [])
         if session_service is None:
             session_service = make_session_service(self.settings)
         self.agent = agent

@@ -38,6 +38,8 @@ class ReviewKindSpec:
     `build_agent(on_progress=..., **options)` builds the review agent; the agent leaves its
     report in state under `report_key`, validated as `report_type`. `options(flags)` turns
     the CLI flags into build options and raises `UsageError` for values out of bounds.
+    `render(report, fmt)` formats a report for people ("text" or "markdown"); without it
+    the CLI prints the agent's own final text.
     """
 
     name: str
@@ -45,6 +47,7 @@ class ReviewKindSpec:
     report_key: str
     report_type: type[BaseModel]
     options: Callable[[ReviewFlags], dict[str, Any]] = lambda flags: {}
+    render: Callable[[Any, str], str] | None = None
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,8 @@ def _root():
 @pytest.fixture
 def coordinator(_root):
     """A Coordinator over the shared tree, with this test's own sessions and data dir."""
-    from coordinator.api import Coordinator
+    from agents.coordinator.agent import build_plugins
+    from coordinator import Coordinator
 
-    return Coordinator(agent=_root, warm_up=False)
+    # the support app's own plugins and name, as Coordinator() with no agent gives them
+    return Coordinator(_root, warm_up=False, plugins=build_plugins(), app_name="support")

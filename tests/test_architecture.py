@@ -255,3 +255,100 @@ def test_no_path_of_a_developers_machine_in_the_repository():
             if _MACHINE_PATH.search(line) and "tests/test_architecture.py" not in name:
                 offenders.append(f"{name}:{number}: {line.strip()[:120]}")
     assert not offenders, "\n".join(offenders)
+
+
+# --- the rooms of the engine (docs/architecture.md) ------------------------------------
+
+# A room may import the rooms ranked at or below it, never above: serving may use routing,
+# routing must not reach into serving. Top-level modules (`coordinator.errors`, `settings`,
+# `events`, `state_keys`, `app_spec`) are shared; the API (`coordinator.api`) stands above
+# the rooms it composes, and only cli/ and bench/ may import evaluation/.
+ROOM_RANK = {
+    "inputs": 0, "storage": 0,
+    "models": 1,
+    "parallel": 2,
+    "routing": 3,
+    "serving": 4, "evaluation": 4,
+    "api": 5,
+    "cli": 6, "bench": 6,
+}
+SHARED = {"errors", "settings", "events", "state_keys", "app_spec", "_warnings"}
+
+
+def _engine_room(module: str) -> str | None:
+    parts = module.split(".")
+    if parts[0] != "coordinator" or len(parts) < 2:
+        return None
+    return parts[1]
+
+
+def _room_violations(imports: list[Import]) -> list[Import]:
+    crossing = []
+    for imp in imports:
+        a, b = _engine_room(imp.source), _engine_room(imp.target)
+        if a is None or b is None or a == b or b in SHARED:
+            continue
+        if a in SHARED:
+            # shared modules sit below every room: storage, inputs, and model names only
+            if b not in ("storage", "inputs") and imp.target != "coordinator.models.model_names":
+                crossing.append(imp)
+        elif b == "evaluation" and a not in ("cli", "bench"):
+            crossing.append(imp)  # measuring and retuning: never a runtime dependency
+        elif {a, b} == {"cli", "bench"}:
+            continue  # one front: `coordinator bench` dispatches, benches share its flags
+        elif a in ROOM_RANK and b in ROOM_RANK and (
+            ROOM_RANK[b] > ROOM_RANK[a] or (ROOM_RANK[b] == ROOM_RANK[a] and a != b)
+        ):
+            crossing.append(imp)
+    return crossing
+
+
+def test_engine_rooms_import_only_rooms_below_them():
+    crossing = _room_violations(IMPORTS)
+    assert not crossing, "\n".join(map(repr, crossing))
+
+
+def test_the_room_rule_can_fail():
+    probe = [
+        Import("coordinator.routing.cascade", "coordinator.serving.sessions", 1, False),
+        Import("coordinator.serving.sessions", "coordinator.routing.cascade", 1, False),
+        Import("coordinator.api", "coordinator.evaluation.calibration", 1, True),
+    ]
+    assert [(i.source, i.target) for i in _room_violations(probe)] == [
+        ("coordinator.routing.cascade", "coordinator.serving.sessions"),
+        ("coordinator.api", "coordinator.evaluation.calibration"),
+    ]
+
+
+def test_every_engine_module_lives_in_a_room_or_is_shared():
+    """A new flat module in coordinator/ must pick its room (or be declared shared)."""
+    stray = [
+        m for m in MODULES
+        if _engine_room(m) is not None and _engine_room(m) not in ROOM_RANK
+        and _engine_room(m) not in SHARED and m not in ("coordinator.__main__",)
+    ]
+    assert not stray, stray
+
+
+def test_apps_use_only_the_public_api():
+    """The support app (agents/) and the examples are built from `from coordinator import
+    ...` alone: what they need is what any user's app can have."""
+    sources = dict(MODULES)
+    for path in sorted((ROOT / "examples").rglob("*.py")) if (ROOT / "examples").is_dir() else []:
+        if "__pycache__" not in path.parts and ".adk" not in path.parts:
+            sources[_module_name(path)] = path
+    crossing = []
+    for module, path in sources.items():
+        if not module.startswith(("agents", "examples")):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            for name in names:
+                if name.startswith("coordinator."):
+                    crossing.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {name}")
+    assert not crossing, "\n".join(crossing)

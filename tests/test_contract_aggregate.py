@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from agents.contract_review.presence import PresenceResult
+from agents.contract_review.render import render_report
 from agents.contract_review.rulebook import load_rulebook
 from agents.contract_review.splitter import Section
 from agents.contract_review.stages import (
@@ -106,7 +107,7 @@ def test_a_unanimous_vote_confirms_and_the_output_is_the_report_and_its_events()
     }
     assert out.delta[REPORT_KEY] == report.to_state()
     assert out.delta[PROGRESS_KEY] == {"done": 1, "total": 1, "stage": "aggregate"}
-    assert out.text == report.render("markdown")
+    assert out.text == render_report(report, "markdown")
 
 
 def test_the_same_inputs_give_the_same_output():

@@ -194,7 +194,7 @@ def test_help_asks_then_the_answer_routes_with_both_turns(tmp_path):
     from coordinator.routing.decision_log import DecisionLog
 
     log = DecisionLog(tmp_path / "decisions.db", log_text=True)
-    c = Coordinator(agent=build_root_agent(decision_log=log), warm_up=False)
+    c = Coordinator(build_root_agent(decision_log=log), warm_up=False, app_name="support")
     asked = c.ask("help", user_id="alice")
     assert asked.method == "clarify" and asked.route == "coordinator"
     assert "(billing)" in asked.text and "(technical support)" in asked.text
@@ -212,7 +212,7 @@ def test_two_asks_get_two_specialists_and_one_reply(tmp_path):
     from coordinator.routing.decision_log import DecisionLog
 
     log = DecisionLog(tmp_path / "decisions.db", log_text=True)
-    c = Coordinator(agent=build_root_agent(decision_log=log), warm_up=False)
+    c = Coordinator(build_root_agent(decision_log=log), warm_up=False, app_name="support")
     reply = c.ask("I was double charged and the app also keeps crashing", user_id="alice")
     assert reply.routes == ["billing", "technical_support"] and reply.route == "billing"
     assert reply.method == "multi"

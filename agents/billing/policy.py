@@ -10,7 +10,7 @@ from google.adk.models.llm_request import LlmRequest
 from google.adk.models.llm_response import LlmResponse
 
 from agents._specialist import KB_MIN_SCORE, answer_from_articles, bullets, find, previous_result
-from coordinator.models.offline import (
+from coordinator import (
     function_call,
     function_responses,
     last_user_text,

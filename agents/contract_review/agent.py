@@ -18,10 +18,7 @@ from typing import Any
 from google.adk.agents import BaseAgent, SequentialAgent
 from google.adk.models.base_llm import BaseLlm
 
-from coordinator.models.offline import OfflineLlm
-from coordinator.models.roles import resolve_model
-from coordinator.parallel.fanout import FanOutAgent
-from coordinator.settings import Settings, get_settings
+from coordinator import FanOutAgent, OfflineLlm, Settings, get_settings, resolve_model
 
 from .judges import JudgePanel, default_rulebook, panel_for
 from .policy import clause_check_policy, judge_policy

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from coordinator.routing.encoder import get_encoder
+from coordinator import get_encoder
 
 from .rulebook import Risk, Rulebook, load_rulebook
 from .splitter import Section

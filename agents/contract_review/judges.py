@@ -26,8 +26,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from coordinator.routing.encoder import Encoder, get_encoder
-from coordinator.settings import get_settings
+from coordinator import Encoder, get_encoder, get_settings
 
 from . import clauses, cuad
 from .clauses import (

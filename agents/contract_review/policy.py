@@ -12,8 +12,7 @@ from collections.abc import Callable
 from google.adk.models.llm_request import LlmRequest
 from google.adk.models.llm_response import LlmResponse
 
-from coordinator.inputs.content import user_text
-from coordinator.models.offline import last_user_text, text_response
+from coordinator import last_user_text, text_response, user_text
 
 from .clauses import ClauseJudge, JudgeQuestion, RuleJudge, check_section
 from .protocol import parse_judge_message, parse_section_message

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from coordinator.routing.encoder import get_encoder
+from coordinator import get_encoder
 
 from .clauses import (
     EMBED_CHARS,

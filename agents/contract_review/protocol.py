@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from coordinator.errors import ModelError
+from coordinator import ModelError
 
 from .rulebook import Rulebook
 from .splitter import Section

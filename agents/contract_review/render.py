@@ -10,10 +10,9 @@ could not be reviewed. Only retained findings are rows, so every category shown 
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
-if TYPE_CHECKING:
-    from .report import ReviewFinding, ReviewReport
+from .report import ReviewFinding, ReviewReport
 
 __all__ = ["DOCUMENT_DETAILS", "render_report"]
 

@@ -6,8 +6,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, computed_field
 
-from .render import render_report
-
 __all__ = [
     "Decision",
     "FindingVote",
@@ -155,10 +153,6 @@ class ReviewReport(BaseModel):
         if self.failed_branches:
             parts.append(f"INCOMPLETE: {len(self.failed_branches)} branch(es) not reviewed")
         return "; ".join(parts)
-
-    def render(self, fmt: Literal["text", "markdown"] = "text") -> str:
-        """The report for people (see `render.py`): headline, high risk first, then the rest."""
-        return render_report(self, fmt)
 
     def to_state(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

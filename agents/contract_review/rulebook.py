@@ -19,7 +19,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from coordinator.inputs.config_file import load_yaml_model
+from coordinator import load_yaml_model
 
 __all__ = ["DEFAULT_RULEBOOK_FILE", "Risk", "Rule", "Rulebook", "load_rulebook"]
 

@@ -22,7 +22,7 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from coordinator.errors import UsageError
+from coordinator import UsageError
 
 __all__ = ["DEFAULT_MAX_CHARS", "DEFAULT_MIN_CHARS", "Section", "split_document"]
 

@@ -25,24 +25,28 @@ from google.adk.models.base_llm import BaseLlm
 from google.genai import types
 from pydantic import Field
 
-from coordinator.errors import ModelError
-from coordinator.events import state_event
-from coordinator.inputs.content import user_text
-from coordinator.inputs.request_split import split_request
-from coordinator.models.usage import Usage
-from coordinator.parallel.aggregate import from_state
-from coordinator.parallel.fanout import (
+from coordinator import (
+    PROGRESS_KEY,
     Branch,
     FailedBranch,
+    Judge,
     Metered,
+    ModelError,
+    Usage,
+    Vote,
+    VoteAggregator,
+    VoteConfig,
     branch_request,
     call_with_retries,
+    from_state,
+    get_settings,
     response_text,
+    split_request,
+    state_event,
     timed_call,
+    user_text,
+    vote_all,
 )
-from coordinator.parallel.progress import PROGRESS_KEY
-from coordinator.parallel.vote import Judge, Vote, VoteAggregator, VoteConfig, vote_all
-from coordinator.settings import get_settings
 
 from .clauses import SimilarityJudge
 from .contradictions import find_contradictions
@@ -56,6 +60,7 @@ from .protocol import (
     parse_judge_reply,
     section_message,
 )
+from .render import render_report
 from .report import (
     FindingVote,
     PresenceEvidence,
@@ -400,7 +405,7 @@ def aggregate(
         REPORT_KEY: report.to_state(),
         PROGRESS_KEY: {"done": 1, "total": 1, "stage": "aggregate"},
     }
-    return AggregateOutput(report=report, delta=delta, text=report.render("markdown"))
+    return AggregateOutput(report=report, delta=delta, text=render_report(report, "markdown"))
 
 
 def _merged_findings(

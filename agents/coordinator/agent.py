@@ -15,15 +15,21 @@ from google.adk.agents import BaseAgent, LlmAgent
 from google.adk.models.llm_request import LlmRequest
 from google.adk.models.llm_response import LlmResponse
 
-from coordinator.models.roles import resolve_model
-from coordinator.routing.cascade import RoutingCascade, transfer_response
-from coordinator.routing.classifier import read_manifest
-from coordinator.routing.decision_log import DecisionLog
-from coordinator.routing.intents import calibrated_margin
-from coordinator.routing.multi_intent import MultiIntentAgent
-from coordinator.routing.router import Router, build_router
-from coordinator.routing.routes import DEFAULT_ROUTES_FILE, RouteSet, load_routes
-from coordinator.settings import Settings, get_settings
+from coordinator import (
+    DEFAULT_ROUTES_FILE,
+    DecisionLog,
+    Router,
+    RouteSet,
+    Settings,
+    build_router,
+    calibrated_margin,
+    get_settings,
+    load_routes,
+    read_manifest,
+    resolve_model,
+    transfer_response,
+    with_routing,
+)
 from tools.side_effects import SideEffectReportPlugin
 
 from .prompt import ROOT_INSTRUCTION
@@ -44,7 +50,6 @@ ESCALATION_ROUTE = "escalation"
 # The classifier for agents/routes.yaml, trained with outlier exposure (router_model/build.sh).
 SHIPPED_ROUTER = Path(__file__).resolve().parents[1] / "router_model"
 log = logging.getLogger(__name__)
-MULTI_INTENT_AGENT = "multi_intent"
 
 
 def build_plugins() -> list:
@@ -103,7 +108,7 @@ def _offline_root_policy(fallback: str):
 
 
 # The product's clarify margin, chosen by `coordinator bench intents --write-margin`.
-CLARIFY_MARGIN_FILE = DEFAULT_ROUTES_FILE.with_name("clarify_margin.json")
+CLARIFY_MARGIN_FILE = Path(__file__).resolve().parents[1] / "clarify_margin.json"
 
 
 def _clarify_margin(s: Settings, routes: RouteSet, router: Router) -> float | None:
@@ -156,40 +161,25 @@ def build_root_agent(
     if decision_log is None:
         decision_log = DecisionLog(s.database_url or s.decision_log_path)
     specialists = build_specialists(routes, s)
-    # Several asks in one message: the specialists' answers, merged (see
-    # coordinator.routing.multi_intent).
-    multi = MultiIntentAgent(
-        name=MULTI_INTENT_AGENT,
-        description="Answers a message with several independent asks, one section per ask.",
-        specialists={a.name: a for a in specialists},
-    )
-    names = [a.name for a in specialists] + [multi.name]
     policy = _offline_root_policy(routes.fallback)
-    model = resolve_model("router", name="coordinator", policy=policy, settings=s)
-    cascade = RoutingCascade(
-        router,
-        routes,
-        agent_names=names,
-        llm_available=s.use_remote_models,
-        decision_log=decision_log,
-        max_chars=s.max_request_chars,
-        escalation_route=ESCALATION_ROUTE,
-        multi_intent_agent=MULTI_INTENT_AGENT,
-        clarify=s.clarify,
-        clarify_margin=_clarify_margin(s, routes, router),
-        root_name="coordinator",
-    )
     listing = "\n".join(f"- {a.name}: {a.description}" for a in specialists)
-    return LlmAgent(
+    root = LlmAgent(
         name="coordinator",
         description="Routes each request to the specialist that fits.",
-        model=model,
+        model=resolve_model("router", name="coordinator", policy=policy, settings=s),
         instruction=ROOT_INSTRUCTION.format(agents=listing, fallback=routes.fallback),
-        sub_agents=[*specialists, multi],
-        before_model_callback=cascade.before_model,
-        after_model_callback=cascade.after_model,
-        # The router LLM is only asked when unsure; if it is down, take the safe route.
-        on_model_error_callback=lambda callback_context, llm_request, error: transfer_response(
-            routes.fallback
-        ),
+        sub_agents=specialists,
+    )
+    return with_routing(
+        root,
+        routes=routes,
+        router=router,
+        decision_log=decision_log,
+        llm_available=s.use_remote_models,
+        max_chars=s.max_request_chars,
+        escalation=ESCALATION_ROUTE,
+        # Several asks in one message: the specialists' answers, merged.
+        multi_intent=True,
+        clarify=s.clarify,
+        clarify_margin=_clarify_margin(s, routes, router),
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from google.adk.agents import LlmAgent
 
 from agents._specialist import build_specialist
-from coordinator.settings import Settings
+from coordinator import Settings
 from tools.tickets import open_handoff_ticket
 
 from .policy import policy

@@ -5,7 +5,7 @@ from __future__ import annotations
 from google.adk.models.llm_request import LlmRequest
 from google.adk.models.llm_response import LlmResponse
 
-from coordinator.models.offline import function_call, function_responses, text_response
+from coordinator import function_call, function_responses, text_response
 
 __all__ = ["policy"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from google.adk.agents import LlmAgent
 
 from agents._specialist import build_specialist, routes_for
-from coordinator.settings import Settings, get_settings
+from coordinator import Settings, get_settings
 from tools.kb import search_knowledge_base
 
 from .policy import make_policy

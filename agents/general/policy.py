@@ -10,14 +10,14 @@ from google.adk.models.llm_request import LlmRequest
 from google.adk.models.llm_response import LlmResponse
 
 from agents._specialist import answer_from_articles, bullets
-from coordinator.models.offline import (
+from coordinator import (
     Policy,
+    RouteSet,
     function_call,
     function_responses,
     last_user_text,
     text_response,
 )
-from coordinator.routing.routes import RouteSet
 
 __all__ = ["MIN_SCORE", "make_policy"]
 

@@ -23,7 +23,7 @@ from google.adk.models.llm_request import LlmRequest
 from google.adk.models.llm_response import LlmResponse
 
 from agents._specialist import bullets, find, previous_result
-from coordinator.models.offline import (
+from coordinator import (
     function_call,
     function_responses,
     last_user_text,

@@ -25,25 +25,29 @@ from google.adk.models.llm_response import LlmResponse
 from google.genai import types
 from pydantic import BaseModel, Field, ValidationError
 
-from coordinator.errors import ModelError
-from coordinator.events import state_event
-from coordinator.inputs.content import user_text
-from coordinator.inputs.request_split import split_request
-from coordinator.models.offline import OfflineLlm, text_response
-from coordinator.models.roles import resolve_model
-from coordinator.models.usage import Usage
-from coordinator.parallel.aggregate import from_state
-from coordinator.parallel.fanout import (
+from coordinator import (
+    PROGRESS_KEY,
     Branch,
     FanOutAgent,
     Metered,
+    ModelError,
+    OfflineLlm,
+    Settings,
+    Usage,
+    Vote,
+    VoteAggregator,
+    VoteConfig,
     branch_request,
+    from_state,
+    get_settings,
+    resolve_model,
     response_text,
+    split_request,
+    state_event,
+    text_response,
     timed_call,
+    user_text,
 )
-from coordinator.parallel.progress import PROGRESS_KEY
-from coordinator.parallel.vote import Vote, VoteAggregator, VoteConfig
-from coordinator.settings import Settings, get_settings
 
 from .prompt import VOTER_ANGLES, VOTER_PROMPT
 from .report import SecurityReport, VoterFailure, VoterResult

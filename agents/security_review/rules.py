@@ -17,7 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from coordinator.inputs.config_file import load_yaml_model
+from coordinator import load_yaml_model
 
 __all__ = [
     "DEFAULT_SECURITY_RULES_FILE",

@@ -22,8 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import BaseModel, Field
 
-from coordinator.errors import UsageError
-from coordinator.routing.encoder import get_encoder
+from coordinator import UsageError, get_encoder
 
 from .rules import SecurityRules
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from google.adk.agents import LlmAgent
 
 from agents._specialist import build_specialist
-from coordinator.settings import Settings
+from coordinator import Settings
 from tools.kb import search_knowledge_base
 
 from .policy import policy

@@ -8,7 +8,7 @@ from google.adk.models.llm_response import LlmResponse
 
 from agents._specialist import KB_MIN_SCORE as MIN_SCORE
 from agents._specialist import RELATED_SCORE, answer_from_articles
-from coordinator.models.offline import (
+from coordinator import (
     function_call,
     function_responses,
     last_user_text,

@@ -107,8 +107,8 @@ def run(args: argparse.Namespace) -> int:
     fmt = "json" if args.json else args.format
     if fmt == "json":
         print(report.model_dump_json(indent=2))
-    elif callable(getattr(report, "render", None)):  # a report that formats itself
-        print(report.render(fmt))
+    elif result.render is not None:  # the review kind says how its report reads
+        print(result.render(report, fmt))
     else:
         print(result.text)
     return 0

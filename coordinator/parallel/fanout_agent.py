@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
@@ -19,12 +20,14 @@ from google.adk.agents.base_agent import BaseAgent
 from google.adk.agents.invocation_context import InvocationContext
 from google.adk.agents.run_config import RunConfig
 from google.adk.events import Event
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from coordinator.errors import UsageError
 from coordinator.events import state_event
+from coordinator.inputs.content import user_text
 from coordinator.parallel.branches import Branch, plan_llm_calls
 from coordinator.parallel.fanout_engine import DEFAULT_LLM_CALLS_CAP, fan_out
+from coordinator.parallel.isolated import assert_tree_has_no_side_effects, run_alone
 from coordinator.parallel.safety import assert_no_side_effects
 
 __all__ = [
@@ -58,10 +61,21 @@ Planner = Callable[[InvocationContext], Sequence[Branch] | Awaitable[Sequence[Br
 class FanOutAgent(BaseAgent):
     """Runs a fan-out inside an ADK agent tree and writes results in ONE final event.
 
-    Branches are static (`branches`) or planned per request by `plan(ctx)` (e.g. from the
-    sections a previous agent wrote to state). State written:
-    `<prefix>:<branch_id>` = output of each successful branch, and `<prefix>:_meta` =
-    {"order", "failed_branches", "usage", "wall_ms", "planned_llm_calls"}.
+    Branches are static (`branches`), planned per request by `plan(ctx)` (e.g. from the
+    sections a previous agent wrote to state), or made of your own agent: `split` cuts the
+    turn's text (or `state[input_key]`) into pieces and `worker` answers each piece alone,
+    in a private session; `merge` joins the answers (None for a piece that failed) into
+    `state[output_key]` and the event's text::
+
+        summarise = FanOutAgent(
+            name="sections", worker=summariser, split=lambda text: text.split("\n\n"),
+            merge=lambda answers: "\n".join(a or "(missing)" for a in answers),
+            max_concurrency=4, retries=1, output_key="summary",
+        )
+
+    A worker (or any agent below it) with a side-effecting tool is refused at construction.
+    State written: `<prefix>:<branch_id>` = output of each successful branch, and
+    `<prefix>:_meta` = {"order", "failed_branches", "usage", "wall_ms", "planned_llm_calls"}.
     """
 
     branches: list[Branch] = Field(default_factory=list)
@@ -73,14 +87,43 @@ class FanOutAgent(BaseAgent):
     max_llm_calls_cap: int = Field(DEFAULT_LLM_CALLS_CAP, ge=1)
     on_progress: Any = Field(None, description="Progress callback `(done, total, result)`.")
     summary: bool = Field(True, description="Put a one-line outcome in the event's content.")
+    worker: BaseAgent | None = Field(None, description="Your agent, run once per piece.")
+    split: Any = Field(None, description="`(text) -> pieces` for the worker (default: one).")
+    merge: Any = Field(None, description="`(answers) -> text`; None marks a failed piece.")
+    input_key: str | None = Field(None, description="Split this state value, not the turn.")
+    output_key: str | None = Field(None, description="State key of the merged answer.")
     # default_factory: a plain function as `default` would be bound as a method by pydantic
     _sleep: Any = PrivateAttr(default_factory=lambda: anyio.sleep)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _worker_is_a_sub_agent(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("worker") is not None:
+            worker = data["worker"]
+            assert_tree_has_no_side_effects([worker], role="fan-out worker")
+            if not data.get("sub_agents"):  # so ADK (and adk web's graph) sees the tree
+                data = {**data, "sub_agents": [worker]}
+        return data
 
     @property
     def prefix(self) -> str:
         return self.state_prefix or self.name
 
+    def _pieces(self, ctx: InvocationContext) -> list[str]:
+        if self.input_key is not None:
+            text = str(ctx.session.state.get(self.input_key) or "")
+        else:
+            text = user_text(ctx.user_content)
+        pieces = self.split(text) if self.split is not None else [text]
+        return [p for p in (str(x).strip() for x in pieces) if p]
+
     async def _plan(self, ctx: InvocationContext) -> list[Branch]:
+        if self.worker is not None:
+            return [
+                Branch(id=f"part{i}", call=functools.partial(run_alone, self.worker, ctx, piece),
+                       calls_per_attempt=1)
+                for i, piece in enumerate(self._pieces(ctx), 1)
+            ]
         if self.plan is None:
             return list(self.branches)
         planned = self.plan(ctx)
@@ -111,12 +154,26 @@ class FanOutAgent(BaseAgent):
             "planned_llm_calls": result.planned_llm_calls,
         }
         text = None
-        if self.summary:
+        if self.worker is not None:
+            by_id = {r.branch_id: r.output for r in result.results if r.ok}
+            answers = [by_id.get(b.id) for b in branches]
+            text = self.merge(answers) if self.merge is not None else _join(answers)
+            if self.output_key:
+                delta[self.output_key] = text
+        elif self.summary:
             text = f"{len(branches) - len(failed)}/{len(branches)} branches completed"
             if failed:
                 text += "; missing: " + ", ".join(f.branch_id for f in failed[:20])
                 text += " ..." if len(failed) > 20 else ""
         yield state_event(ctx, self.name, delta, text=text)
+
+
+def _join(answers: list[Any]) -> str:
+    """The default merge: the answers in order, a failed piece said to be missing."""
+    return "\n\n".join(
+        str(a) if a is not None else f"(part {i} could not be answered)"
+        for i, a in enumerate(answers, 1)
+    )
 
 
 class AgentBranch(BaseModel):

@@ -23,7 +23,7 @@ import anyio
 from google.adk.runners import Runner
 from google.adk.sessions import InMemorySessionService
 from google.genai import types
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from coordinator import _warnings  # noqa: F401  (precise ADK deprecation filter)
 from coordinator.app_spec import ReviewKindSpec, load_app
@@ -55,6 +55,7 @@ class ReviewRun(BaseModel):
     text: str
     state_keys: list[str]
     wall_ms: float
+    render: Any = Field(None, exclude=True, description="`(report, fmt) -> str`, if any.")
 
 
 def review_kind(kind: str) -> ReviewKindSpec:
@@ -111,6 +112,7 @@ async def run_review(
         text="\n".join(answer),
         state_keys=sorted(state),
         wall_ms=(time.perf_counter() - t0) * 1000,
+        render=spec.render,
     )
 
 

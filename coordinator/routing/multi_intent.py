@@ -25,15 +25,13 @@ from typing import Any
 from google.adk.agents.base_agent import BaseAgent
 from google.adk.agents.invocation_context import InvocationContext
 from google.adk.events import Event
-from google.adk.runners import Runner
-from google.adk.sessions import InMemorySessionService
-from google.genai import types
 from pydantic import Field
 
 from coordinator.errors import UsageError
 from coordinator.events import state_event
 from coordinator.models.usage import Usage
 from coordinator.parallel.fanout import Branch, Metered, assert_no_side_effects, fan_out
+from coordinator.parallel.isolated import run_alone
 from coordinator.routing.cascade import LAST_DECISION_KEY, PARTS_KEY
 
 __all__ = ["PARTS_USAGE_KEY", "ROUTES_KEY", "MultiIntentAgent", "has_side_effects"]
@@ -58,35 +56,11 @@ def _title(route: str) -> str:
 
 
 async def _answer_alone(agent: BaseAgent, ctx: InvocationContext, text: str, route: str) -> Metered:
-    """Run `agent` on `text` in a private in-memory session of the same user."""
-    runner = Runner(app_name=ctx.app_name, agent=agent, session_service=InMemorySessionService())
-    # The user's state, minus the coordinator's own bookkeeping (pending task, questions,
-    # parts): a part is answered as a fresh, single request.
-    state = {
-        k: v
-        for k, v in ctx.session.state.items()
-        if not k.startswith(("_adk", "temp:", "coordinator:"))
-    }
+    """Run `agent` on `text` in a private in-memory session of the same user, as if the
+    cascade had routed the part alone (the coordinator's bookkeeping is not copied)."""
     last = dict(ctx.session.state.get(LAST_DECISION_KEY) or {})
     last.update(route=route, invocation_id=None)
-    state[LAST_DECISION_KEY] = last
-    session = await runner.session_service.create_session(
-        app_name=ctx.app_name, user_id=ctx.session.user_id, state=state
-    )
-    message = types.Content(role="user", parts=[types.Part(text=text)])
-    answer: list[str] = []
-    calls = prompt = completion = 0
-    async for event in runner.run_async(
-        user_id=session.user_id, session_id=session.id, new_message=message
-    ):
-        if event.usage_metadata is not None:  # one model call (offline ones are counted too)
-            calls += 1
-            prompt += event.usage_metadata.prompt_token_count or 0
-            completion += event.usage_metadata.candidates_token_count or 0
-        if event.is_final_response() and event.content:
-            answer.extend(p.text for p in event.content.parts or [] if p.text and not p.thought)
-    usage = Usage(llm_calls=calls, prompt_tokens=prompt, completion_tokens=completion)
-    return Metered(value="\n".join(a.strip() for a in answer if a.strip()), usage=usage)
+    return await run_alone(agent, ctx, text, state={LAST_DECISION_KEY: last})
 
 
 class MultiIntentAgent(BaseAgent):

@@ -47,7 +47,7 @@ from agents.contract_review.judges import judges_from
 from agents.contract_review.presence import MODEL_FILE, load_presence_model, presence
 from agents.contract_review.rulebook import Rulebook, load_rulebook
 from agents.contract_review.splitter import Section, split_document
-from coordinator.errors import UsageError
+from coordinator import UsageError
 
 from .cuad_v1 import check_cuad_dir
 

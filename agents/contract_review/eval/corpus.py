@@ -39,8 +39,7 @@ from agents.contract_review.clauses import (
     sentence_spans,
 )
 from agents.contract_review.cuad import CUAD_DIR
-from coordinator.errors import UsageError
-from coordinator.routing.encoder import get_encoder
+from coordinator import UsageError, get_encoder
 
 from .artefacts import save_json_gz, save_npz
 from .cuad_v1 import check_cuad_dir, read_cuad, read_stem_list, resolve_stems

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from coordinator.errors import UsageError
+from coordinator import UsageError
 
 __all__ = [
     "CuadSource",

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from coordinator.errors import UsageError
+from coordinator import UsageError
 
 from .baseline import fit_baseline
 from .cuad_v1 import CuadSource, check_cuad_dir, read_cuad, read_stem_list, resolve_stems

@@ -45,7 +45,7 @@ from agents.contract_review.presence import (
 )
 from agents.contract_review.rulebook import Rulebook, load_rulebook
 from agents.contract_review.splitter import split_document
-from coordinator.errors import UsageError
+from coordinator import UsageError
 
 from .artefacts import WEIGHT_DECIMALS, save_npz
 from .corpus import LOCAL_CONTRACTS

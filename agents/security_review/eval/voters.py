@@ -32,9 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agents.security_review.rules import SecurityRules, load_security_rules
 from agents.security_review.voters import VOTER_SPECS, build_voters
-from coordinator.errors import ConfigError
-from coordinator.inputs.config_file import load_yaml_model
-from coordinator.parallel.vote import Vote, VoteAggregator, VoteConfig
+from coordinator import ConfigError, Vote, VoteAggregator, VoteConfig, load_yaml_model
 
 __all__ = [
     "DEFAULT_EVAL_FILE",
