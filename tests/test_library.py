@@ -44,7 +44,7 @@ def test_every_public_name_resolves_and_is_listed_once():
     for name in coordinator.__all__:
         value = getattr(coordinator, name)
         assert value is not None
-        if isinstance(value, type) or callable(value) and hasattr(value, "__module__"):
+        if isinstance(value, type) or (callable(value) and hasattr(value, "__module__")):
             # defined in the module the table names (not a re-export of a re-export)
             assert getattr(value, "__module__", exports[name]) in (exports[name], "typing",
                                                                     "collections.abc")
@@ -193,7 +193,7 @@ def test_side_effecting_tools_are_refused_in_branches_and_judges():
     with pytest.raises(UsageError, match="refund"):
         FanOutAgent(name="fan", worker=worker)
     judge, _ = _worker("judge", tools=[refund])
-    with pytest.raises(UsageError, match="judge 'judge'.*refund"):
+    with pytest.raises(UsageError, match=r"judge 'judge'.*refund"):
         VotingAgent(name="vote", sub_agents=[judge], labels=["no", "yes"])
 
 
