@@ -19,9 +19,15 @@ BLOCKS = re.findall(r"^```python\n(.*?)^```", TEXT, re.S | re.M)
 
 
 def test_the_readme_has_a_sync_and_an_asyncio_example():
-    assert len(BLOCKS) >= 2
+    assert len(BLOCKS) >= 3
     assert any("asyncio.run(main())" in b for b in BLOCKS)
     assert any("c.ask(" in b and "await" not in b for b in BLOCKS)
+
+
+def test_use_it_on_your_own_agents_is_short():
+    section = TEXT.split("### Use it on your own agents", 1)[1].split("\n### ", 1)[0]
+    assert len(section.strip().splitlines()) <= 30
+    assert "with_routing" in section and "FanOutAgent" in section
 
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
@@ -45,6 +51,10 @@ def test_python_block_runs_as_written(index, tmp_path):
         lines = out.splitlines()
         assert lines[0].startswith("technical_support ")
         assert lines[-1].startswith("final billing ")  # the stream ends with its answer
+    elif "with_routing" in BLOCKS[index]:  # "Use it on your own agents"
+        lines = out.splitlines()
+        assert lines[0] == "vpn embedding"  # routed by the description, no model call
+        assert lines[1:] == ["Part one. More.", "", "Part two. Detail."]  # both sections
     else:
         assert out.startswith("billing classifier")
         assert "INV-" in out and "\nrefund " in out
