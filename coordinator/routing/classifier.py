@@ -560,9 +560,9 @@ class ClassifierRouter:
     # --- routing -------------------------------------------------------------------------------
 
     def scores(self, text: str) -> dict[str, float]:
-        """Calibrated probability per route (the none class's share is left out)."""
-        p = _softmax(self._query(text)[0] / self.temperature)
-        return dict(zip(self.names, p[: len(self.names)].tolist(), strict=True))
+        """Calibrated probability per route, among the routes (the none class left out)."""
+        p = _softmax(self._query(text)[0] / self.temperature)[: len(self.names)]
+        return dict(zip(self.names, (p / max(float(p.sum()), 1e-12)).tolist(), strict=True))
 
     def route(self, text: str) -> Decision:
         t0 = time.perf_counter()
@@ -573,13 +573,14 @@ class ClassifierRouter:
         bar = self.threshold + float(self.route_offsets[best])
         confident = bool(self._passes(score, bar))
         # Probability of the route, discounted by how typical the request is (0.5x at the bar).
+        # Among routes only: the none class acts through the score above, so confidences and
+        # margins mean what they meant without exposure (split and clarify rules use them).
+        routes_p = p[: len(self.names)] / max(float(p[: len(self.names)].sum()), 1e-12)
         typical = 1.0 / (1.0 + np.exp(-(max(score, 0.0) - bar) / self._spread))
         return Decision(
             route=self.names[best] if confident else self.routes.fallback,
-            confidence=round(float(p[best]) * float(typical), 4),
-            scores={
-                n: round(float(s), 4) for n, s in zip(self.names, p[: len(self.names)], strict=True)
-            },
+            confidence=round(float(routes_p[best]) * float(typical), 4),
+            scores={n: round(float(s), 4) for n, s in zip(self.names, routes_p, strict=True)},
             method="classifier",
             confident=bool(confident),
             candidate=self.names[best],
