@@ -123,8 +123,9 @@ def test_executing_tools_are_refused_in_parallel_branches_whatever_the_deny_list
 async def test_one_yes_to_two_proposals_in_one_message_executes_neither(coordinator):
     """A multi-intent message whose billing part and refund part each ask "Reply yes to
     ...": one bare "yes" cannot say which; it used to refund whichever part ran last."""
+    # "also": without it a charge problem followed by a refund is one (refund) ask
     first = await coordinator.ask_async(
-        "I was charged twice this month and refund order 1006", user_id=OWNER)
+        "I was charged twice this month and also refund order 1006", user_id=OWNER)
     assert first.text.count('Reply "yes"') == 2, first.text
     reply = await coordinator.ask_async("yes", user_id=OWNER, session_id=first.session_id)
     assert _audit() == [] and _actions() == [], reply.text

@@ -217,8 +217,12 @@ def split_parts(text: str) -> list[str]:
 
 
 def _words(text: str) -> int:
-    """Words with letters: "and it is 19.99" is no request of its own."""
-    return sum(any(ch.isalpha() for ch in w) for w in text.split())
+    """Words with letters, and order-style numbers: "and it is 19.99" is no request of its
+    own, "refund order 1006" is."""
+    return sum(
+        any(ch.isalpha() for ch in w) or (len(w) >= 3 and w.strip("#.,;:!?").isdigit())
+        for w in text.split()
+    )
 
 
 def split_joined(text: str) -> list[tuple[str, str]]:
