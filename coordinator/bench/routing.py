@@ -31,7 +31,7 @@ import numpy as np
 
 from coordinator.bench.datasets import FALLBACK, few_shot, load_dataset, validation
 from coordinator.bench.typos import typo_copy
-from coordinator.cli._args import non_negative_int
+from coordinator.cli._args import add_outlier_args, non_negative_int
 from coordinator.errors import UsageError
 
 __all__ = ["register", "run"]
@@ -71,21 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="comma-separated in-scope retention targets for the thresholds",
     )
     p.add_argument("--no-full", action="store_true", help="skip full-training rows")
-    p.add_argument(
-        "--outliers",
-        type=Path,
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="generic-request corpus: adds 'ours hybrid+OE' (outlier exposure) rows; "
-        "repeatable (see docs/benchmarks.md)",
-    )
-    p.add_argument(
-        "--outlier-sample",
-        type=non_negative_int,
-        default=3000,
-        help="outlier requests drawn (seeded) from the corpus (default 3000)",
-    )
+    add_outlier_args(p, "adds 'ours hybrid+OE' (outlier exposure) rows")
     p.add_argument("--data", type=Path, help=argparse.SUPPRESS)  # old name of the bitext CSV
     p.add_argument(
         "--semantic-router-path",
@@ -259,15 +245,10 @@ def run(args: argparse.Namespace) -> dict:
 
     outliers: list[str] = []
     if args.outliers:
-        # deferred: as above (only a run with --outliers reads a corpus)
-        from coordinator.routing.outliers import load_outliers, sample_outliers
+        # deferred: only a run with --outliers reads a corpus
+        from coordinator.routing.outliers import balanced_outliers
 
-        per_file = -(-args.outlier_sample // len(args.outliers))  # an equal share per file
-        outliers = sample_outliers(
-            load_outliers(args.outliers, per_file=per_file, seed=args.seed),
-            args.outlier_sample,
-            seed=args.seed,
-        )
+        outliers = balanced_outliers(args.outliers, args.outlier_sample, seed=args.seed)
     systems = [("ours classifier", "embedding", ()), ("ours hybrid", "hybrid", ())]
     if outliers:
         systems.append(("ours hybrid+OE", "hybrid", outliers))

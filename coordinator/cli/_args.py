@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
+from pathlib import Path
 
 __all__ = [
     "finite_float",
@@ -63,3 +64,23 @@ def non_negative_int(value: str) -> int:
 
 def non_negative_float(value: str) -> float:
     return float(_bounded(value, float, "a number >= 0", lambda n: n >= 0))
+
+
+def add_outlier_args(p: argparse.ArgumentParser, what: str) -> None:
+    """`--outliers FILE` (repeatable) and `--outlier-sample N`, for `routes train` and
+    `bench routing` alike."""
+    p.add_argument(
+        "--outliers",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help=f"generic-request corpus (.txt/.jsonl/.csv/SQuAD .json, .gz too): {what}; "
+        "repeatable (docs/benchmarks.md)",
+    )
+    p.add_argument(
+        "--outlier-sample",
+        type=positive_int,
+        default=3000,
+        help="outlier requests drawn (seeded, an equal share per file; default 3000)",
+    )

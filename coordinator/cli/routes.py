@@ -12,7 +12,13 @@ import argparse
 import json
 from pathlib import Path
 
-from coordinator.cli._args import finite_float, non_negative_int, positive_int, unit_float
+from coordinator.cli._args import (
+    add_outlier_args,
+    finite_float,
+    non_negative_int,
+    positive_int,
+    unit_float,
+)
 from coordinator.errors import UsageError
 from coordinator.settings import get_settings
 
@@ -37,21 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_routes_arg(p)
     p.add_argument("--data", type=Path, help="extra labelled CSV with columns text,route")
     p.add_argument("--out", type=Path, required=True, help="model dir to write")
-    p.add_argument(
-        "--outliers",
-        type=Path,
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="corpus of generic requests trained as 'none of these' (outlier exposure; "
-        ".txt/.jsonl/.csv/SQuAD .json; repeatable; see docs/routing.md)",
-    )
-    p.add_argument(
-        "--outlier-sample",
-        type=positive_int,
-        default=3000,
-        help="outlier requests drawn (seeded) from the corpus (default 3000)",
-    )
+    add_outlier_args(p, "trained as 'none of these' (outlier exposure)")
     p.add_argument(
         "--target-retention",
         type=finite_float,
@@ -181,13 +173,10 @@ def _train(args) -> int:
         examples += [(t, c) for t, c in logged if c in known]
     outliers: list[str] = []
     if args.outliers:
-        # deferred: as above
-        from coordinator.routing.outliers import load_outliers, sample_outliers
+        # deferred: only a run with --outliers reads a corpus
+        from coordinator.routing.outliers import balanced_outliers
 
-        per_file = -(-args.outlier_sample // len(args.outliers))  # an equal share per file
-        outliers = sample_outliers(
-            load_outliers(args.outliers, per_file=per_file), args.outlier_sample, seed=0
-        )
+        outliers = balanced_outliers(args.outliers, args.outlier_sample, seed=0)
     router = ClassifierRouter(
         routes, examples=examples, outliers=outliers, target_retention=args.target_retention
     )

@@ -32,7 +32,13 @@ from pathlib import Path
 from coordinator.errors import UsageError
 from coordinator.inputs.input_files import read_bounded
 
-__all__ = ["MAX_OUTLIER_BYTES", "load_outliers", "sample_outliers", "synthetic_noise"]
+__all__ = [
+    "MAX_OUTLIER_BYTES",
+    "balanced_outliers",
+    "load_outliers",
+    "sample_outliers",
+    "synthetic_noise",
+]
 
 MAX_OUTLIER_BYTES = 64_000_000
 _FIELDS = ("question", "instruction", "text", "prompt", "utterance")
@@ -128,6 +134,13 @@ def sample_outliers(texts: Sequence[str], n: int, *, seed: int = 0) -> list[str]
     if len(texts) <= n:
         return list(texts)
     return random.Random(seed).sample(list(texts), n)
+
+
+def balanced_outliers(paths: Sequence[str | Path], n: int, *, seed: int = 0) -> list[str]:
+    """A seeded sample of `n` requests with an equal share from each file (one language
+    per file in the shipped corpus, so no language crowds out the others)."""
+    per_file = -(-n // max(len(paths), 1))
+    return sample_outliers(load_outliers(paths, per_file=per_file, seed=seed), n, seed=seed)
 
 
 _KEYBOARD = ("qwertyuiop", "asdfghjkl", "zxcvbnm", "azertyuiop", "qwertzuiop", "1234567890")
