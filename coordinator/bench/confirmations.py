@@ -21,14 +21,13 @@ The default tables are the dev table (the rules were tuned on it) and the held-o
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 from collections import defaultdict
 from pathlib import Path
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, field_validator
 
-from coordinator.errors import UsageError
+from coordinator.bench.tables import read_table
 from coordinator.routing.yes_no import KINDS, read_answer
 from coordinator.routing.yes_no_words import CANCEL_VERBS, LANGUAGES
 
@@ -74,28 +73,7 @@ class ConfirmationRow(BaseModel):
 
 def load_table(path: Path) -> list[ConfirmationRow]:
     """The rows of one table; a bad file or row is one UsageError naming file and line."""
-    try:
-        with path.open(encoding="utf-8", newline="") as f:
-            reader = csv.DictReader(f)
-            missing = {"text", "language", "kind", "expected"} - set(reader.fieldnames or ())
-            if missing:
-                raise UsageError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
-            rows = []
-            for row in reader:
-                try:
-                    rows.append(ConfirmationRow(**{k: v or "" for k, v in row.items() if k}))
-                except ValidationError as exc:
-                    why = "; ".join(
-                        e["msg"].removeprefix("Value error, ") for e in exc.errors()
-                    )
-                    raise UsageError(f"{path}:{reader.line_num}: {why}") from None
-    except OSError as exc:
-        raise UsageError(f"{path}: {exc.strerror or exc}") from None
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise UsageError(f"{path}: not a UTF-8 CSV table ({exc})") from None
-    if not rows:
-        raise UsageError(f"{path}: no rows")
-    return rows
+    return read_table(path, ConfirmationRow, ("text", "language", "kind", "expected"))
 
 
 def _allow(action: str, action_words: dict[str, tuple[str, ...]]) -> tuple[str, ...]:

@@ -8,14 +8,13 @@ for off-topic chat. Scored through the shipped turn planner (`RoutingCascade.pla
 
 from __future__ import annotations
 
-import csv
 import re
 from collections import Counter
 from pathlib import Path
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, field_validator
 
-from coordinator.errors import UsageError
+from coordinator.bench.tables import read_table
 
 __all__ = ["KINDS", "LANGUAGES", "TABLES", "MessyRow", "load_table", "score"]
 
@@ -68,31 +67,12 @@ class MessyRow(BaseModel):
 
 def load_table(path: Path, route_names: set[str] | None = None) -> list[MessyRow]:
     """The rows of one table; a bad file or row is one UsageError naming file and line."""
-    try:
-        with path.open(encoding="utf-8", newline="") as f:
-            reader = csv.DictReader(f)
-            missing = {"text", "language", "expected", "kind"} - set(reader.fieldnames or ())
-            if missing:
-                raise UsageError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
-            rows = []
-            for row in reader:
-                try:
-                    parsed = MessyRow(**{k: v or "" for k, v in row.items() if k})
-                except ValidationError as exc:
-                    why = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
-                    raise UsageError(f"{path}:{reader.line_num}: {why}") from None
-                unknown = set(parsed.expected) - route_names if route_names else set()
-                if unknown:
-                    where = f"{path}:{reader.line_num}"
-                    raise UsageError(f"{where}: unknown route {sorted(unknown)[0]}")
-                rows.append(parsed)
-    except OSError as exc:
-        raise UsageError(f"{path}: {exc.strerror or exc}") from None
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise UsageError(f"{path}: not a UTF-8 CSV table ({exc})") from None
-    if not rows:
-        raise UsageError(f"{path}: no rows")
-    return rows
+
+    def known(row: MessyRow) -> str | None:
+        unknown = set(row.expected) - route_names if route_names else set()
+        return f"unknown route {sorted(unknown)[0]}" if unknown else None
+
+    return read_table(path, MessyRow, ("text", "language", "expected", "kind"), known)
 
 
 def _rate(hit: int, n: int) -> float | None:
