@@ -8,15 +8,10 @@ to name (agent modules, rulebooks, voter counts, seed users) is declared here in
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from agents.contract_review import agent as contract_review
-from agents.contract_review.cuad import CUAD_DIR
-from agents.contract_review.render import render_report
-from agents.contract_review.rulebook import load_rulebook
-from agents.security_review import agent as security_review
-from agents.security_review.agent import VOTER_SPECS, load_security_rules
 from coordinator import AppSpec, ReviewFlags, ReviewKindSpec, Settings, UsageError
 from tools.store import SEED_USERS
 
@@ -24,13 +19,22 @@ __all__ = ["ADK_APPS_DIR", "REVIEW_KINDS", "build_app"]
 
 # The `adk web` apps (adk_web/<app>/agent.py), installed beside this package.
 ADK_APPS_DIR = Path(__file__).resolve().parent.parent / "adk_web"
+# The CUAD sample shipped with the contract review (agents.contract_review.cuad.CUAD_DIR),
+# named here so that listing it imports nothing.
+CUAD_CONTRACTS = Path(__file__).resolve().parent / "contract_review" / "data" / "cuad" / "contracts"
 
 
 def _contract_options(flags: ReviewFlags) -> dict[str, Any]:
+    # deferred: as _contract (a rulebook module costs every `ask` nothing)
+    from agents.contract_review.rulebook import load_rulebook
+
     return {"rulebook": load_rulebook(flags.rulebook)} if flags.rulebook else {}
 
 
 def _security_options(flags: ReviewFlags) -> dict[str, Any]:
+    # deferred: as _security
+    from agents.security_review.agent import VOTER_SPECS, load_security_rules
+
     if not 1 <= flags.voters <= len(VOTER_SPECS):
         raise UsageError(f"--voters must be between 1 and {len(VOTER_SPECS)}, got {flags.voters}")
     opts: dict[str, Any] = {"voters": flags.voters}
@@ -51,10 +55,43 @@ def _review(name: str, agent_module: Any, options: Any, render: Any = None) -> R
     )
 
 
-REVIEW_KINDS: dict[str, ReviewKindSpec] = {
-    "contract": _review("contract", contract_review, _contract_options, render_report),
-    "security": _review("security", security_review, _security_options),
-}
+def _contract() -> ReviewKindSpec:
+    # deferred: the review modules (~50 ms of imports) load when a review kind is used
+    from agents.contract_review import agent as contract_review
+    from agents.contract_review.render import render_report
+
+    return _review("contract", contract_review, _contract_options, render_report)
+
+
+def _security() -> ReviewKindSpec:
+    # deferred: as _contract
+    from agents.security_review import agent as security_review
+
+    return _review("security", security_review, _security_options)
+
+
+class _ReviewKinds(Mapping[str, ReviewKindSpec]):
+    """The review kinds by name, each made on first use: `coordinator ask` lists none."""
+
+    def __init__(self, factories: dict[str, Callable[[], ReviewKindSpec]]) -> None:
+        self._factories = factories
+        self._made: dict[str, ReviewKindSpec] = {}
+
+    def __getitem__(self, name: str) -> ReviewKindSpec:
+        if name not in self._made:
+            self._made[name] = self._factories[name]()
+        return self._made[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._factories)
+
+    def __len__(self) -> int:
+        return len(self._factories)
+
+
+REVIEW_KINDS: Mapping[str, ReviewKindSpec] = _ReviewKinds(
+    {"contract": _contract, "security": _security}
+)
 
 
 def _build_root_agent(settings: Settings) -> Any:
@@ -80,5 +117,5 @@ def build_app(settings: Settings | None = None) -> AppSpec:
         review_kinds=REVIEW_KINDS,
         demo_users=tuple(SEED_USERS),
         adk_apps_dir=ADK_APPS_DIR,
-        sample_documents=tuple(sorted((CUAD_DIR / "contracts").glob("*.txt"))),
+        sample_documents=tuple(sorted(CUAD_CONTRACTS.glob("*.txt"))),
     )

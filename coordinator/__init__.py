@@ -28,6 +28,7 @@ from coordinator import _warnings  # noqa: F401  (precise ADK deprecation filter
 if TYPE_CHECKING:  # pragma: no cover
     from coordinator.api import Coordinator, Reply
     from coordinator.app_spec import AppSpec, ReviewFlags, ReviewKindSpec, load_app
+    from coordinator.deferred import DeferredAgent
     from coordinator.errors import (
         ConfigError,
         CoordinatorError,
@@ -106,6 +107,7 @@ _EXPORTS: dict[str, str] = {
     "Router": "coordinator.routing.decision",
     "DecisionLog": "coordinator.routing.decision_log",
     # parallel
+    "DeferredAgent": "coordinator.deferred",
     "FanOutAgent": "coordinator.parallel.fanout_agent",
     "VotingAgent": "coordinator.parallel.voting_agent",
     "concatenate": "coordinator.parallel.aggregate",
@@ -172,6 +174,7 @@ __all__ = [
     "CoordinatorError",
     "Decision",
     "DecisionLog",
+    "DeferredAgent",
     "Encoder",
     "FailedBranch",
     "FanOutAgent",

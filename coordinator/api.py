@@ -34,6 +34,7 @@ from google.genai import types
 from pydantic import BaseModel, Field
 
 from coordinator.app_spec import load_app
+from coordinator.deferred import DeferredAgent, build_deferred, walk
 from coordinator.errors import ModelError, UsageError, as_storage_error
 from coordinator.inputs.request_text import validate_request
 from coordinator.parallel.progress import PROGRESS_KEY
@@ -112,11 +113,14 @@ def _loop_running() -> bool:
     return True
 
 
-def _descendants(agent: BaseAgent) -> list[BaseAgent]:
-    out = [agent]
-    for sub in agent.sub_agents:
-        out.extend(_descendants(sub))
-    return out
+def _specialist_names(top: BaseAgent) -> set[str]:
+    """Names an event of `top`'s subtree may carry, deferred agents' declared ones too."""
+    names = set()
+    for agent in walk(top, build=False):
+        names.add(agent.name)
+        if isinstance(agent, DeferredAgent):
+            names |= agent.inner_names
+    return names
 
 
 class _SessionTurns:
@@ -197,13 +201,26 @@ class Coordinator:
         self.runner = Runner(app=self.app, session_service=session_service)
         # Pipeline specialists (contract_review = split -> ... -> aggregate) answer through
         # their stages; a reply is attributed to the routed, top-level specialist.
-        self._specialist_of = {
-            d.name: top.name for top in agent.sub_agents for d in _descendants(top)
-        }
+        self._specialist_of: dict[str, str | None] = {}
+        self._map_specialists()
         # Agents that hand work on (multi-intent) rather than answer: not a route themselves.
         self._coordinating = {a.name for a in agent.sub_agents if isinstance(a, MultiIntentAgent)}
         if warm_up:
+            build_deferred(agent)  # a server pays for every specialist now, not mid-request
             self._warm_up()
+
+    def _map_specialists(self) -> None:
+        for top in self.agent.sub_agents:
+            for name in _specialist_names(top):
+                self._specialist_of[name] = top.name
+
+    def _specialist(self, author: str) -> str | None:
+        """The routed, top-level specialist an event's author belongs to (None: the root or
+        a stranger); an agent built since the map was made is found on its first event."""
+        if author not in self._specialist_of:
+            self._map_specialists()
+            self._specialist_of.setdefault(author, None)
+        return self._specialist_of[author]
 
     def _warm_up(self) -> None:
         """Pay ADK's one-time lazy imports and schema builds at construction ("model
@@ -413,7 +430,7 @@ class Coordinator:
                 usage.llm_calls += int(spent.get("llm_calls", 0))
                 usage.prompt_tokens += int(spent.get("prompt_tokens", 0))
                 usage.completion_tokens += int(spent.get("completion_tokens", 0))
-            specialist = self._specialist_of.get(ev.author)
+            specialist = self._specialist(ev.author)
             if specialist is not None and specialist not in self._coordinating:
                 route = specialist
                 if specialist not in routes:

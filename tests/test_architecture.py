@@ -261,8 +261,8 @@ def test_no_path_of_a_developers_machine_in_the_repository():
 
 # A room may import the rooms ranked at or below it, never above: serving may use routing,
 # routing must not reach into serving. Top-level modules (`coordinator.errors`, `settings`,
-# `events`, `state_keys`, `app_spec`) are shared; the API (`coordinator.api`) stands above
-# the rooms it composes, and only cli/ and bench/ may import evaluation/.
+# `events`, `state_keys`, `app_spec`, `deferred`) are shared; the API (`coordinator.api`)
+# stands above the rooms it composes, and only cli/ and bench/ may import evaluation/.
 ROOM_RANK = {
     "inputs": 0, "storage": 0,
     "models": 1,
@@ -272,7 +272,7 @@ ROOM_RANK = {
     "api": 5,
     "cli": 6, "bench": 6,
 }
-SHARED = {"errors", "settings", "events", "state_keys", "app_spec", "_warnings"}
+SHARED = {"errors", "settings", "events", "state_keys", "app_spec", "_warnings", "deferred"}
 
 
 def _engine_room(module: str) -> str | None:

@@ -9,11 +9,14 @@ from google.adk.agents.context_cache_config import ContextCacheConfig
 from google.adk.apps import App
 
 from coordinator.app_spec import load_app
+from coordinator.deferred import build_deferred
 from coordinator.serving.guard import RequestGuardPlugin
 from coordinator.settings import get_settings
 
 _spec = load_app()
 root_agent = _spec.build_root_agent(get_settings())
+# A server builds the deferred review pipelines at load, not inside someone's request.
+build_deferred(root_agent)
 
 app = App(
     name="support",

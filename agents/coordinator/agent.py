@@ -6,7 +6,9 @@ Which specialist serves a route is configuration (`SPECIALISTS`); the engine in
 
 from __future__ import annotations
 
+import functools
 import importlib
+import importlib.util
 import logging
 import sys
 from pathlib import Path
@@ -18,6 +20,7 @@ from google.adk.models.llm_response import LlmResponse
 from coordinator import (
     DEFAULT_ROUTES_FILE,
     DecisionLog,
+    DeferredAgent,
     Router,
     RouteSet,
     Settings,
@@ -46,6 +49,13 @@ SPECIALISTS: dict[str, str] = {
     "general": "agents.general.agent",
     "escalation": "agents.escalation.agent",
 }
+# Pipelines built on their first request (coordinator.DeferredAgent): ~0.15 s of CPU that a
+# `coordinator ask` routed elsewhere would pay. The names of the agents inside each (ADK
+# looks a session's event authors up by name) are checked when it is built.
+DEFERRED: dict[str, tuple[str, ...]] = {
+    "contract_review": ("contract_review", "split", "clause_checks", "risk_vote", "aggregate"),
+    "security_review": ("security_review", "intake", "voters", "vote"),
+}
 ESCALATION_ROUTE = "escalation"
 # The classifier for agents/routes.yaml, trained with outlier exposure (router_model/build.sh).
 SHIPPED_ROUTER = Path(__file__).resolve().parents[1] / "router_model"
@@ -63,19 +73,28 @@ def build_specialists(routes: RouteSet, settings: Settings) -> list[BaseAgent]:
     agents: list[BaseAgent] = []
     for name in routes.names:
         module_name = SPECIALISTS.get(name)
-        if module_name is None:
-            continue
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
-                continue  # the route exists but this build has no agent for it
-            raise
-        agent = module.build_agent(settings)
+        if module_name is None or not _available(module_name):
+            continue  # the route exists but this build has no agent for it
+        build = functools.partial(_build_specialist, module_name, settings)
+        if name in DEFERRED:
+            agent = DeferredAgent(name=name, build=build, inner_names=DEFERRED[name])
+        else:
+            agent = build()
         # The route definition is the single source of the description that drives routing.
         agent.description = routes.description(name)
         agents.append(agent)
     return agents
+
+
+def _available(module_name: str) -> bool:
+    try:
+        return importlib.util.find_spec(module_name) is not None
+    except ModuleNotFoundError:  # its package is missing
+        return False
+
+
+def _build_specialist(module_name: str, settings: Settings) -> BaseAgent:
+    return importlib.import_module(module_name).build_agent(settings)
 
 
 _announced = False

@@ -38,6 +38,7 @@ from google.adk.models.llm_response import LlmResponse
 from google.genai import errors, types
 from pydantic import BaseModel, Field, PrivateAttr, model_validator
 
+from coordinator.deferred import walk
 from coordinator.events import model_response
 
 __all__ = [
@@ -176,13 +177,6 @@ class FaultyLlm(BaseLlm):
         raise fault_error(kind, retry_after_s=self.retry_after_s, model=self.inner.model)
 
 
-def _walk(agent: BaseAgent) -> list[BaseAgent]:
-    out = [agent]
-    for sub in agent.sub_agents:
-        out.extend(_walk(sub))
-    return out
-
-
 def inject_faults(
     root: BaseAgent,
     *,
@@ -199,7 +193,7 @@ def inject_faults(
     not fail in lockstep.
     """
     wrapped: dict[str, FaultyLlm] = {}
-    for i, agent in enumerate(_walk(root)):
+    for i, agent in enumerate(walk(root)):
         if not isinstance(agent, LlmAgent) or (only is not None and agent.name not in only):
             continue
         inner = agent.canonical_model

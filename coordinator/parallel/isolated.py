@@ -18,6 +18,7 @@ from google.adk.runners import Runner
 from google.adk.sessions import InMemorySessionService
 from google.genai import types
 
+from coordinator.deferred import walk
 from coordinator.models.usage import Usage
 from coordinator.parallel.branches import Metered
 from coordinator.parallel.safety import assert_no_side_effects, parallel_branch
@@ -28,11 +29,8 @@ PRIVATE_PREFIXES = ("_adk", "temp:", "coordinator:")
 
 
 def agents_in(agent: BaseAgent) -> list[BaseAgent]:
-    """`agent` and every agent below it."""
-    found = [agent]
-    for sub in agent.sub_agents:
-        found.extend(agents_in(sub))
-    return found
+    """`agent` and every agent below it, deferred ones built (a check must see them all)."""
+    return walk(agent)
 
 
 def assert_tree_has_no_side_effects(agents: Iterable[BaseAgent], *, role: str) -> None:
