@@ -98,3 +98,12 @@ async def test_review_runner_offers_the_app_s_kinds_only(other_app):
     assert run.report == EchoReport(words=4)
     with pytest.raises(UsageError, match="unknown review kind 'contract'; use one of words"):
         await run_review("contract", "THIS AGREEMENT ...")
+
+
+def test_the_sample_contracts_path_names_the_contract_reviews_own_folder():
+    """agents.app names the CUAD folder without importing the review; the two must agree."""
+    from agents.app import CUAD_CONTRACTS, build_app
+    from agents.contract_review.cuad import CUAD_DIR
+
+    assert CUAD_CONTRACTS == CUAD_DIR / "contracts"
+    assert len(build_app().sample_documents) >= 10
