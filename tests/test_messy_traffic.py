@@ -178,6 +178,11 @@ def test_the_tables_load_and_every_expected_route_exists():
     heldout = messy.load_table(messy.TABLES["heldout"])
     assert sum(not r.two_asks and r.kind != "off-topic" for r in heldout) >= 200
     assert sum(r.two_asks for r in heldout) >= 80
+    second = messy.load_table(messy.TABLES["heldout2"])
+    assert sum(r.two_asks for r in second) >= 50 and {r.kind for r in second} == set(messy.KINDS)
+    # The held-out tables hold out text: no row of one appears in another or in dev.
+    texts = [{r.text.casefold() for r in messy.load_table(p)} for p in messy.TABLES.values()]
+    assert all(not (a & b) for i, a in enumerate(texts) for b in texts[i + 1 :])
 
 
 def test_dev_table_scores(cascade):
