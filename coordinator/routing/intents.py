@@ -158,13 +158,30 @@ _VAGUE = re.compile(
 # Where a message with several asks splits: sentence ends, and "and"/"also"-style joins.
 _SENTENCES = re.compile(r"(?<=[.!?;])\s+|\n+")
 # One capture group: re.split keeps the joining words, so glued-back pieces read as typed.
+# "and then" / "and now" / "y ahora" carry a story on ("I installed the update and now the
+# app forgets my login"): what follows is the same problem, so they never join two asks.
+_NARRATIVE = (
+    r"(?!\s+(?:then|now|ahora|luego|despu[eé]s|maintenant|puis|ensuite|jetzt|dann|nun|agora"
+    r"|depois|ora|poi|quindi)\b)"
+)
 _JOINS = re.compile(
     # "plus" only after a comma: French "ne marche plus et..." is "no longer", not a join
-    r"(,\s+plus\s+|,?\s+(?:and also|and then|and|also|as well as|but also|in addition|additionally"
-    r"|y además|y también|y|und außerdem|und auch|und|et aussi|et|e também|e anche|e)\s+)",
+    r"(,\s+plus\s+|,?\s+(?:and also|as well as|but also|in addition|additionally"
+    r"|y además|y también|und außerdem|und auch|et aussi|e também|e anche"
+    rf"|(?:and|also|y|und|et|e){_NARRATIVE})\s+)",
     re.IGNORECASE,
 )
-_LEADING_JOIN = re.compile(r"^\W*(and also|also|and|plus|additionally|in addition)\b[,\s]*", re.I)
+# Words that open a part only to announce it ("Also,", "Another thing:", "Außerdem", "E"):
+# they say where the part starts, not what it asks, so the part is routed without them.
+_LEADING_JOIN = re.compile(
+    r"^\W*(?:(?:and|y|et|und|e)\s+)?(?:also|plus|additionally|in addition|separately|besides"
+    r"(?: that)?|by the way|btw|on top of that|another thing|one more thing|two things"
+    r"|tambi[eé]n|adem[aá]s|aparte|por otro lado|otra cosa|aussi|en plus|par ailleurs"
+    r"|autre chose|de plus|au[sß]erdem|zudem|noch etwas|dar[üu]ber hinaus|tamb[eé]m"
+    r"|al[eé]m disso|outra coisa|inoltre|anche|un'altra cosa|per di pi[uù])(?=[\s,:;.]|$)"
+    r"[\s,:;.]*(?:-\s+)?|^\W*(?:and|y|et|und|e)(?=[\s,:;])[\s,:;]*",
+    re.IGNORECASE,
+)
 MIN_PART_WORDS = 3  # words with letters: "and refund" is not a request of its own
 CLARIFY_RATE = 0.01  # share of clear held-out training requests the margin may question
 
