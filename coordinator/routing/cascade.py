@@ -59,6 +59,7 @@ from coordinator.inputs.content import user_text
 from coordinator.inputs.request_split import split_request
 from coordinator.routing.decision import Decision, Router
 from coordinator.routing.intents import (
+    announces_another_ask,
     asks_for_person,
     clarifying_question,
     is_courtesy,
@@ -93,8 +94,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# Each part of a split message must be routed at least this surely (else: one ask).
+# Each part of a split message must be routed at least this surely (else: one ask), or
+# this surely when the message announces its second ask ("and also", ". Außerdem,").
 SPLIT_PART_CONFIDENCE = 0.5
+ANNOUNCED_PART_CONFIDENCE = 0.35
 LAST_DECISION_KEY = "coordinator:last_decision"
 TRANSFER_TOOL = "transfer_to_agent"
 ESCALATION_KEY = "coordinator:escalation"  # {"reason", "explicit"} for the hand-off agent
@@ -297,13 +300,15 @@ class RoutingCascade:
         if len(pieces) < 2:
             return [], None
         decided = [self.decide(piece) for _, piece in pieces]
+        announced = any(announces_another_ask(join) for join, _ in pieces[1:])
+        bar = ANNOUNCED_PART_CONFIDENCE if announced else SPLIT_PART_CONFIDENCE
         by_route: dict[str, tuple[str, Decision]] = {}
         for (_, piece), d in zip(pieces, decided, strict=True):
             # Document routes review a pasted document as a whole: never a split part. A part
             # the router is less than even on is context for the other, not an ask of its own.
             if not d.confident or d.route not in self.chat_routes:
                 return [], None
-            if d.confidence < SPLIT_PART_CONFIDENCE:
+            if d.confidence < bar:
                 return [], None
             if self.clarify_margin is not None and margin(d) < self.clarify_margin:
                 return [], None  # a part we would have to ask about is not a confident split

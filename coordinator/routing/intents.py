@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "CLARIFY_RATE",
+    "announces_another_ask",
     "asks_for_person",
     "calibrated_margin",
     "choose_margin",
@@ -347,6 +348,13 @@ _REMEDY_STATUS = re.compile(
     r"|politica)\b",
     re.IGNORECASE,
 )
+
+
+def announces_another_ask(join: str) -> bool:
+    """True when the words joining two parts announce a second ask ("and also", ". Außerdem",
+    "Autre chose :"): the customer says there are two things, so each part needs less
+    certainty of its own to be split off."""
+    return bool(_ANOTHER_ASK.search(join))
 
 
 def is_remedy(part: str) -> bool:
