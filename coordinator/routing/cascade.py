@@ -62,6 +62,7 @@ from coordinator.routing.intents import (
     announces_another_ask,
     asks_for_person,
     clarifying_question,
+    is_background,
     is_courtesy,
     is_frustrated,
     is_greeting,
@@ -131,6 +132,28 @@ class TurnPlan(BaseModel):
     explicit: bool = Field(False, description="The user asked for a person in this session.")
     failed: bool = Field(False, description="This turn counts as a failure.")
     text: str = Field("", description="The text that was routed (both turns after a clarify).")
+
+
+def _without_background(pieces: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Each background part ("I updated the app") glued to the part it sets the scene for
+    (the next one, else the previous one), with its joining words: it is no ask of its own."""
+    out: list[tuple[str, str]] = []
+    carry: tuple[str, str] | None = None
+    for join, piece in pieces:
+        if carry is not None:
+            join, piece = carry[0], f"{carry[1]} {join} {piece}".replace("  ", " ")
+            carry = None
+        if is_background(piece) and len(pieces) > 1:
+            carry = (join, piece)
+            continue
+        out.append((join, piece))
+    if carry is not None:
+        if out:
+            join, piece = out[-1]
+            out[-1] = (join, f"{piece} {carry[0]} {carry[1]}".replace("  ", " "))
+        else:
+            out.append(carry)
+    return out
 
 
 class RoutingCascade:
@@ -296,7 +319,7 @@ class RoutingCascade:
             remedy = self._remedy(clauses, [self.decide(clause) for _, clause in clauses])
             if remedy is not None:
                 return [], remedy
-        pieces = split_joined(text)
+        pieces = _without_background(split_joined(text))
         if len(pieces) < 2:
             return [], None
         decided = [self.decide(piece) for _, piece in pieces]

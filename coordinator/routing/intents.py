@@ -41,6 +41,7 @@ __all__ = [
     "calibrated_margin",
     "choose_margin",
     "clarifying_question",
+    "is_background",
     "is_courtesy",
     "is_frustrated",
     "is_greeting",
@@ -348,6 +349,41 @@ _REMEDY_STATUS = re.compile(
     r"|politica)\b",
     re.IGNORECASE,
 )
+
+
+# What the customer did, told as background: "I updated the app", "actualicé la app",
+# "j'ai mis à jour l'appli", "ich habe die App aktualisiert", "atualizei o app", "ho
+# aggiornato l'app". First person, past, at the start of the part.
+_DID = re.compile(
+    r"^\W*(?:(?:hi|hello|hey|hola|salut|bonjour|hallo|ol[aá]|ciao)\W+)?(?:"
+    r"(?:i|we)\s+(?:just\s+|already\s+|recently\s+|finally\s+)?(?:(?:have|'ve|had)\s+)?"
+    r"(?:\w+ed|bought|paid|sent|made|took|gave|put|set|reset|went|came|got|did|moved|upgraded)\b"
+    r"|(?:yo\s+)?(?:he\s+\w+(?:ado|ido)|\w{3,}(?:é|í))\b"
+    r"|(?:j'ai|nous avons)\s+(?!besoin|un\b|une\b|des\b|plus\b|pas\b)"
+    r"|(?:ich|wir)\s+(?:habe|hab|haben)\s+(?!(?:ein|eine|einen|keine?n?|zwei|kein)\b)"
+    r"|(?:eu\s+)?\w{3,}ei\b|(?:eu\s+)?(?:devolvi|pedi|recebi|fiz|comprei)\b"
+    r"|(?:io\s+)?(?:ho|abbiamo)\s+\w+(?:ato|ito|uto)\b"
+    r")",
+    re.IGNORECASE,
+)
+# ...and background it stays only if it tells of no trouble: a negation, a failure, a wrong
+# or double charge, something forgotten make the part a problem of its own.
+_TROUBLE = re.compile(
+    r"n't|\b(not|no|never|nothing|can ?not|fail\w*|error\w*|wrong|twice|double\w*|declin\w*"
+    r"|lock\w*|crash\w*|broke\w*|missing|lost|charg\w*|bill(ed|ing)|overcharg\w*|stopped"
+    r"|forg[eo]t\w*|hack\w*|nunca|nada|fall\w*|dos veces|doble|rechaz\w*|cobr\w*|olvid\w*"
+    r"|bloque\w*|ne|pas|jamais|rien|erreur|[ée]chou\w*|deux fois|refus\w*|bloqu\w*|pr[ée]lev\w*"
+    r"|factur\w*|oubli\w*|nicht|kein\w*|nie|fehler\w*|falsch|zweimal|doppelt|abgelehnt"
+    r"|gesperrt|abgebucht|berechnet|vergessen|n[aã]o|erro|falh\w*|duas vezes|recus\w*|non|mai"
+    r"|errore|sbagliat\w*|due volte|rifiutat\w*|bloccat\w*|addebit\w*|dimenticat\w*)\b",
+    re.IGNORECASE,
+)
+
+
+def is_background(part: str) -> bool:
+    """True for a part that only tells what the customer did ("I updated the app"): the
+    setting of the part after it ("... and my payment method is gone"), not an ask."""
+    return bool(_DID.search(part)) and not _TROUBLE.search(part) and not _OWN_ASK.search(part)
 
 
 def announces_another_ask(join: str) -> bool:
