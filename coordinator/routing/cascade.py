@@ -136,14 +136,16 @@ class TurnPlan(BaseModel):
 
 def _without_background(pieces: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """Each background part ("I updated the app") glued to the part it sets the scene for
-    (the next one, else the previous one), with its joining words: it is no ask of its own."""
+    (the next one, else the previous one), with its joining words: it is no ask of its own.
+    Unless the next part is announced as another ask ("... and ALSO my password won't reset")."""
     out: list[tuple[str, str]] = []
     carry: tuple[str, str] | None = None
-    for join, piece in pieces:
+    for i, (join, piece) in enumerate(pieces):
         if carry is not None:
             join, piece = carry[0], f"{carry[1]} {join} {piece}".replace("  ", " ")
             carry = None
-        if is_background(piece) and len(pieces) > 1:
+        after = pieces[i + 1][0] if i + 1 < len(pieces) else ""
+        if is_background(piece) and len(pieces) > 1 and not announces_another_ask(after):
             carry = (join, piece)
             continue
         out.append((join, piece))
