@@ -358,6 +358,7 @@ _DID = re.compile(
     r"^\W*(?:(?:hi|hello|hey|hola|salut|bonjour|hallo|ol[aá]|ciao)\W+)?(?:"
     r"(?:i|we)\s+(?:just\s+|already\s+|recently\s+|finally\s+)?(?:(?:have|'ve|had)\s+)?"
     r"(?:\w+ed|bought|paid|sent|made|took|gave|put|set|reset|went|came|got|did|moved|upgraded)\b"
+    r"(?!\s+to\b)"  # "I have got to / I wanted to ...": a need, told as one
     r"|(?:yo\s+)?(?:he\s+\w+(?:ado|ido)|\w{3,}(?:é|í))\b"
     r"|(?:j'ai|nous avons)\s+(?!besoin|un\b|une\b|des\b|plus\b|pas\b)"
     r"|(?:ich|wir)\s+(?:habe|hab|haben)\s+(?!(?:ein|eine|einen|keine?n?|zwei|kein)\b)"
@@ -369,7 +370,8 @@ _DID = re.compile(
 # ...and background it stays only if it tells of no trouble: a negation, a failure, a wrong
 # or double charge, something forgotten make the part a problem of its own.
 _TROUBLE = re.compile(
-    r"n't|\b(not|no|never|nothing|can ?not|fail\w*|error\w*|wrong|twice|double\w*|declin\w*"
+    r"n't|\b(not|no|never|nothing|can ?not|fail\w*|error\w*|mistake\w*|wrong|twice|double\w*"
+    r"|declin\w*"
     r"|lock\w*|crash\w*|broke\w*|missing|lost|charg\w*|bill(ed|ing)|overcharg\w*|stopped"
     r"|forg[eo]t\w*|hack\w*|nunca|nada|fall\w*|dos veces|doble|rechaz\w*|cobr\w*|olvid\w*"
     r"|bloque\w*|ne|pas|jamais|rien|erreur|[ée]chou\w*|deux fois|refus\w*|bloqu\w*|pr[ée]lev\w*"
