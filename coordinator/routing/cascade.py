@@ -66,6 +66,7 @@ from coordinator.routing.intents import (
     is_courtesy,
     is_frustrated,
     is_greeting,
+    is_pleasantry,
     is_remedy,
     is_remedy_of,
     is_vague,
@@ -321,7 +322,8 @@ class RoutingCascade:
             remedy = self._remedy(clauses, [self.decide(clause) for _, clause in clauses])
             if remedy is not None:
                 return [], remedy
-        pieces = _without_background(split_joined(text))
+        pieces = [(j, p) for j, p in split_joined(text) if not is_pleasantry(p)]
+        pieces = _without_background(pieces)
         if len(pieces) < 2:
             return [], None
         decided = [self.decide(piece) for _, piece in pieces]

@@ -45,6 +45,7 @@ __all__ = [
     "is_courtesy",
     "is_frustrated",
     "is_greeting",
+    "is_pleasantry",
     "is_remedy",
     "is_remedy_of",
     "is_vague",
@@ -380,6 +381,29 @@ _TROUBLE = re.compile(
     r"|errore|sbagliat\w*|due volte|rifiutat\w*|bloccat\w*|addebit\w*|dimenticat\w*)\b",
     re.IGNORECASE,
 )
+
+
+# A whole part that only greets, thanks or signs off ("Hi there.", "Thanks in advance!",
+# "Un saludo"): no ask, so it is neither a part of its own nor a reason not to split.
+_PLEASANTRY = re.compile(
+    r"^\W*(?:(?:hi|hello|hey|hiya|good (?:morning|afternoon|evening)|greetings|dear \w+"
+    r"|hola|buen(?:os|as) (?:d[ií]as|tardes|noches)|bonjour|bonsoir|salut|hallo|guten"
+    r" (?:tag|morgen|abend)|ol[aá]|oi|bom dia|boa (?:tarde|noite)|ciao|buongiorno|buonasera|salve)"
+    r"(?: there| all| team| everyone)?"
+    r"|(?:many |thanks?|thank you|thx|ty|cheers|regards|kind regards|best(?: regards)?|bye"
+    r"|gracias|saludos|un saludo|merci|cordialement|danke|vielen dank|viele gr[üu][ßs]e|gr[üu][ßs]e"
+    r"|mfg|obrigad[oa]|valeu|abra[çc]os|grazie|saluti|cordiali saluti)"
+    r"(?: (?:so|very) much| a lot| again| in advance| for (?:your|the|any) help| for helping"
+    r"| de antemano| por (?:tu|su) ayuda| beaucoup| d'avance| pour votre aide| sch[öo]n"
+    r"| im voraus| f[üu]r (?:ihre|deine) hilfe| mille| in anticipo| per l'aiuto| pela ajuda)*"
+    r")\W*$",
+    re.IGNORECASE,
+)
+
+
+def is_pleasantry(part: str) -> bool:
+    """True for a part that only greets, thanks or signs off (six languages)."""
+    return bool(_PLEASANTRY.match(part))
 
 
 def is_background(part: str) -> bool:
