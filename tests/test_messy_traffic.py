@@ -164,6 +164,10 @@ def test_words_that_announce_a_part_are_not_routed_with_it():
         (". Autre chose :", "il me faut ma facture"),
     ]
     assert intents.split_parts("¿cuánto debo? y también la app no abre")[1] == "la app no abre"
+    # ", además" / "ma anche" join as ", also" / "but also" do; a mid-sentence "también" doesn't.
+    assert len(intents.split_parts("necesito la factura, además la app no abre")) == 2
+    assert len(intents.split_parts("voglio il rimborso ma anche cambiare la password")) == 2
+    assert intents.split_parts("la nueva también falla") == ["la nueva también falla"]
     # A word that only looks like a join stays: "e-mail" is no Italian "e".
     assert intents.split_parts("e-mail wrong, please fix it") == ["e-mail wrong, please fix it"]
 

@@ -169,8 +169,11 @@ _NARRATIVE = (
 )
 _JOINS = re.compile(
     # "plus" only after a comma: French "ne marche plus et..." is "no longer", not a join
-    r"(,\s+plus\s+|,?\s+(?:and also|as well as|but also|in addition|additionally"
-    r"|y además|y también|und außerdem|und auch|et aussi|e também|e anche"
+    r"(,\s+plus\s+|,\s+(?:adem[aá]s|aparte|en plus|par ailleurs|au[sß]erdem|zudem|al[eé]m disso"
+    r"|inoltre|per di pi[uù])[,:]?\s+"
+    r"|,?\s+(?:and also|as well as|but also|in addition|additionally|y además|y también"
+    r"|pero también|und außerdem|und auch|aber auch|et aussi|mais aussi|e também|mas também"
+    r"|e anche|ma anche"
     rf"|(?:and|also|y|und|et|e){_NARRATIVE})\s+)",
     re.IGNORECASE,
 )
