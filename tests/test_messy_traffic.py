@@ -168,6 +168,17 @@ def test_words_that_announce_a_part_are_not_routed_with_it():
     assert len(intents.split_parts("necesito la factura, además la app no abre")) == 2
     assert len(intents.split_parts("voglio il rimborso ma anche cambiare la password")) == 2
     assert intents.split_parts("la nueva también falla") == ["la nueva también falla"]
+    # List items and "&" part asks; a list's numbers are no part of their own.
+    for listed in (
+        "1) refund order 1002 2) my password reset link is broken",
+        "1. refund order 1002\n2. my password reset link is broken",
+        "- refund order 1002\n- my password reset link is broken",
+        "refund order 1002 & my password reset link is broken",
+    ):
+        assert intents.split_parts(listed) == [
+            "refund order 1002",
+            "my password reset link is broken",
+        ], listed
     # A word that only looks like a join stays: "e-mail" is no Italian "e".
     assert intents.split_parts("e-mail wrong, please fix it") == ["e-mail wrong, please fix it"]
 

@@ -159,7 +159,8 @@ _VAGUE = re.compile(
 )
 
 # Where a message with several asks splits: sentence ends, and "and"/"also"-style joins.
-_SENTENCES = re.compile(r"(?<=[.!?;])\s+|\n+")
+# An inline list item ("1) refund order 1002 2) my login fails") starts a sentence too.
+_SENTENCES = re.compile(r"(?<=[.!?;])\s+|\n+|\s+(?=\d{1,2}\)\s)")
 # One capture group: re.split keeps the joining words, so glued-back pieces read as typed.
 # "and then" / "and now" / "y ahora" carry a story on ("I installed the update and now the
 # app forgets my login"): what follows is the same problem, so they never join two asks.
@@ -169,7 +170,8 @@ _NARRATIVE = (
 )
 _JOINS = re.compile(
     # "plus" only after a comma: French "ne marche plus et..." is "no longer", not a join
-    r"(,\s+plus\s+|,\s+(?:adem[aá]s|aparte|en plus|par ailleurs|au[sß]erdem|zudem|al[eé]m disso"
+    r"(,\s+plus\s+|\s+[&+]\s+"
+    r"|,\s+(?:adem[aá]s|aparte|en plus|par ailleurs|au[sß]erdem|zudem|al[eé]m disso"
     r"|inoltre|per di pi[uù])[,:]?\s+"
     r"|,?\s+(?:and also|as well as|but also|in addition|additionally|y además|y también"
     r"|pero también|und außerdem|und auch|aber auch|et aussi|mais aussi|e também|mas também"
@@ -185,7 +187,8 @@ _LEADING_JOIN = re.compile(
     r"|tambi[eé]n|adem[aá]s|aparte|por otro lado|otra cosa|aussi|en plus|par ailleurs"
     r"|autre chose|de plus|au[sß]erdem|zudem|noch etwas|dar[üu]ber hinaus|tamb[eé]m"
     r"|al[eé]m disso|outra coisa|inoltre|anche|un'altra cosa|per di pi[uù])(?=[\s,:;.]|$)"
-    r"[\s,:;.]*(?:-\s+)?|^\W*(?:and|y|et|und|e)(?=[\s,:;])[\s,:;]*",
+    r"[\s,:;.]*(?:-\s+)?|^\W*(?:and|y|et|und|e)(?=[\s,:;])[\s,:;]*"
+    r"|^\s*(?:\d{1,2}[.)]|[-*•])\s+",  # a list item's number or bullet
     re.IGNORECASE,
 )
 MIN_PART_WORDS = 3  # words with letters: "and refund" is not a request of its own
@@ -280,6 +283,8 @@ def split_joined(text: str) -> list[tuple[str, str]]:
         parts.extend(merged)
     out = []
     for join, part in parts:
+        if not _words(part):  # "1." of a numbered list, a lone emoji: no part
+            continue
         lead = _LEADING_JOIN.match(part)
         cleaned = _LEADING_JOIN.sub("", part).strip(" ,.;")
         if cleaned:
