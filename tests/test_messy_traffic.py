@@ -241,6 +241,7 @@ def test_background_and_the_problem_it_explains_are_one_ask(cascade, text):
             ["billing", "technical_support"],
         ),
         ("I want a refund for order 1002. Thanks for your help!", []),
+        ("the app won't open and I want my money back. Cheers", []),  # cause + remedy still
     ],
 )
 def test_greetings_and_thanks_are_no_part(cascade, text, routes):

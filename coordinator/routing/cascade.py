@@ -317,7 +317,7 @@ class RoutingCascade:
     def _parts(self, text: str) -> tuple[list[tuple[str, Decision]], Decision | None]:
         """(parts that route confidently to different specialists, or [] = no split;
         the remedy's decision when the message is a problem and its remedy)."""
-        clauses = split_clauses(text)
+        clauses = [(j, c) for j, c in split_clauses(text) if not is_pleasantry(c)]
         if len(clauses) >= 2:
             remedy = self._remedy(clauses, [self.decide(clause) for _, clause in clauses])
             if remedy is not None:
