@@ -158,6 +158,111 @@ def test_a_cause_with_an_ask_of_its_own_is_not_a_cause():
     assert not intents.is_remedy_of("the lamp broke", "and", "how long do refunds take")
 
 
+def test_words_that_announce_a_part_are_not_routed_with_it():
+    assert intents.split_joined("l'appli plante. Autre chose : il me faut ma facture") == [
+        ("", "l'appli plante"),
+        (". Autre chose :", "il me faut ma facture"),
+    ]
+    assert intents.split_parts("¿cuánto debo? y también la app no abre")[1] == "la app no abre"
+    # ", además" / "ma anche" join as ", also" / "but also" do; a mid-sentence "también" doesn't.
+    assert len(intents.split_parts("necesito la factura, además la app no abre")) == 2
+    assert len(intents.split_parts("voglio il rimborso ma anche cambiare la password")) == 2
+    assert intents.split_parts("la nueva también falla") == ["la nueva también falla"]
+    # List items and "&" part asks; a list's numbers are no part of their own.
+    for listed in (
+        "1) refund order 1002 2) my password reset link is broken",
+        "1. refund order 1002\n2. my password reset link is broken",
+        "- refund order 1002\n- my password reset link is broken",
+        "refund order 1002 & my password reset link is broken",
+    ):
+        assert intents.split_parts(listed) == [
+            "refund order 1002",
+            "my password reset link is broken",
+        ], listed
+    # A word that only looks like a join stays: "e-mail" is no Italian "e".
+    assert intents.split_parts("e-mail wrong, please fix it") == ["e-mail wrong, please fix it"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "the site logs me out and then asks me to sign in again",
+        "ho installato l'aggiornamento e ora l'app non ricorda il login",
+        "instalé la actualización y ahora la app no guarda mi sesión",
+    ],
+)
+def test_a_story_told_on_with_then_or_now_is_one_part(text):
+    assert intents.split_parts(text) == [text]
+
+
+def test_what_the_customer_did_is_background_unless_it_tells_of_trouble():
+    for text in (
+        "I updated the app",
+        "actualicé la app",
+        "j'ai mis à jour l'appli",
+        "ich habe die App aktualisiert",
+        "atualizei o app",
+        "ho aggiornato l'app",
+    ):
+        assert intents.is_background(text), text
+    for text in (
+        "I was charged twice",
+        "I forgot my password",
+        "I want a refund",
+        "I updated my card but it was declined",
+        "the app won't open",
+        "ich habe mein Passwort vergessen",
+        "j'ai besoin de ma facture",
+    ):
+        assert not intents.is_background(text), text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I updated the app and my payment method is gone",
+        "I signed up last week and was already charged twice",
+        "atualizei o app e minha forma de pagamento sumiu",
+    ],
+)
+def test_background_and_the_problem_it_explains_are_one_ask(cascade, text):
+    assert cascade.plan(text).parts == []
+
+
+@pytest.mark.parametrize(
+    ("text", "routes"),
+    [
+        (
+            "refund order 1002. Also my login keeps failing. Thanks!",
+            ["refund", "technical_support"],
+        ),
+        (
+            "Hallo. Ich brauche meine Rechnung und außerdem stürzt die App ab. Danke",
+            ["billing", "technical_support"],
+        ),
+        ("I want a refund for order 1002. Thanks for your help!", []),
+        ("the app won't open and I want my money back. Cheers", []),  # cause + remedy still
+    ],
+)
+def test_greetings_and_thanks_are_no_part(cascade, text, routes):
+    assert intents.is_pleasantry("Thanks in advance!") and intents.is_pleasantry("Un saludo")
+    assert not intents.is_pleasantry("thanks, but my invoice is wrong")
+    got = [d.route for _, d in cascade.plan(text).parts]
+    assert got == routes
+
+
+def test_an_announced_second_ask_splits_on_less_sure_parts(cascade):
+    # "kann ich mit PayPal zahlen?" alone is billing at under 0.5: not enough to split...
+    bare = cascade.plan("kann ich mit PayPal zahlen? die App lässt mich kein Profilbild hochladen")
+    assert bare.parts == []
+    # ...but "außerdem" says there are two asks, and then it is enough.
+    told = "kann ich mit PayPal zahlen? außerdem lässt mich die App kein Profilbild hochladen"
+    assert [d.route for _, d in cascade.plan(told).parts] == ["billing", "technical_support"]
+    # Background followed by an announced ask is an ask of its own after all.
+    plan = cascade.plan("I updated my card and also my password won't reset")
+    assert [d.route for _, d in plan.parts] == ["billing", "technical_support"]
+
+
 def test_the_speller_corrects_only_unknown_words_near_a_route_word():
     speller = Speller(ROUTES)
     assert speller.correct("where is my invioce", "en") == "where is my invoice"
@@ -178,6 +283,11 @@ def test_the_tables_load_and_every_expected_route_exists():
     heldout = messy.load_table(messy.TABLES["heldout"])
     assert sum(not r.two_asks and r.kind != "off-topic" for r in heldout) >= 200
     assert sum(r.two_asks for r in heldout) >= 80
+    second = messy.load_table(messy.TABLES["heldout2"])
+    assert sum(r.two_asks for r in second) >= 50 and {r.kind for r in second} == set(messy.KINDS)
+    # The held-out tables hold out text: no row of one appears in another or in dev.
+    texts = [{r.text.casefold() for r in messy.load_table(p)} for p in messy.TABLES.values()]
+    assert all(not (a & b) for i, a in enumerate(texts) for b in texts[i + 1 :])
 
 
 def test_dev_table_scores(cascade):

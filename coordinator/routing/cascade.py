@@ -59,11 +59,14 @@ from coordinator.inputs.content import user_text
 from coordinator.inputs.request_split import split_request
 from coordinator.routing.decision import Decision, Router
 from coordinator.routing.intents import (
+    announces_another_ask,
     asks_for_person,
     clarifying_question,
+    is_background,
     is_courtesy,
     is_frustrated,
     is_greeting,
+    is_pleasantry,
     is_remedy,
     is_remedy_of,
     is_vague,
@@ -93,8 +96,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# Each part of a split message must be routed at least this surely (else: one ask).
+# Each part of a split message must be routed at least this surely (else: one ask), or
+# this surely when the message announces its second ask ("and also", ". Außerdem,").
 SPLIT_PART_CONFIDENCE = 0.5
+ANNOUNCED_PART_CONFIDENCE = 0.35
 LAST_DECISION_KEY = "coordinator:last_decision"
 TRANSFER_TOOL = "transfer_to_agent"
 ESCALATION_KEY = "coordinator:escalation"  # {"reason", "explicit"} for the hand-off agent
@@ -128,6 +133,30 @@ class TurnPlan(BaseModel):
     explicit: bool = Field(False, description="The user asked for a person in this session.")
     failed: bool = Field(False, description="This turn counts as a failure.")
     text: str = Field("", description="The text that was routed (both turns after a clarify).")
+
+
+def _without_background(pieces: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Each background part ("I updated the app") glued to the part it sets the scene for
+    (the next one, else the previous one), with its joining words: it is no ask of its own.
+    Unless the next part is announced as another ask ("... and ALSO my password won't reset")."""
+    out: list[tuple[str, str]] = []
+    carry: tuple[str, str] | None = None
+    for i, (join, piece) in enumerate(pieces):
+        if carry is not None:
+            join, piece = carry[0], f"{carry[1]} {join} {piece}".replace("  ", " ")
+            carry = None
+        after = pieces[i + 1][0] if i + 1 < len(pieces) else ""
+        if is_background(piece) and len(pieces) > 1 and not announces_another_ask(after):
+            carry = (join, piece)
+            continue
+        out.append((join, piece))
+    if carry is not None:
+        if out:
+            join, piece = out[-1]
+            out[-1] = (join, f"{piece} {carry[0]} {carry[1]}".replace("  ", " "))
+        else:
+            out.append(carry)
+    return out
 
 
 class RoutingCascade:
@@ -288,22 +317,25 @@ class RoutingCascade:
     def _parts(self, text: str) -> tuple[list[tuple[str, Decision]], Decision | None]:
         """(parts that route confidently to different specialists, or [] = no split;
         the remedy's decision when the message is a problem and its remedy)."""
-        clauses = split_clauses(text)
+        clauses = [(j, c) for j, c in split_clauses(text) if not is_pleasantry(c)]
         if len(clauses) >= 2:
             remedy = self._remedy(clauses, [self.decide(clause) for _, clause in clauses])
             if remedy is not None:
                 return [], remedy
-        pieces = split_joined(text)
+        pieces = [(j, p) for j, p in split_joined(text) if not is_pleasantry(p)]
+        pieces = _without_background(pieces)
         if len(pieces) < 2:
             return [], None
         decided = [self.decide(piece) for _, piece in pieces]
+        announced = any(announces_another_ask(join) for join, _ in pieces[1:])
+        bar = ANNOUNCED_PART_CONFIDENCE if announced else SPLIT_PART_CONFIDENCE
         by_route: dict[str, tuple[str, Decision]] = {}
         for (_, piece), d in zip(pieces, decided, strict=True):
             # Document routes review a pasted document as a whole: never a split part. A part
             # the router is less than even on is context for the other, not an ask of its own.
             if not d.confident or d.route not in self.chat_routes:
                 return [], None
-            if d.confidence < SPLIT_PART_CONFIDENCE:
+            if d.confidence < bar:
                 return [], None
             if self.clarify_margin is not None and margin(d) < self.clarify_margin:
                 return [], None  # a part we would have to ask about is not a confident split

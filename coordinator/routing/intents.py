@@ -36,13 +36,16 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "CLARIFY_RATE",
+    "announces_another_ask",
     "asks_for_person",
     "calibrated_margin",
     "choose_margin",
     "clarifying_question",
+    "is_background",
     "is_courtesy",
     "is_frustrated",
     "is_greeting",
+    "is_pleasantry",
     "is_remedy",
     "is_remedy_of",
     "is_vague",
@@ -156,15 +159,38 @@ _VAGUE = re.compile(
 )
 
 # Where a message with several asks splits: sentence ends, and "and"/"also"-style joins.
-_SENTENCES = re.compile(r"(?<=[.!?;])\s+|\n+")
+# An inline list item ("1) refund order 1002 2) my login fails") starts a sentence too.
+_SENTENCES = re.compile(r"(?<=[.!?;])\s+|\n+|\s+(?=\d{1,2}\)\s)")
 # One capture group: re.split keeps the joining words, so glued-back pieces read as typed.
+# "and then" / "and now" / "y ahora" carry a story on ("I installed the update and now the
+# app forgets my login"): what follows is the same problem, so they never join two asks.
+_NARRATIVE = (
+    r"(?!\s+(?:then|now|ahora|luego|despu[eé]s|maintenant|puis|ensuite|jetzt|dann|nun|agora"
+    r"|depois|ora|poi|quindi)\b)"
+)
 _JOINS = re.compile(
     # "plus" only after a comma: French "ne marche plus et..." is "no longer", not a join
-    r"(,\s+plus\s+|,?\s+(?:and also|and then|and|also|as well as|but also|in addition|additionally"
-    r"|y además|y también|y|und außerdem|und auch|und|et aussi|et|e também|e anche|e)\s+)",
+    r"(,\s+plus\s+|\s+[&+]\s+"
+    r"|,\s+(?:adem[aá]s|aparte|en plus|par ailleurs|au[sß]erdem|zudem|al[eé]m disso"
+    r"|inoltre|per di pi[uù])[,:]?\s+"
+    r"|,?\s+(?:and also|as well as|but also|in addition|additionally|y además|y también"
+    r"|pero también|und außerdem|und auch|aber auch|et aussi|mais aussi|e também|mas também"
+    r"|e anche|ma anche"
+    rf"|(?:and|also|y|und|et|e){_NARRATIVE})\s+)",
     re.IGNORECASE,
 )
-_LEADING_JOIN = re.compile(r"^\W*(and also|also|and|plus|additionally|in addition)\b[,\s]*", re.I)
+# Words that open a part only to announce it ("Also,", "Another thing:", "Außerdem", "E"):
+# they say where the part starts, not what it asks, so the part is routed without them.
+_LEADING_JOIN = re.compile(
+    r"^\W*(?:(?:and|y|et|und|e)\s+)?(?:also|plus|additionally|in addition|separately|besides"
+    r"(?: that)?|by the way|btw|on top of that|another thing|one more thing|two things"
+    r"|tambi[eé]n|adem[aá]s|aparte|por otro lado|otra cosa|aussi|en plus|par ailleurs"
+    r"|autre chose|de plus|au[sß]erdem|zudem|noch etwas|dar[üu]ber hinaus|tamb[eé]m"
+    r"|al[eé]m disso|outra coisa|inoltre|anche|un'altra cosa|per di pi[uù])(?=[\s,:;.]|$)"
+    r"[\s,:;.]*(?:-\s+)?|^\W*(?:and|y|et|und|e)(?=[\s,:;])[\s,:;]*"
+    r"|^\s*(?:\d{1,2}[.)]|[-*•])\s+",  # a list item's number or bullet
+    re.IGNORECASE,
+)
 MIN_PART_WORDS = 3  # words with letters: "and refund" is not a request of its own
 CLARIFY_RATE = 0.01  # share of clear held-out training requests the margin may question
 
@@ -257,6 +283,8 @@ def split_joined(text: str) -> list[tuple[str, str]]:
         parts.extend(merged)
     out = []
     for join, part in parts:
+        if not _words(part):  # "1." of a numbered list, a lone emoji: no part
+            continue
         lead = _LEADING_JOIN.match(part)
         cleaned = _LEADING_JOIN.sub("", part).strip(" ,.;")
         if cleaned:
@@ -330,6 +358,73 @@ _REMEDY_STATUS = re.compile(
     r"|politica)\b",
     re.IGNORECASE,
 )
+
+
+# What the customer did, told as background: "I updated the app", "actualicé la app",
+# "j'ai mis à jour l'appli", "ich habe die App aktualisiert", "atualizei o app", "ho
+# aggiornato l'app". First person, past, at the start of the part.
+_DID = re.compile(
+    r"^\W*(?:(?:hi|hello|hey|hola|salut|bonjour|hallo|ol[aá]|ciao)\W+)?(?:"
+    r"(?:i|we)\s+(?:just\s+|already\s+|recently\s+|finally\s+)?(?:(?:have|'ve|had)\s+)?"
+    r"(?:\w+ed|bought|paid|sent|made|took|gave|put|set|reset|went|came|got|did|moved|upgraded)\b"
+    r"(?!\s+to\b)"  # "I have got to / I wanted to ...": a need, told as one
+    r"|(?:yo\s+)?(?:he\s+\w+(?:ado|ido)|\w{3,}(?:é|í))\b"
+    r"|(?:j'ai|nous avons)\s+(?!besoin|un\b|une\b|des\b|plus\b|pas\b)"
+    r"|(?:ich|wir)\s+(?:habe|hab|haben)\s+(?!(?:ein|eine|einen|keine?n?|zwei|kein)\b)"
+    r"|(?:eu\s+)?\w{3,}ei\b|(?:eu\s+)?(?:devolvi|pedi|recebi|fiz|comprei)\b"
+    r"|(?:io\s+)?(?:ho|abbiamo)\s+\w+(?:ato|ito|uto)\b"
+    r")",
+    re.IGNORECASE,
+)
+# ...and background it stays only if it tells of no trouble: a negation, a failure, a wrong
+# or double charge, something forgotten make the part a problem of its own.
+_TROUBLE = re.compile(
+    r"n't|\b(not|no|never|nothing|can ?not|fail\w*|error\w*|mistake\w*|wrong|twice|double\w*"
+    r"|declin\w*"
+    r"|lock\w*|crash\w*|broke\w*|missing|lost|charg\w*|bill(ed|ing)|overcharg\w*|stopped"
+    r"|forg[eo]t\w*|hack\w*|nunca|nada|fall\w*|dos veces|doble|rechaz\w*|cobr\w*|olvid\w*"
+    r"|bloque\w*|ne|pas|jamais|rien|erreur|[ée]chou\w*|deux fois|refus\w*|bloqu\w*|pr[ée]lev\w*"
+    r"|factur\w*|oubli\w*|nicht|kein\w*|nie|fehler\w*|falsch|zweimal|doppelt|abgelehnt"
+    r"|gesperrt|abgebucht|berechnet|vergessen|n[aã]o|erro|falh\w*|duas vezes|recus\w*|non|mai"
+    r"|errore|sbagliat\w*|due volte|rifiutat\w*|bloccat\w*|addebit\w*|dimenticat\w*)\b",
+    re.IGNORECASE,
+)
+
+
+# A whole part that only greets, thanks or signs off ("Hi there.", "Thanks in advance!",
+# "Un saludo"): no ask, so it is neither a part of its own nor a reason not to split.
+_PLEASANTRY = re.compile(
+    r"^\W*(?:(?:hi|hello|hey|hiya|good (?:morning|afternoon|evening)|greetings|dear \w+"
+    r"|hola|buen(?:os|as) (?:d[ií]as|tardes|noches)|bonjour|bonsoir|salut|hallo|guten"
+    r" (?:tag|morgen|abend)|ol[aá]|oi|bom dia|boa (?:tarde|noite)|ciao|buongiorno|buonasera|salve)"
+    r"(?: there| all| team| everyone)?"
+    r"|(?:many |thanks?|thank you|thx|ty|cheers|regards|kind regards|best(?: regards)?|bye"
+    r"|gracias|saludos|un saludo|merci|cordialement|danke|vielen dank|viele gr[üu][ßs]e|gr[üu][ßs]e"
+    r"|mfg|obrigad[oa]|valeu|abra[çc]os|grazie|saluti|cordiali saluti)"
+    r"(?: (?:so|very) much| a lot| again| in advance| for (?:your|the|any) help| for helping"
+    r"| de antemano| por (?:tu|su) ayuda| beaucoup| d'avance| pour votre aide| sch[öo]n"
+    r"| im voraus| f[üu]r (?:ihre|deine) hilfe| mille| in anticipo| per l'aiuto| pela ajuda)*"
+    r")\W*$",
+    re.IGNORECASE,
+)
+
+
+def is_pleasantry(part: str) -> bool:
+    """True for a part that only greets, thanks or signs off (six languages)."""
+    return bool(_PLEASANTRY.match(part))
+
+
+def is_background(part: str) -> bool:
+    """True for a part that only tells what the customer did ("I updated the app"): the
+    setting of the part after it ("... and my payment method is gone"), not an ask."""
+    return bool(_DID.search(part)) and not _TROUBLE.search(part) and not _OWN_ASK.search(part)
+
+
+def announces_another_ask(join: str) -> bool:
+    """True when the words joining two parts announce a second ask ("and also", ". Außerdem",
+    "Autre chose :"): the customer says there are two things, so each part needs less
+    certainty of its own to be split off."""
+    return bool(_ANOTHER_ASK.search(join))
 
 
 def is_remedy(part: str) -> bool:
