@@ -34,6 +34,7 @@ from coordinator.parallel.fanout import (
     retry_after_s,
     run_config_for,
     side_effecting,
+    specialized_request,
 )
 
 
@@ -415,6 +416,42 @@ def test_branch_requests_do_not_share_mutable_state():
     assert len(b.contents) == 1 and b.tools_dict == {} and b._dynamic_instructions == []
     assert b.config.temperature is None and b.config.system_instruction == "sys"
     assert branch_request("three")._dynamic_instructions == []
+
+
+def test_a_specialized_request_is_the_model_copy_pydantic_would_make():
+    """The branch copy is hand-made for speed: it must stay what `model_copy` makes (same
+    values, same fields-set, so `exclude_unset` dumps agree), only with its own containers."""
+    template = branch_request("review", system_instruction="You check.")
+    template.config.temperature = 0.2
+    template._dynamic_instructions.append("dyn")
+    copy = specialized_request(template, "Clause 3.")
+    expected = template.model_copy(
+        update={
+            "contents": list(template.contents),
+            "config": template.config.model_copy(
+                update={"system_instruction": "You check.\n\nClause 3."}
+            ),
+            "tools_dict": dict(template.tools_dict),
+        }
+    )
+    assert type(copy) is LlmRequest and copy == expected
+    assert copy.model_fields_set == expected.model_fields_set
+    assert copy.config.model_fields_set == expected.config.model_fields_set
+    assert copy.model_dump(exclude_unset=True) == expected.model_dump(exclude_unset=True)
+    assert copy.config.model_dump(exclude_unset=True) == expected.config.model_dump(
+        exclude_unset=True
+    )
+    assert copy.__pydantic_private__ == template.__pydantic_private__
+    # its own containers: changing the copy leaves the template as it was
+    copy.contents.append(types.Content(role="model", parts=[types.Part(text="x")]))
+    copy.config.temperature = 0.9
+    copy._dynamic_instructions.append("more")
+    copy.tools_dict["t"] = FunctionTool(lambda: None)
+    copy.config.seed = 7
+    assert len(template.contents) == 1 and template.config.temperature == 0.2
+    assert template._dynamic_instructions == ["dyn"] and template.tools_dict == {}
+    assert template.config.seed is None and "seed" not in template.config.model_fields_set
+    assert template.config.system_instruction == "You check."
 
 
 def test_instruction_needs_a_model_branch():

@@ -200,6 +200,32 @@ def branch_request(
     return request
 
 
+_set = object.__setattr__
+
+
+def _copy_with(model: Any, update: dict[str, Any]) -> Any:
+    """`model.model_copy(update=update)` (`update` naming fields only), in one pass.
+
+    The same shallow copy (own `__dict__` and fields-set, shared values) minus the generic
+    path (deep-copy and `extra="allow"` branches, `copy.copy` dispatch): a fan-out makes
+    two per branch before the branch's call can start, so at N=1000 they are on the
+    critical path; this one is ~40% cheaper.
+    """
+    cls = type(model)
+    copied = cls.__new__(cls)
+    values = model.__dict__.copy()
+    values.update(update)
+    fields_set = set(model.__pydantic_fields_set__)
+    fields_set.update(update)
+    _set(copied, "__dict__", values)
+    _set(copied, "__pydantic_fields_set__", fields_set)
+    extra = model.__pydantic_extra__
+    _set(copied, "__pydantic_extra__", None if extra is None else extra.copy())
+    private = model.__pydantic_private__
+    _set(copied, "__pydantic_private__", None if private is None else private.copy())
+    return copied
+
+
 def specialized_request(template: LlmRequest, instruction: str) -> LlmRequest:
     """`template`'s shallow copy with `instruction` after its system instruction.
 
@@ -207,14 +233,16 @@ def specialized_request(template: LlmRequest, instruction: str) -> LlmRequest:
     a model (or flow) that changes its request changes nothing another branch sees; the
     Content, tool and config values inside are shared and must not be mutated in place.
     """
-    base = template.config.system_instruction
+    config = template.config
+    base = config.system_instruction
     text = f"{base}\n\n{instruction}" if isinstance(base, str) and base else instruction
-    request = template.model_copy(
-        update={
+    request = _copy_with(
+        template,
+        {
             "contents": list(template.contents),
-            "config": template.config.model_copy(update={"system_instruction": text}),
+            "config": _copy_with(config, {"system_instruction": text}),
             "tools_dict": dict(template.tools_dict),
-        }
+        },
     )
     private = request.__pydantic_private__
     if private is not None:
