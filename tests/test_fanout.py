@@ -138,6 +138,21 @@ async def test_retries_exhausted_marks_branch_failed():
     assert result.results[0].attempts == 3
 
 
+@pytest.mark.anyio
+async def test_a_call_budget_below_the_plan_stops_attempts_across_branches():
+    """max_llm_calls below N x (1 + retries) is shared by all branches: once spent, the
+    remaining attempts are refused and reported; a budget at the plan never binds."""
+    llm = FlakyLlm(model="flaky", failures=10)
+    branches = [Branch(id=f"b{i}", model=llm, request=branch_request("hi")) for i in range(3)]
+    result = await fan_out(branches, retries=2, max_llm_calls=4, sleep=no_sleep)
+    assert llm._calls == 4 and sum(r.attempts for r in result.results) == 4
+    assert any("call budget of 4 exhausted" in f.reason for f in result.failed_branches)
+    llm2 = FlakyLlm(model="flaky", failures=10)
+    branches = [Branch(id=f"b{i}", model=llm2, request=branch_request("hi")) for i in range(3)]
+    result = await fan_out(branches, retries=2, max_llm_calls=9, sleep=no_sleep)
+    assert llm2._calls == 9 and all(r.attempts == 3 for r in result.results)
+
+
 def test_retryable_errors_and_retry_after():
     assert is_retryable(genai_errors.ClientError(429, {"error": {"message": "slow down"}}))
     assert is_retryable(genai_errors.ServerError(500, {"error": {}}))

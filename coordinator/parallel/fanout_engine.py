@@ -161,7 +161,7 @@ class _Run:
         limiter: anyio.CapacityLimiter | None,
         timeout: float,
         policy: RetryPolicy,
-        budget: _Budget,
+        budget: _Budget | None,
         sleep: Callable[[float], Awaitable[Any]],
         on_progress: ProgressCallback | None,
         deadlines: _Deadlines | None,
@@ -175,6 +175,8 @@ class _Run:
         self.on_progress = on_progress
         self.deadlines = deadlines
         self.results: list[BranchResult | None] = [None] * len(branches)
+        # filled as the tasks are created: asyncio.current_task() per branch costs ~0.5 us
+        self.tasks: list[asyncio.Task[Any] | None] = [None] * len(branches)
         self.done = 0
 
     async def branch(self, i: int) -> None:
@@ -184,7 +186,9 @@ class _Run:
         if branch.instruction is not None:  # this branch's own copy of a shared template
             request = specialized_request(request, branch.instruction)  # type: ignore[arg-type]
         policy, budget, limiter, deadlines = self.policy, self.budget, self.limiter, self.deadlines
-        task = asyncio.current_task() if deadlines is not None else None
+        task = None
+        if deadlines is not None:  # an eager task factory runs this before create_task returns
+            task = self.tasks[i] or asyncio.current_task()
         latency = 0.0
         calls = prompt = completion = 0
         cost: float | None = 0.0
@@ -193,7 +197,7 @@ class _Run:
         value: Any = None
         response: LlmResponse | None = None
         for attempt in range(policy.retries + 1):
-            if not budget.take():
+            if budget is not None and not budget.take():
                 last = UsageError(f"call budget of {budget.limit} exhausted")
                 break
             attempts += 1
@@ -337,7 +341,10 @@ async def fan_out(
         limiter=anyio.CapacityLimiter(limit) if limit < len(branches) else None,
         timeout=timeout,
         policy=policy,
-        budget=_Budget(planned if max_llm_calls is None else min(max_llm_calls, planned)),
+        # the plan's own bound cannot bind: nothing to count per attempt
+        budget=None
+        if max_llm_calls is None or max_llm_calls >= planned
+        else _Budget(max_llm_calls),
         sleep=sleep,
         on_progress=on_progress,
         deadlines=_Deadlines(timeout) if on_asyncio else None,
@@ -350,8 +357,9 @@ async def fan_out(
                 # Each task copies the context it is created in: marking it once here marks
                 # every branch (and only them: the mark is reset before the caller resumes).
                 with parallel_branch():
+                    tasks = run.tasks
                     for i in range(len(branches)):
-                        atg.create_task(run.branch(i))
+                        tasks[i] = atg.create_task(run.branch(i))
         else:
             async with anyio.create_task_group() as tg:
                 with parallel_branch():
