@@ -153,6 +153,22 @@ async def test_a_call_budget_below_the_plan_stops_attempts_across_branches():
     assert llm2._calls == 9 and all(r.attempts == 3 for r in result.results)
 
 
+def test_branch_calls_are_priced_by_the_longest_known_model_prefix():
+    """Prices are looked up once per model name (cached): the lookup must still pick the
+    longest prefix, price offline models at 0 and unknown ones as None."""
+    from coordinator.models.usage import estimate_cost_usd
+
+    assert estimate_cost_usd("gemini-2.5-flash-lite-001", 1_000_000, 0) == pytest.approx(0.10)
+    assert estimate_cost_usd("models/gemini-2.5-flash", 1_000_000, 1_000_000) == pytest.approx(
+        2.80
+    )
+    assert estimate_cost_usd("gemini-2.5-flash-lite-001", 0, 1_000_000) == pytest.approx(0.40)
+    assert estimate_cost_usd("offline/echo", 500, 500) == 0.0
+    assert estimate_cost_usd("simulated", 24, 10) == 0.0
+    assert estimate_cost_usd("some-other-model", 1, 1) is None
+    assert estimate_cost_usd(None, 1, 1) is None and estimate_cost_usd("", 1, 1) is None
+
+
 def test_retryable_errors_and_retry_after():
     assert is_retryable(genai_errors.ClientError(429, {"error": {"message": "slow down"}}))
     assert is_retryable(genai_errors.ServerError(500, {"error": {}}))

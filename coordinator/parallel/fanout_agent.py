@@ -142,8 +142,11 @@ class FanOutAgent(BaseAgent):
             max_llm_calls_cap=self.max_llm_calls_cap,
             sleep=self._sleep,
         )
-        delta: dict[str, Any] = {
-            f"{self.prefix}:{r.branch_id}": _jsonable(r.output) for r in result.results if r.ok
+        prefix = self.prefix
+        delta: dict[str, Any] = {  # model text needs no conversion: no call for it
+            f"{prefix}:{r.branch_id}": r.output if type(r.output) is str else _jsonable(r.output)
+            for r in result.results
+            if r.ok
         }
         failed = result.failed_branches
         delta[f"{self.prefix}:{META_SUFFIX}"] = {

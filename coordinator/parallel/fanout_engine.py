@@ -282,11 +282,11 @@ def _as_branches(tasks: Sequence[Branch | Callable[[], Awaitable[Any]]]) -> list
     branches = [
         t if isinstance(t, Branch) else Branch(id=str(i), call=t) for i, t in enumerate(tasks)
     ]
+    if len({b.id for b in branches}) == len(branches):  # the usual case, one C-level pass
+        return branches
     seen: set[str] = set()
     dupes = sorted({b.id for b in branches if b.id in seen or seen.add(b.id)})  # type: ignore[func-returns-value]
-    if dupes:
-        raise UsageError("duplicate branch ids (state keys would collide): " + ", ".join(dupes))
-    return branches
+    raise UsageError("duplicate branch ids (state keys would collide): " + ", ".join(dupes))
 
 
 async def fan_out(
