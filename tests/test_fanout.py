@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from typing import Any
 
 import anyio
 import pytest
@@ -159,9 +160,7 @@ def test_branch_calls_are_priced_by_the_longest_known_model_prefix():
     from coordinator.models.usage import estimate_cost_usd
 
     assert estimate_cost_usd("gemini-2.5-flash-lite-001", 1_000_000, 0) == pytest.approx(0.10)
-    assert estimate_cost_usd("models/gemini-2.5-flash", 1_000_000, 1_000_000) == pytest.approx(
-        2.80
-    )
+    assert estimate_cost_usd("models/gemini-2.5-flash", 1_000_000, 1_000_000) == pytest.approx(2.80)
     assert estimate_cost_usd("gemini-2.5-flash-lite-001", 0, 1_000_000) == pytest.approx(0.40)
     assert estimate_cost_usd("offline/echo", 500, 500) == 0.0
     assert estimate_cost_usd("simulated", 24, 10) == 0.0
@@ -360,6 +359,74 @@ async def test_fanout_agent_writes_300_distinct_keys_in_one_final_event():
     meta = stored["checks:_meta"]
     assert meta["failed_branches"] == [] and len(meta["order"]) == n
     assert meta["usage"]["llm_calls"] == n and meta["usage"]["prompt_tokens"] > 0
+
+
+@pytest.mark.anyio
+async def test_fanout_agent_state_matches_what_fan_out_reports():
+    """The agent writes from the engine's per-branch records (no BranchResult per branch):
+    outputs, failures, order and usage must be what `fan_out` reports for the same work,
+    and a progress callback still gets a BranchResult per branch."""
+    from coordinator.models.usage import Usage
+    from coordinator.parallel.fanout import BranchResult, Metered
+
+    def make_branches():
+        async def table():
+            return {"rows": [1, 2]}
+
+        async def broken():
+            raise ValueError("bad clause")
+
+        async def metered():
+            return Metered(value="m", usage=Usage(llm_calls=2, prompt_tokens=5))
+
+        return [
+            Branch(id="model", model=echo_llm(), request=branch_request("clause 1")),
+            Branch(id="table", call=table),
+            Branch(id="broken", call=broken),
+            Branch(id="metered", call=metered, calls_per_attempt=2),
+        ]
+
+    reference = await fan_out(make_branches(), retries=0)
+    progress: list[tuple[int, int, Any]] = []
+    agent = FanOutAgent(
+        name="mix",
+        plan=lambda ctx: make_branches(),
+        retries=0,
+        on_progress=lambda done, total, r: progress.append((done, total, r)),
+    )
+    service = InMemorySessionService()
+    runner = Runner(app_name="t", agent=agent, session_service=service)
+    session = await service.create_session(app_name="t", user_id="u")
+    events = [
+        e
+        async for e in runner.run_async(
+            user_id="u",
+            session_id=session.id,
+            new_message=types.Content(role="user", parts=[types.Part(text="go")]),
+        )
+    ]
+    stored = (await service.get_session(app_name="t", user_id="u", session_id=session.id)).state
+    assert stored["mix:model"] == reference.outputs["model"] == "seen: clause 1"
+    assert stored["mix:table"] == {"rows": [1, 2]} and stored["mix:metered"] == "m"
+    assert "mix:broken" not in stored
+    meta = stored["mix:_meta"]
+    assert meta["order"] == ["model", "table", "broken", "metered"] == reference.order
+    assert meta["failed_branches"] == [f.model_dump() for f in reference.failed_branches]
+    assert meta["failed_branches"][0]["reason"] == "ValueError: bad clause"
+    ref_usage = reference.usage.model_dump(mode="json")
+    for key in ("llm_calls", "prompt_tokens", "completion_tokens", "cost_estimate_usd"):
+        assert meta["usage"][key] == ref_usage[key], key
+    assert meta["usage"]["llm_calls"] == 1 + 2  # the model call and the metered two
+    assert meta["planned_llm_calls"] == 4
+    assert "3/4 branches completed; missing: broken" in events[-1].content.parts[0].text
+    assert [(d, t) for d, t, _ in progress] == [(i, 4) for i in range(1, 5)]
+    assert all(isinstance(r, BranchResult) for _, _, r in progress)
+    assert {r.branch_id: r.ok for _, _, r in progress} == {
+        "model": True,
+        "table": True,
+        "broken": False,
+        "metered": True,
+    }
 
 
 @pytest.mark.anyio
