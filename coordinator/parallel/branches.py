@@ -197,29 +197,8 @@ def branch_request(
 
 
 _set = object.__setattr__
-
-
-def _copy_with(model: Any, update: dict[str, Any]) -> Any:
-    """`model.model_copy(update=update)` (`update` naming fields only), in one pass.
-
-    The same shallow copy (own `__dict__` and fields-set, shared values) minus the generic
-    path (deep-copy and `extra="allow"` branches, `copy.copy` dispatch): a fan-out makes
-    two per branch before the branch's call can start, so at N=1000 they are on the
-    critical path; this one is ~40% cheaper.
-    """
-    cls = type(model)
-    copied = cls.__new__(cls)
-    values = model.__dict__.copy()
-    values.update(update)
-    fields_set = set(model.__pydantic_fields_set__)
-    fields_set.update(update)
-    _set(copied, "__dict__", values)
-    _set(copied, "__pydantic_fields_set__", fields_set)
-    extra = model.__pydantic_extra__
-    _set(copied, "__pydantic_extra__", None if extra is None else extra.copy())
-    private = model.__pydantic_private__
-    _set(copied, "__pydantic_private__", None if private is None else private.copy())
-    return copied
+_REQUEST_OWN = frozenset({"contents", "config", "tools_dict"})
+_CONFIG_OWN = frozenset({"system_instruction"})
 
 
 def specialized_request(template: LlmRequest, instruction: str) -> LlmRequest:
@@ -228,22 +207,44 @@ def specialized_request(template: LlmRequest, instruction: str) -> LlmRequest:
     The copy has its own contents list, config, tools_dict and mutable private state, so
     a model (or flow) that changes its request changes nothing another branch sees; the
     Content, tool and config values inside are shared and must not be mutated in place.
+
+    It is what `template.model_copy(update=...)` of a fresh config makes (a test pins
+    that), written out: a fan-out makes one per branch before the branch's call can
+    start, so at N=1000 the copies are on the critical path, and model_copy's generic path
+    (deep-copy and `extra="allow"` branches, `copy.copy` dispatch, update dicts, two
+    calls) costs ~40% more than these few dict and set copies.
     """
-    config = template.config
-    base = config.system_instruction
-    text = f"{base}\n\n{instruction}" if isinstance(base, str) and base else instruction
-    request = _copy_with(
-        template,
-        {
-            "contents": list(template.contents),
-            "config": _copy_with(config, {"system_instruction": text}),
-            "tools_dict": dict(template.tools_dict),
-        },
+    old = template.config
+    base = old.system_instruction
+    config_values = old.__dict__.copy()
+    config_values["system_instruction"] = (
+        f"{base}\n\n{instruction}" if isinstance(base, str) and base else instruction
     )
-    private = request.__pydantic_private__
+    cls = type(old)
+    config = cls.__new__(cls)
+    _set(config, "__dict__", config_values)
+    _set(config, "__pydantic_fields_set__", old.__pydantic_fields_set__.union(_CONFIG_OWN))
+    extra = old.__pydantic_extra__
+    _set(config, "__pydantic_extra__", None if extra is None else extra.copy())
+    private = old.__pydantic_private__
+    _set(config, "__pydantic_private__", None if private is None else private.copy())
+
+    values = template.__dict__.copy()
+    values["contents"] = list(template.contents)
+    values["config"] = config
+    values["tools_dict"] = dict(template.tools_dict)
+    cls = type(template)
+    request = cls.__new__(cls)
+    _set(request, "__dict__", values)
+    _set(request, "__pydantic_fields_set__", template.__pydantic_fields_set__.union(_REQUEST_OWN))
+    extra = template.__pydantic_extra__
+    _set(request, "__pydantic_extra__", None if extra is None else extra.copy())
+    private = template.__pydantic_private__
     if private is not None:
+        private = private.copy()
         for name, _ in _MUTABLE_PRIVATE:
             private[name] = copy.copy(private[name])
+    _set(request, "__pydantic_private__", private)
     return request
 
 
