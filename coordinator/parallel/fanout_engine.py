@@ -196,6 +196,7 @@ class _Run:
         task = None
         if deadlines is not None:  # an eager task factory runs this before create_task returns
             task = self.tasks[i] or asyncio.current_task()
+            self.tasks[i] = None  # the task is freed when it finishes, not after the fan-out
         latency = 0.0
         calls = prompt = completion = 0
         cost: float | None = 0.0
