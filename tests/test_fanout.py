@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from typing import Any
 
 import anyio
 import pytest
@@ -34,6 +35,7 @@ from coordinator.parallel.fanout import (
     retry_after_s,
     run_config_for,
     side_effecting,
+    specialized_request,
 )
 
 
@@ -135,6 +137,35 @@ async def test_retries_exhausted_marks_branch_failed():
     )
     assert result.failed_branches[0].reason.startswith("ServerError: 503")
     assert result.results[0].attempts == 3
+
+
+@pytest.mark.anyio
+async def test_a_call_budget_below_the_plan_stops_attempts_across_branches():
+    """max_llm_calls below N x (1 + retries) is shared by all branches: once spent, the
+    remaining attempts are refused and reported; a budget at the plan never binds."""
+    llm = FlakyLlm(model="flaky", failures=10)
+    branches = [Branch(id=f"b{i}", model=llm, request=branch_request("hi")) for i in range(3)]
+    result = await fan_out(branches, retries=2, max_llm_calls=4, sleep=no_sleep)
+    assert llm._calls == 4 and sum(r.attempts for r in result.results) == 4
+    assert any("call budget of 4 exhausted" in f.reason for f in result.failed_branches)
+    llm2 = FlakyLlm(model="flaky", failures=10)
+    branches = [Branch(id=f"b{i}", model=llm2, request=branch_request("hi")) for i in range(3)]
+    result = await fan_out(branches, retries=2, max_llm_calls=9, sleep=no_sleep)
+    assert llm2._calls == 9 and all(r.attempts == 3 for r in result.results)
+
+
+def test_branch_calls_are_priced_by_the_longest_known_model_prefix():
+    """Prices are looked up once per model name (cached): the lookup must still pick the
+    longest prefix, price offline models at 0 and unknown ones as None."""
+    from coordinator.models.usage import estimate_cost_usd
+
+    assert estimate_cost_usd("gemini-2.5-flash-lite-001", 1_000_000, 0) == pytest.approx(0.10)
+    assert estimate_cost_usd("models/gemini-2.5-flash", 1_000_000, 1_000_000) == pytest.approx(2.80)
+    assert estimate_cost_usd("gemini-2.5-flash-lite-001", 0, 1_000_000) == pytest.approx(0.40)
+    assert estimate_cost_usd("offline/echo", 500, 500) == 0.0
+    assert estimate_cost_usd("simulated", 24, 10) == 0.0
+    assert estimate_cost_usd("some-other-model", 1, 1) is None
+    assert estimate_cost_usd(None, 1, 1) is None and estimate_cost_usd("", 1, 1) is None
 
 
 def test_retryable_errors_and_retry_after():
@@ -331,6 +362,74 @@ async def test_fanout_agent_writes_300_distinct_keys_in_one_final_event():
 
 
 @pytest.mark.anyio
+async def test_fanout_agent_state_matches_what_fan_out_reports():
+    """The agent writes from the engine's per-branch records (no BranchResult per branch):
+    outputs, failures, order and usage must be what `fan_out` reports for the same work,
+    and a progress callback still gets a BranchResult per branch."""
+    from coordinator.models.usage import Usage
+    from coordinator.parallel.fanout import BranchResult, Metered
+
+    def make_branches():
+        async def table():
+            return {"rows": [1, 2]}
+
+        async def broken():
+            raise ValueError("bad clause")
+
+        async def metered():
+            return Metered(value="m", usage=Usage(llm_calls=2, prompt_tokens=5))
+
+        return [
+            Branch(id="model", model=echo_llm(), request=branch_request("clause 1")),
+            Branch(id="table", call=table),
+            Branch(id="broken", call=broken),
+            Branch(id="metered", call=metered, calls_per_attempt=2),
+        ]
+
+    reference = await fan_out(make_branches(), retries=0)
+    progress: list[tuple[int, int, Any]] = []
+    agent = FanOutAgent(
+        name="mix",
+        plan=lambda ctx: make_branches(),
+        retries=0,
+        on_progress=lambda done, total, r: progress.append((done, total, r)),
+    )
+    service = InMemorySessionService()
+    runner = Runner(app_name="t", agent=agent, session_service=service)
+    session = await service.create_session(app_name="t", user_id="u")
+    events = [
+        e
+        async for e in runner.run_async(
+            user_id="u",
+            session_id=session.id,
+            new_message=types.Content(role="user", parts=[types.Part(text="go")]),
+        )
+    ]
+    stored = (await service.get_session(app_name="t", user_id="u", session_id=session.id)).state
+    assert stored["mix:model"] == reference.outputs["model"] == "seen: clause 1"
+    assert stored["mix:table"] == {"rows": [1, 2]} and stored["mix:metered"] == "m"
+    assert "mix:broken" not in stored
+    meta = stored["mix:_meta"]
+    assert meta["order"] == ["model", "table", "broken", "metered"] == reference.order
+    assert meta["failed_branches"] == [f.model_dump() for f in reference.failed_branches]
+    assert meta["failed_branches"][0]["reason"] == "ValueError: bad clause"
+    ref_usage = reference.usage.model_dump(mode="json")
+    for key in ("llm_calls", "prompt_tokens", "completion_tokens", "cost_estimate_usd"):
+        assert meta["usage"][key] == ref_usage[key], key
+    assert meta["usage"]["llm_calls"] == 1 + 2  # the model call and the metered two
+    assert meta["planned_llm_calls"] == 4
+    assert "3/4 branches completed; missing: broken" in events[-1].content.parts[0].text
+    assert [(d, t) for d, t, _ in progress] == [(i, 4) for i in range(1, 5)]
+    assert all(isinstance(r, BranchResult) for _, _, r in progress)
+    assert {r.branch_id: r.ok for _, _, r in progress} == {
+        "model": True,
+        "table": True,
+        "broken": False,
+        "metered": True,
+    }
+
+
+@pytest.mark.anyio
 async def test_build_parallel_agent_uses_distinct_output_keys():
     agent = build_parallel_agent(
         [AgentBranch(id=f"c{i}", model=echo_llm(), instruction="check") for i in range(3)],
@@ -415,6 +514,42 @@ def test_branch_requests_do_not_share_mutable_state():
     assert len(b.contents) == 1 and b.tools_dict == {} and b._dynamic_instructions == []
     assert b.config.temperature is None and b.config.system_instruction == "sys"
     assert branch_request("three")._dynamic_instructions == []
+
+
+def test_a_specialized_request_is_the_model_copy_pydantic_would_make():
+    """The branch copy is hand-made for speed: it must stay what `model_copy` makes (same
+    values, same fields-set, so `exclude_unset` dumps agree), only with its own containers."""
+    template = branch_request("review", system_instruction="You check.")
+    template.config.temperature = 0.2
+    template._dynamic_instructions.append("dyn")
+    copy = specialized_request(template, "Clause 3.")
+    expected = template.model_copy(
+        update={
+            "contents": list(template.contents),
+            "config": template.config.model_copy(
+                update={"system_instruction": "You check.\n\nClause 3."}
+            ),
+            "tools_dict": dict(template.tools_dict),
+        }
+    )
+    assert type(copy) is LlmRequest and copy == expected
+    assert copy.model_fields_set == expected.model_fields_set
+    assert copy.config.model_fields_set == expected.config.model_fields_set
+    assert copy.model_dump(exclude_unset=True) == expected.model_dump(exclude_unset=True)
+    assert copy.config.model_dump(exclude_unset=True) == expected.config.model_dump(
+        exclude_unset=True
+    )
+    assert copy.__pydantic_private__ == template.__pydantic_private__
+    # its own containers: changing the copy leaves the template as it was
+    copy.contents.append(types.Content(role="model", parts=[types.Part(text="x")]))
+    copy.config.temperature = 0.9
+    copy._dynamic_instructions.append("more")
+    copy.tools_dict["t"] = FunctionTool(lambda: None)
+    copy.config.seed = 7
+    assert len(template.contents) == 1 and template.config.temperature == 0.2
+    assert template._dynamic_instructions == ["dyn"] and template.tools_dict == {}
+    assert template.config.seed is None and "seed" not in template.config.model_fields_set
+    assert template.config.system_instruction == "You check."
 
 
 def test_instruction_needs_a_model_branch():

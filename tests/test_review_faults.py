@@ -68,17 +68,17 @@ def fanout_log(monkeypatch, _judges_built) -> FanOutLog:
     monkeypatch.setenv("COORDINATOR_BRANCH_TIMEOUT", str(BRANCH_TIMEOUT_S))
     reset_settings()
     log = FanOutLog()
-    real = fanout.fan_out
+    real = fanout_agent.fan_out_outcome
 
     async def record_wait(seconds: float) -> None:
         log.waits.append(seconds)
 
-    async def recorded(*args: Any, sleep: Any = None, **kwargs: Any) -> fanout.FanOutResult:
-        result = await real(*args, sleep=record_wait, **kwargs)
-        log.results.append(result)
-        return result
+    async def recorded(*args: Any, sleep: Any = None, **kwargs: Any) -> Any:
+        outcome = await real(*args, sleep=record_wait, **kwargs)
+        log.results.append(outcome.result())
+        return outcome
 
-    monkeypatch.setattr(fanout_agent, "fan_out", recorded)
+    monkeypatch.setattr(fanout_agent, "fan_out_outcome", recorded)
     return log
 
 

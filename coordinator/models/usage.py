@@ -19,6 +19,7 @@ when the model's price is unknown. Offline models cost 0.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -40,16 +41,24 @@ def estimate_cost_usd(
     model: str | None, prompt_tokens: int, completion_tokens: int
 ) -> float | None:
     """Estimated USD for one call from list prices; 0 offline; None when the price is unknown."""
-    if not model:
+    price = _price(model) if model else None
+    if price is None:
         return None
+    pin, pout = price
+    return (prompt_tokens * pin + completion_tokens * pout) / 1_000_000
+
+
+@functools.lru_cache(maxsize=256)
+def _price(model: str) -> tuple[float, float] | None:
+    """(input, output) USD per 1M tokens of `model`, looked up once per name: a fan-out
+    prices every branch's call, and the prefix search sorts the table each time."""
     if model.startswith("offline/") or model in {"simulated", "scripted"}:
-        return 0.0
+        return (0.0, 0.0)
     name = model.rsplit("/", 1)[-1]
     # Longest known prefix wins so "gemini-2.5-flash-lite-001" is not priced as flash.
     for known in sorted(PRICES_PER_MTOK, key=len, reverse=True):
         if name.startswith(known):
-            pin, pout = PRICES_PER_MTOK[known]
-            return (prompt_tokens * pin + completion_tokens * pout) / 1_000_000
+            return PRICES_PER_MTOK[known]
     return None
 
 

@@ -26,7 +26,7 @@ from coordinator.errors import UsageError
 from coordinator.events import state_event
 from coordinator.inputs.content import user_text
 from coordinator.parallel.branches import Branch, plan_llm_calls
-from coordinator.parallel.fanout_engine import DEFAULT_LLM_CALLS_CAP, fan_out
+from coordinator.parallel.fanout_engine import DEFAULT_LLM_CALLS_CAP, fan_out_outcome
 from coordinator.parallel.isolated import assert_tree_has_no_side_effects, run_alone
 from coordinator.parallel.safety import assert_no_side_effects
 
@@ -133,7 +133,9 @@ class FanOutAgent(BaseAgent):
 
     async def _run_async_impl(self, ctx: InvocationContext) -> AsyncGenerator[Event, None]:
         branches = await self._plan(ctx)
-        result = await fan_out(
+        # the outcome, not a FanOutResult: state gets plain values, so no BranchResult
+        # (two pydantic models) per branch is built on the wake path and freed after
+        outcome = await fan_out_outcome(
             branches,
             limit=self.max_concurrency,
             timeout=self.branch_timeout_s,
@@ -142,21 +144,23 @@ class FanOutAgent(BaseAgent):
             max_llm_calls_cap=self.max_llm_calls_cap,
             sleep=self._sleep,
         )
-        delta: dict[str, Any] = {
-            f"{self.prefix}:{r.branch_id}": _jsonable(r.output) for r in result.results if r.ok
+        prefix = self.prefix
+        outputs = outcome.outputs()
+        delta: dict[str, Any] = {  # model text needs no conversion: no call for it
+            f"{prefix}:{branch_id}": out if type(out) is str else _jsonable(out)
+            for branch_id, out in outputs.items()
         }
-        failed = result.failed_branches
-        delta[f"{self.prefix}:{META_SUFFIX}"] = {
-            "order": result.order,
+        failed = outcome.failed_branches
+        delta[f"{prefix}:{META_SUFFIX}"] = {
+            "order": outcome.branch_ids,
             "failed_branches": [f.model_dump() for f in failed],
-            "usage": result.usage.model_dump(mode="json"),
-            "wall_ms": round(result.wall_ms, 3),
-            "planned_llm_calls": result.planned_llm_calls,
+            "usage": outcome.usage().model_dump(mode="json"),
+            "wall_ms": round(outcome.wall_ms, 3),
+            "planned_llm_calls": outcome.planned_llm_calls,
         }
         text = None
         if self.worker is not None:
-            by_id = {r.branch_id: r.output for r in result.results if r.ok}
-            answers = [by_id.get(b.id) for b in branches]
+            answers = [outputs.get(b.id) for b in branches]
             text = self.merge(answers) if self.merge is not None else _join(answers)
             if self.output_key:
                 delta[self.output_key] = text
