@@ -17,7 +17,8 @@ None of them except a CSV with such rows has out-of-scope requests, so `oos` lab
 (default: `DEFAULT_OOS`) are held out entirely (never trained on; their test rows must go
 to the fallback). For HWU64
 whole *scenarios* are held out (e.g. every `alarm_*` intent), so the held-out requests are
-not near-duplicates of a trained sibling intent.
+not near-duplicates of a trained sibling intent. With `oos_from` no label is held out:
+the out-of-scope rows are another dataset's test utterances (`foreign_oos`).
 """
 
 from __future__ import annotations

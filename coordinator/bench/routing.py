@@ -3,6 +3,9 @@
 Datasets (`--dataset`, see coordinator.bench.datasets): `bitext` (default, shipped),
 `banking77` and `hwu64` (public, read from `--data-dir`), or any `PATH.csv`. Labels held
 out entirely are OUT OF SCOPE (never seen in training; the right answer is the fallback).
+`--oos-from OTHER` keeps every label in scope and takes the out-of-scope test rows from
+another dataset's test split instead: off-topic requests for the whole bot rather than
+sibling intents of the same domain. Thresholds still come from in-scope training rows only.
 Every system uses the same WordLlama embeddings (semantic-router gets them through its
 `DenseEncoder` interface), so the comparison is about the routing.
 
