@@ -160,3 +160,94 @@ def test_cli_runs_on_hwu64_format_and_reports_every_column(tmp_path):
     for x in out["results"]:
         assert {"accuracy", "in_scope_accuracy", "oos_recall", "typo_accuracy", "p50_ms"} <= set(x)
         assert x["oos_recall"] is not None  # hwu64 has held-out scenarios
+
+
+def _csv(path: Path, rows: dict[str, list[str]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "label"])
+        for label, texts in rows.items():
+            w.writerows([t, label] for t in texts)
+    return path
+
+
+BANK = {  # in scope: 10 texts per label, so a 30% test split leaves 3 per label
+    label: [f"{t} number {i}" for i in range(4) for t in texts][:10]
+    for label, texts in INTENTS.items()
+}
+ASSISTANT = {  # another bot's requests: out of scope for BANK; one duplicates a BANK text
+    "alarm": [f"wake me up at {h} am" for h in range(1, 11)],
+    "weather": [f"will it rain in city {i}" for i in range(9)] + ["WHERE is my  new card number 0"],
+}
+
+
+def test_oos_from_takes_out_of_scope_rows_from_the_other_sets_test_split(tmp_path):
+    bank, other = _csv(tmp_path / "bank.csv", BANK), _csv(tmp_path / "assistant.csv", ASSISTANT)
+    data = load_dataset(str(bank), oos=0, oos_from=str(other), seed=1)
+    trained = {t for t, _ in data["train"]}
+    oos = [t for t, lab in data["test"] if lab == FALLBACK]
+    assert {lab for _, lab in data["train"]} == set(INTENTS)  # every label stays in scope
+    assert data["held_out"] == []
+    other_test = {t for t, _ in load_dataset(str(other), oos=0, seed=1)["test"]}
+    assert oos and set(oos) <= other_test  # only the other set's *test* rows
+    assert not set(oos) & trained
+    in_test = [t for t, lab in data["test"] if lab != FALLBACK]
+    assert len(oos) == len(in_test) // 3  # default: a quarter of the test set
+    assert data == load_dataset(str(bank), oos_from=str(other), seed=1)  # seeded
+
+
+def test_oos_from_drops_duplicates_of_in_scope_and_exposure_texts(tmp_path):
+    bank, other = _csv(tmp_path / "bank.csv", BANK), _csv(tmp_path / "assistant.csv", ASSISTANT)
+    exposure = ["wake me up at 1 am", "will it rain in city 0"]
+    pool: set[str] = set()
+    for seed in range(20):  # a seed whose test split holds the duplicate
+        data = load_dataset(
+            str(bank), oos_from=str(other), oos_sample=100, not_oos=exposure, seed=seed
+        )
+        oos = {t for t, lab in data["test"] if lab == FALLBACK}
+        assert "WHERE is my  new card number 0" not in oos  # same as a BANK text but for case
+        assert not oos & set(exposure)
+        assert len(oos) == data["oos_from"]["pool"]  # --oos-sample above the pool: all of it
+        pool |= oos
+        if data["oos_from"]["duplicates_of_in_scope_removed"]:
+            break
+    else:
+        pytest.fail("no seed put the duplicate in the other set's test split")
+    few = load_dataset(str(bank), oos_from=str(other), oos_sample=2, seed=seed)
+    assert sum(lab == FALLBACK for _, lab in few["test"]) == 2
+
+
+def test_cli_bad_oos_from_is_one_line_exit_2(tmp_path):
+    bank, other = _csv(tmp_path / "bank.csv", BANK), _csv(tmp_path / "assistant.csv", ASSISTANT)
+    dup = _csv(tmp_path / "dup.csv", {"a": BANK["lost_card"], "b": BANK["card_arrival"]})
+    for args, says in (
+        (["--oos-from", str(tmp_path / "nope.csv")], "--oos-from"),
+        (["--dataset", str(bank), "--oos-from", str(bank)], "another dataset"),
+        (["--oos-from", "bitext"], "another dataset"),
+        (["--oos-from", "banking77"], "--oos-from-dir"),
+        (["--oos-from", "hwu64", "--oos-from-dir", str(tmp_path / "missing")], "not found"),
+        (["--oos-from", str(other), "--oos", "3"], "drop --oos"),
+        (["--oos-from", str(other), "--oos-sample", "0"], "--oos-sample"),
+        (["--oos-sample", "5"], "needs --oos-from"),
+        (["--oos-from-dir", str(tmp_path)], "needs --oos-from"),
+        (["--dataset", str(bank), "--oos-from", str(dup)], "no test rows left"),
+    ):
+        r = _cli(*args, "--no-semantic-router")
+        assert r.returncode == 2, (args, r.stderr)
+        assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert says in r.stderr, (args, r.stderr)
+
+
+@pytest.mark.slow
+def test_cli_oos_from_reports_the_other_sets_rows_as_out_of_scope(tmp_path):
+    bank, other = _csv(tmp_path / "bank.csv", BANK), _csv(tmp_path / "assistant.csv", ASSISTANT)
+    r = _cli(
+        "--dataset", str(bank), "--oos-from", str(other), "--per-route", "2",
+        "--no-full", "--no-semantic-router", "--json",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["held_out_as_oos"] == [] and out["routes"] == sorted(INTENTS)
+    assert out["oos_from"]["dataset"] == "assistant.csv"
+    assert out["n_test_oos"] == (out["n_test"] - out["n_test_oos"]) // 3
+    assert all(x["oos_recall"] is not None for x in out["results"])

@@ -17,7 +17,8 @@ None of them except a CSV with such rows has out-of-scope requests, so `oos` lab
 (default: `DEFAULT_OOS`) are held out entirely (never trained on; their test rows must go
 to the fallback). For HWU64
 whole *scenarios* are held out (e.g. every `alarm_*` intent), so the held-out requests are
-not near-duplicates of a trained sibling intent.
+not near-duplicates of a trained sibling intent. With `oos_from` no label is held out:
+the out-of-scope rows are another dataset's test utterances (`foreign_oos`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,15 @@ from coordinator.errors import UsageError
 from coordinator.routing.routes import load_routes
 from coordinator.settings import get_settings
 
-__all__ = ["DEFAULT_OOS", "FALLBACK", "few_shot", "load_dataset", "route_utterances", "validation"]
+__all__ = [
+    "DEFAULT_OOS",
+    "FALLBACK",
+    "few_shot",
+    "foreign_oos",
+    "load_dataset",
+    "route_utterances",
+    "validation",
+]
 
 FALLBACK = "out_of_scope"
 BITEXT = Path(__file__).resolve().parents[2] / "agents" / "data" / "bitext" / "customer_support.csv"
@@ -129,22 +138,15 @@ def _read_csv(path: Path) -> tuple[Rows, list[str]]:
     return rows, oos
 
 
-def load_dataset(
-    name: str,
-    *,
-    data_dir: Path | None = None,
-    oos: int | None = None,
-    seed: int = 0,
-    level: str = "category",
-) -> dict:
-    """Train/test rows with held-out labels as out of scope (test label `FALLBACK`)."""
+def _read(name: str, data_dir: Path | None, seed: int, level: str, flag: str = "--dataset"):
+    """(kind, train, test, rows a CSV labels out of scope, source) of one dataset."""
     rng = random.Random(seed)
     kind = name if name in DEFAULT_OOS else "csv"
-    n_oos = DEFAULT_OOS[kind] if oos is None else oos
     extra_oos: list[str] = []
     if kind in ("banking77", "hwu64"):
         if data_dir is None:
-            raise UsageError(f"--dataset {name} needs --data-dir DIR (see docs/benchmarks.md)")
+            dir_flag = "--data-dir" if flag == "--dataset" else f"{flag}-dir"
+            raise UsageError(f"{flag} {name} needs {dir_flag} DIR (see docs/benchmarks.md)")
         train, test = (_read_banking77 if kind == "banking77" else _read_hwu64)(data_dir)
         source = str(data_dir)
     elif kind == "bitext":
@@ -155,6 +157,74 @@ def load_dataset(
         rows, extra_oos = _read_csv(Path(name))
         train, test = _split_by_label(_group(rows), rng)
         source = name
+    return kind, train, test, extra_oos, source, rng
+
+
+def _key(text: str) -> str:
+    """Duplicate test: same text up to case and runs of whitespace."""
+    return " ".join(text.casefold().split())
+
+
+def foreign_oos(
+    name: str,
+    *,
+    data_dir: Path | None,
+    seed: int,
+    n: int,
+    exclude: Iterable[str],
+) -> dict:
+    """`n` seeded test utterances of ANOTHER dataset, none equal to a text in `exclude`.
+
+    Off-topic requests for the whole bot (a banking bot asked to set an alarm), unlike
+    held-out sibling intents of the same set. Only the other set's *test* split is read,
+    every label of it; texts of the in-scope set (train and test) and of the exposure
+    corpus are dropped so that no out-of-scope test row was ever trained on.
+    """
+    _, _, test, extra, source, _ = _read(name, data_dir, seed, "category", flag="--oos-from")
+    seen = {_key(t) for t in exclude}
+    pool: dict[str, str] = {}
+    dropped = 0
+    for text in [t for t, _ in test] + extra:
+        key = _key(text)
+        if key in seen:
+            dropped += 1
+        elif key not in pool:
+            pool[key] = text
+    texts = sorted(pool.values())  # sorted: the sample depends on the seed, not file order
+    sample = random.Random(seed).sample(texts, min(n, len(texts)))
+    return {
+        "dataset": name if name in DEFAULT_OOS else Path(name).name,
+        "source": source,
+        "test_rows": len(test) + len(extra),
+        "duplicates_of_in_scope_removed": dropped,
+        "pool": len(texts),
+        "texts": sample,
+    }
+
+
+def load_dataset(
+    name: str,
+    *,
+    data_dir: Path | None = None,
+    oos: int | None = None,
+    seed: int = 0,
+    level: str = "category",
+    oos_from: str | None = None,
+    oos_from_dir: Path | None = None,
+    oos_sample: int | None = None,
+    not_oos: Iterable[str] = (),
+) -> dict:
+    """Train/test rows with held-out labels as out of scope (test label `FALLBACK`).
+
+    With `oos_from`, every label stays in scope and the out-of-scope test rows are instead
+    `oos_sample` (default: a third of the in-scope test rows, i.e. a quarter of the test
+    set, the same cap as held-out labels) test utterances of that other dataset, minus
+    any text of this dataset or of `not_oos` (the exposure corpus): see `foreign_oos`.
+    """
+    kind, train, test, extra_oos, source, rng = _read(name, data_dir, seed, level)
+    n_oos = DEFAULT_OOS[kind] if oos is None else oos
+    if oos_from is not None:
+        n_oos, extra_oos = 0, []  # the other set supplies every out-of-scope row
     labels = sorted({lab for _, lab in train})
     if kind == "hwu64":  # hold out whole scenarios
         scenarios = sorted({lab.split("_", 1)[0] for lab in labels})
@@ -167,9 +237,22 @@ def load_dataset(
     in_test = [(t, lab) for t, lab in test if lab not in held_set]
     oos_pool = [t for t, lab in test if lab in held_set]
     rng.shuffle(oos_pool)
+    foreign = None
+    if oos_from is not None:
+        foreign = foreign_oos(
+            oos_from,
+            data_dir=oos_from_dir,
+            seed=seed,
+            n=len(in_test) // 3 if oos_sample is None else oos_sample,
+            exclude=[t for t, _ in train + in_test] + list(not_oos),
+        )
+        oos_pool = foreign.pop("texts")
+        if not oos_pool:
+            raise UsageError(f"--oos-from {oos_from}: no test rows left after removing duplicates")
     # Out-of-scope rows: at most a quarter of the test set (a big held-out label must not
     # swamp it); rows a CSV labelled out of scope are all kept.
-    test = in_test + [(t, FALLBACK) for t in oos_pool[: len(in_test) // 3] + extra_oos]
+    cap = len(oos_pool) if foreign is not None else len(in_test) // 3
+    test = in_test + [(t, FALLBACK) for t in oos_pool[:cap] + extra_oos]
     if len({lab for _, lab in train}) < 2:
         raise UsageError(f"{source}: fewer than two labels left to train on")
     return {
@@ -179,6 +262,7 @@ def load_dataset(
         "test": test,
         "held_out": held_groups,
         "held_out_labels": held,
+        "oos_from": foreign,
     }
 
 

@@ -3,6 +3,9 @@
 Datasets (`--dataset`, see coordinator.bench.datasets): `bitext` (default, shipped),
 `banking77` and `hwu64` (public, read from `--data-dir`), or any `PATH.csv`. Labels held
 out entirely are OUT OF SCOPE (never seen in training; the right answer is the fallback).
+`--oos-from OTHER` keeps every label in scope and takes the out-of-scope test rows from
+another dataset's test split instead: off-topic requests for the whole bot rather than
+sibling intents of the same domain. Thresholds still come from in-scope training rows only.
 Every system uses the same WordLlama embeddings (semantic-router gets them through its
 `DenseEncoder` interface), so the comparison is about the routing.
 
@@ -31,7 +34,7 @@ import numpy as np
 
 from coordinator.bench.datasets import FALLBACK, few_shot, load_dataset, validation
 from coordinator.bench.typos import typo_copy
-from coordinator.cli._args import add_outlier_args, non_negative_int
+from coordinator.cli._args import add_outlier_args, non_negative_int, positive_int
 from coordinator.errors import UsageError
 
 __all__ = ["register", "run"]
@@ -63,6 +66,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=non_negative_int,
         help="labels held out as out of scope (HWU64: scenarios); default 3 bitext, "
         "19 banking77, 3 hwu64, 0 csv",
+    )
+    p.add_argument(
+        "--oos-from",
+        metavar="DATASET",
+        help="out-of-scope test rows from ANOTHER dataset's test split (bitext | banking77 "
+        "| hwu64 | PATH.csv); every label of --dataset stays in scope",
+    )
+    p.add_argument("--oos-from-dir", type=Path, help="folder of the --oos-from files")
+    p.add_argument(
+        "--oos-sample",
+        type=positive_int,
+        help="--oos-from rows to sample (seeded); default a third of the in-scope test "
+        "rows (a quarter of the test set)",
     )
     p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument(
@@ -229,8 +245,22 @@ def run(args: argparse.Namespace) -> dict:
     retentions = _retentions(args.target_retention)
     ks = _ints(args.per_route, "--per-route", 2)
     data_dir = args.data_dir if args.data_dir is not None else args.data
+    outliers: list[str] = []
+    if args.outliers:
+        # deferred: only a run with --outliers reads a corpus
+        from coordinator.routing.outliers import balanced_outliers
+
+        outliers = balanced_outliers(args.outliers, args.outlier_sample, seed=args.seed)
     data = load_dataset(
-        args.dataset, data_dir=data_dir, oos=args.oos, seed=args.seed, level=args.level
+        args.dataset,
+        data_dir=data_dir,
+        oos=args.oos,
+        seed=args.seed,
+        level=args.level,
+        oos_from=args.oos_from,
+        oos_from_dir=args.oos_from_dir,
+        oos_sample=args.oos_sample,
+        not_oos=outliers,
     )
     test = [(t, _safe(lab) if lab != FALLBACK else lab) for t, lab in data["test"]]
     train = [(t, _safe(lab)) for t, lab in data["train"]]
@@ -243,12 +273,6 @@ def run(args: argparse.Namespace) -> dict:
             _measure(name, setup, lambda t, m=model: m.route(t).route, test, typos, note)
         )
 
-    outliers: list[str] = []
-    if args.outliers:
-        # deferred: only a run with --outliers reads a corpus
-        from coordinator.routing.outliers import balanced_outliers
-
-        outliers = balanced_outliers(args.outliers, args.outlier_sample, seed=args.seed)
     systems = [("ours classifier", "embedding", ()), ("ours hybrid", "hybrid", ())]
     if outliers:
         systems.append(("ours hybrid+OE", "hybrid", outliers))
@@ -305,6 +329,7 @@ def run(args: argparse.Namespace) -> dict:
         "seed": args.seed,
         "routes": sorted({lab for _, lab in train}),
         "held_out_as_oos": data["held_out"],
+        "oos_from": data["oos_from"],
         "n_train": len(train),
         "n_test": len(test),
         "n_test_oos": sum(1 for _, r in test if r == FALLBACK),
@@ -319,6 +344,32 @@ def run(args: argparse.Namespace) -> dict:
     }
 
 
+def _check_oos_from(args: argparse.Namespace) -> None:
+    """--oos-from and its companions make sense together, and only with another dataset."""
+    if args.oos_from is None:
+        for flag, value in (
+            ("--oos-from-dir", args.oos_from_dir),
+            ("--oos-sample", args.oos_sample),
+        ):
+            if value is not None:
+                raise UsageError(f"{flag} needs --oos-from DATASET")
+        return
+    names = ("bitext", "banking77", "hwu64")
+    if args.oos_from not in names and not Path(args.oos_from).is_file():
+        raise UsageError(
+            f"--oos-from {args.oos_from!r}: not bitext, banking77, hwu64 or an existing CSV file"
+        )
+    same = args.oos_from == args.dataset or (
+        args.oos_from not in names
+        and args.dataset not in names
+        and Path(args.oos_from).resolve() == Path(args.dataset).resolve()
+    )
+    if same:
+        raise UsageError(f"--oos-from {args.oos_from}: must be another dataset than --dataset")
+    if args.oos:
+        raise UsageError("--oos-from keeps every label of --dataset in scope: drop --oos")
+
+
 def _main(args: argparse.Namespace) -> int:
     import json
 
@@ -330,6 +381,7 @@ def _main(args: argparse.Namespace) -> int:
         raise UsageError(
             f"--dataset {args.dataset!r}: not bitext, banking77, hwu64 or an existing CSV file"
         )
+    _check_oos_from(args)
     # One BLAS thread for every system: a router answers one request per call, and on a
     # busy machine multi-threaded matrix-vector products cost 100x more than they save.
     with threadpool_limits(1):
@@ -344,6 +396,13 @@ def _main(args: argparse.Namespace) -> int:
     if not console.is_terminal:
         console = Console(width=160)  # piped: do not wrap the table at 80 columns
     held = ", ".join(result["held_out_as_oos"]) or "none (no OOS rows)"
+    if result["oos_from"]:
+        f = result["oos_from"]
+        held = (
+            f"none; OOS = {result['n_test_oos']} test rows of {f['dataset']} "
+            f"({f['duplicates_of_in_scope_removed']} duplicates of in-scope/exposure texts "
+            "removed)"
+        )
     console.print(
         f"{result['dataset']}: {len(result['routes'])} routes, held out as out of scope: "
         f"{held}; train {result['n_train']}, test {result['n_test']} rows "
