@@ -58,6 +58,24 @@ class FlakyLlm(BaseLlm):
         yield text_response("ok after retries")
 
 
+async def _run_agent(agent, text: str, run_config=None) -> tuple[list, dict]:
+    """One Runner request of `agent` in a fresh in-memory session: (events, final state)."""
+    service = InMemorySessionService()
+    runner = Runner(app_name="t", agent=agent, session_service=service)
+    session = await service.create_session(app_name="t", user_id="u")
+    events = [
+        e
+        async for e in runner.run_async(
+            user_id="u",
+            session_id=session.id,
+            new_message=types.Content(role="user", parts=[types.Part(text=text)]),
+            run_config=run_config,
+        )
+    ]
+    stored = await service.get_session(app_name="t", user_id="u", session_id=session.id)
+    return events, stored.state
+
+
 def echo_llm() -> OfflineLlm:
     return OfflineLlm(
         model="offline/echo", policy=lambda req: text_response("seen: " + last_user_text(req))
@@ -338,23 +356,12 @@ async def test_fanout_agent_writes_300_distinct_keys_in_one_final_event():
         ]
 
     agent = FanOutAgent(name="checks", plan=plan, max_concurrency=50)
-    service = InMemorySessionService()
-    runner = Runner(app_name="t", agent=agent, session_service=service)
-    session = await service.create_session(app_name="t", user_id="u")
-    events = [
-        e
-        async for e in runner.run_async(
-            user_id="u",
-            session_id=session.id,
-            new_message=types.Content(role="user", parts=[types.Part(text="review")]),
-        )
-    ]
+    events, stored = await _run_agent(agent, "review")
     with_state = [e for e in events if e.actions and e.actions.state_delta]
     assert len(with_state) == 1
     delta = with_state[0].actions.state_delta
     keys = [k for k in delta if k != "checks:_meta"]
     assert len(keys) == len(set(keys)) == n
-    stored = (await service.get_session(app_name="t", user_id="u", session_id=session.id)).state
     assert all(stored[f"checks:s{i}"] == f"seen: section {i}" for i in range(n))
     meta = stored["checks:_meta"]
     assert meta["failed_branches"] == [] and len(meta["order"]) == n
@@ -394,18 +401,7 @@ async def test_fanout_agent_state_matches_what_fan_out_reports():
         retries=0,
         on_progress=lambda done, total, r: progress.append((done, total, r)),
     )
-    service = InMemorySessionService()
-    runner = Runner(app_name="t", agent=agent, session_service=service)
-    session = await service.create_session(app_name="t", user_id="u")
-    events = [
-        e
-        async for e in runner.run_async(
-            user_id="u",
-            session_id=session.id,
-            new_message=types.Content(role="user", parts=[types.Part(text="go")]),
-        )
-    ]
-    stored = (await service.get_session(app_name="t", user_id="u", session_id=session.id)).state
+    events, stored = await _run_agent(agent, "go")
     assert stored["mix:model"] == reference.outputs["model"] == "seen: clause 1"
     assert stored["mix:table"] == {"rows": [1, 2]} and stored["mix:metered"] == "m"
     assert "mix:broken" not in stored
@@ -436,17 +432,7 @@ async def test_build_parallel_agent_uses_distinct_output_keys():
         name="clauses",
     )
     pipeline = SequentialAgent(name="pipe", sub_agents=[agent])
-    service = InMemorySessionService()
-    runner = Runner(app_name="t", agent=pipeline, session_service=service)
-    session = await service.create_session(app_name="t", user_id="u")
-    async for _ in runner.run_async(
-        user_id="u",
-        session_id=session.id,
-        new_message=types.Content(role="user", parts=[types.Part(text="the contract")]),
-        run_config=run_config_for(3),
-    ):
-        pass
-    state = (await service.get_session(app_name="t", user_id="u", session_id=session.id)).state
+    _, state = await _run_agent(pipeline, "the contract", run_config_for(3))
     assert {k: v for k, v in state.items() if k.startswith("clauses:")} == {
         f"clauses:c{i}": "seen: the contract" for i in range(3)
     }

@@ -220,12 +220,7 @@ def specialized_request(template: LlmRequest, instruction: str) -> LlmRequest:
     config_values["system_instruction"] = (
         f"{base}\n\n{instruction}" if isinstance(base, str) and base else instruction
     )
-    cls = type(old)
-    config = cls.__new__(cls)
-    _set(config, "__dict__", config_values)
-    _set(config, "__pydantic_fields_set__", old.__pydantic_fields_set__.union(_CONFIG_OWN))
-    extra = old.__pydantic_extra__
-    _set(config, "__pydantic_extra__", None if extra is None else extra.copy())
+    config = _copied(old, config_values, _CONFIG_OWN)
     private = old.__pydantic_private__
     _set(config, "__pydantic_private__", None if private is None else private.copy())
 
@@ -233,12 +228,7 @@ def specialized_request(template: LlmRequest, instruction: str) -> LlmRequest:
     values["contents"] = list(template.contents)
     values["config"] = config
     values["tools_dict"] = dict(template.tools_dict)
-    cls = type(template)
-    request = cls.__new__(cls)
-    _set(request, "__dict__", values)
-    _set(request, "__pydantic_fields_set__", template.__pydantic_fields_set__.union(_REQUEST_OWN))
-    extra = template.__pydantic_extra__
-    _set(request, "__pydantic_extra__", None if extra is None else extra.copy())
+    request = _copied(template, values, _REQUEST_OWN)
     private = template.__pydantic_private__
     if private is not None:
         private = private.copy()
@@ -246,6 +236,18 @@ def specialized_request(template: LlmRequest, instruction: str) -> LlmRequest:
             private[name] = copy.copy(private[name])
     _set(request, "__pydantic_private__", private)
     return request
+
+
+def _copied(model, values: dict[str, Any], own: frozenset[str]):
+    """`model`'s class holding `values`, fields set as `model`'s plus `own`, its own extras
+    (private state is the caller's: the request's needs fresh mutable values)."""
+    cls = type(model)
+    new = cls.__new__(cls)
+    _set(new, "__dict__", values)
+    _set(new, "__pydantic_fields_set__", model.__pydantic_fields_set__.union(own))
+    extra = model.__pydantic_extra__
+    _set(new, "__pydantic_extra__", None if extra is None else extra.copy())
+    return new
 
 
 def plan_llm_calls(n_branches: int, retries: int) -> int:
