@@ -344,6 +344,14 @@ def run(args: argparse.Namespace) -> dict:
     }
 
 
+_NAMED = ("bitext", "banking77", "hwu64")  # the datasets read by name; else a CSV path
+
+
+def _check_dataset(flag: str, value: str) -> None:
+    if value not in _NAMED and not Path(value).is_file():
+        raise UsageError(f"{flag} {value!r}: not bitext, banking77, hwu64 or an existing CSV file")
+
+
 def _check_oos_from(args: argparse.Namespace) -> None:
     """--oos-from and its companions make sense together, and only with another dataset."""
     if args.oos_from is None:
@@ -354,14 +362,10 @@ def _check_oos_from(args: argparse.Namespace) -> None:
             if value is not None:
                 raise UsageError(f"{flag} needs --oos-from DATASET")
         return
-    names = ("bitext", "banking77", "hwu64")
-    if args.oos_from not in names and not Path(args.oos_from).is_file():
-        raise UsageError(
-            f"--oos-from {args.oos_from!r}: not bitext, banking77, hwu64 or an existing CSV file"
-        )
+    _check_dataset("--oos-from", args.oos_from)
     same = args.oos_from == args.dataset or (
-        args.oos_from not in names
-        and args.dataset not in names
+        args.oos_from not in _NAMED
+        and args.dataset not in _NAMED
         and Path(args.oos_from).resolve() == Path(args.dataset).resolve()
     )
     if same:
@@ -377,10 +381,7 @@ def _main(args: argparse.Namespace) -> int:
 
     if args.data is not None and not args.data.is_file():
         raise UsageError(f"{args.data}: bench data not found")
-    if args.dataset not in ("bitext", "banking77", "hwu64") and not Path(args.dataset).is_file():
-        raise UsageError(
-            f"--dataset {args.dataset!r}: not bitext, banking77, hwu64 or an existing CSV file"
-        )
+    _check_dataset("--dataset", args.dataset)
     _check_oos_from(args)
     # One BLAS thread for every system: a router answers one request per call, and on a
     # busy machine multi-threaded matrix-vector products cost 100x more than they save.

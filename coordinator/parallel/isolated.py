@@ -23,20 +23,15 @@ from coordinator.models.usage import Usage
 from coordinator.parallel.branches import Metered
 from coordinator.parallel.safety import assert_no_side_effects, parallel_branch
 
-__all__ = ["agents_in", "assert_tree_has_no_side_effects", "run_alone"]
+__all__ = ["assert_tree_has_no_side_effects", "run_alone"]
 
 PRIVATE_PREFIXES = ("_adk", "temp:", "coordinator:")
-
-
-def agents_in(agent: BaseAgent) -> list[BaseAgent]:
-    """`agent` and every agent below it, deferred ones built (a check must see them all)."""
-    return walk(agent)
 
 
 def assert_tree_has_no_side_effects(agents: Iterable[BaseAgent], *, role: str) -> None:
     """`UsageError` naming the agent when any agent of the trees carries such a tool."""
     for top in agents:
-        for agent in agents_in(top):
+        for agent in walk(top):  # deferred agents built: the check must see inside them
             assert_no_side_effects(getattr(agent, "tools", None) or [],
                                    where=f" ({role} {agent.name!r})")
 
