@@ -43,7 +43,7 @@ class DeferredAgent(BaseAgent):
         default_factory=frozenset,
         description="Names of the agents the built agent holds (its own included).",
     )
-    _slot: _Slot = PrivateAttr(default_factory=lambda: _Slot())
+    _slot: _Slot = PrivateAttr(default_factory=_Slot)
 
     @property
     def built(self) -> bool:
