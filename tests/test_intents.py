@@ -144,7 +144,65 @@ def test_second_failed_turn_escalates(cascade):
     assert cascade.plan("thanks", failures=1).escalation is None  # courtesy is no failure
 
 
+# A person AND another ask: both are answered, the hand-over after the other specialist.
+PERSON_AND_ANOTHER_ASK = {
+    "Why was I charged twice on my card? Also, I'd like to speak to a manager.": [
+        "billing",
+        "escalation",
+    ],
+    "I can't log in to the app. Can I talk to a real person too?": [
+        "technical_support",
+        "escalation",
+    ],
+    "I need a refund. I also want to talk to a person.": ["refund", "escalation"],
+    "¿Por qué me cobraron dos veces este mes? Además, quiero hablar con una persona.": [
+        "billing",
+        "escalation",
+    ],
+    "Ich möchte mit einem Menschen sprechen. Außerdem stürzt die App ständig ab.": [
+        "escalation",
+        "technical_support",
+    ],
+}
+
+
+@pytest.mark.parametrize("text", sorted(PERSON_AND_ANOTHER_ASK))
+def test_a_person_and_another_ask_are_two_parts(cascade, text):
+    plan = cascade.plan(text)
+    assert [d.route for _, d in plan.parts] == PERSON_AND_ANOTHER_ASK[text]
+    assert plan.decision.route == "multi_intent"
+    assert plan.escalation == "requested" and plan.explicit  # the user asked: open the ticket
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "the app keeps crashing and I want to speak to someone on the phone",
+        "my invoice is wrong, get me a manager",
+        "I was charged twice and nobody answers my emails, let me talk to a human",
+    ],
+)
+def test_the_reason_for_wanting_a_person_is_not_a_second_ask(cascade, text):
+    plan = cascade.plan(text)
+    assert plan.parts == [] and plan.decision.route == "escalation"
+    assert plan.escalation == "requested" and plan.explicit
+
+
 # --- through the Python API ---------------------------------------------------------------------
+
+
+def test_a_person_and_a_billing_question_get_both_and_one_ticket(coordinator):
+    text = "Why was I charged twice on my card? Also, I'd like to speak to a manager."
+    reply = coordinator.ask(text, user_id="alice")
+    assert reply.routes == ["billing", "escalation"] and reply.method == "multi"
+    assert "INV-10005" in reply.text  # billing really looked up the duplicate charge
+    [ticket] = TicketStore().list()  # opened at once: the user asked for a person
+    assert ticket.number in reply.text and ticket.user_id == "alice"
+    assert ticket.reason == "requested" and ticket.session_id == reply.session_id
+    assert reply.text.index("INV-10005") < reply.text.index(ticket.number)
+    # The hand-over does not swallow billing's offer: "yes" still confirms it.
+    yes = coordinator.ask("yes", user_id="alice", session_id=reply.session_id)
+    assert yes.route == "billing" and "refunded" in yes.text
 
 
 @pytest.mark.parametrize("lang", sorted(PERSON_REQUESTS))
@@ -417,6 +475,10 @@ def test_api_server_escalates_and_splits_over_http(tmp_path: Path):
             if "coordinator:routes" in ((e.get("actions") or {}).get("stateDelta") or {})
         ]
         assert routes == [["billing", "technical_support"]]
+        events = run("Why was I charged twice on my card? Also, I'd like to speak to a manager.")
+        assert [e["author"] for e in events if e["author"] in ("billing", "escalation")][-1] == (
+            "escalation"
+        )
         events = run("Ich möchte mit einem Menschen sprechen")
         assert any(e["author"] == "escalation" for e in events)
     # The server's data dir (tests._servers.server_env) holds the store with the ticket.

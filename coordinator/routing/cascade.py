@@ -29,6 +29,8 @@ Around the router (`coordinator.routing.intents`), when the app wires them:
   escalation agent; so does a session whose turns fail twice in a row (fallback, low
   confidence, "this is useless"). `coordinator:escalation` in state says why and whether
   the user asked explicitly (the hand-off tool opens a ticket only then, or after a "yes").
+  A message that asks for a person AND asks something else ("why was I charged twice? Also,
+  get me a manager") is two parts for the multi-intent agent: the answer, then the hand-over.
 * **Clarify**: a vague message ("help", "it doesn't work") or a confident route whose
   runner-up is within `clarify_margin` gets ONE question naming the options; the next turn
   is routed on both turns' text.
@@ -66,6 +68,7 @@ from coordinator.routing.intents import (
     is_courtesy,
     is_frustrated,
     is_greeting,
+    is_own_ask,
     is_pleasantry,
     is_remedy,
     is_remedy_of,
@@ -346,6 +349,47 @@ class RoutingCascade:
                 by_route[d.route] = (piece, d)
         return (list(by_route.values()) if len(by_route) >= 2 else []), None
 
+    def _person_parts(self, text: str, person: Decision) -> list[tuple[str, Decision]]:
+        """Parts of a message that asks for a person AND asks something else, or [].
+
+        "why was I charged twice? Also, I want to talk to a manager" is two asks: the charge
+        is answered and the conversation handed over. "the app keeps crashing and I want to
+        speak to someone" is one: the crash is why the customer wants a person, so it stays
+        with the hand-over (as a cause stays with its refund, `is_remedy_of`). Another part
+        counts only when it asks something itself or the message announces a second ask,
+        and routes confidently to a chat specialist.
+        """
+        esc = self.escalation_route
+        if not self.multi_intent_agent or (self.document_routes and len(text) >= LONG_MESSAGE):
+            return []
+        pieces = [(j, p) for j, p in split_joined(text) if not is_pleasantry(p)]
+        pieces = _without_background(pieces)
+        wants = [asks_for_person(p) for _, p in pieces]
+        if len(pieces) < 2 or all(wants) or not any(wants):
+            return []
+        # "... Can I talk to a person TOO?" announces the hand-over as a second ask.
+        person_texts = [p for (_, p), wanted in zip(pieces, wants, strict=True) if wanted]
+        announced = any(announces_another_ask(join) for join, _ in pieces[1:]) or any(
+            announces_another_ask(p) for p in person_texts
+        )
+        bar = ANNOUNCED_PART_CONFIDENCE if announced else SPLIT_PART_CONFIDENCE
+        by_route: dict[str, tuple[str, Decision]] = {}
+        for (_, piece), wanted in zip(pieces, wants, strict=True):
+            d = person if wanted else self.decide(piece)
+            if not wanted:
+                if not d.confident or d.route not in self.chat_routes or d.confidence < bar:
+                    return []
+                if not (announced or is_own_ask(piece)):
+                    return []  # the reason for wanting a person, not an ask of its own
+                if self.clarify_margin is not None and margin(d) < self.clarify_margin:
+                    return []
+            if d.route in by_route:
+                prev_text, prev = by_route[d.route]
+                by_route[d.route] = (f"{prev_text}. {piece}", prev)
+            else:
+                by_route[d.route] = (piece, d)
+        return list(by_route.values()) if esc in by_route and len(by_route) >= 2 else []
+
     def _question(self, decision: Decision, vague: bool) -> str:
         """Name the close candidates (or, for a vague message, the likeliest chat routes)."""
         ranked = sorted(
@@ -381,6 +425,20 @@ class RoutingCascade:
             return TurnPlan(decision=decision, escalation="confirmed", explicit=True, text=text)
         if esc and asks_for_person(text):
             decision = Decision(route=esc, confidence=1.0, method="escalation", candidate=esc)
+            parts = self._person_parts(text, decision)
+            if parts:  # a person AND another ask: both, the hand-over after the answer
+                multi = decision.model_copy(
+                    update={
+                        "route": self.multi_intent_agent,
+                        "method": "multi",
+                        "confident": True,
+                        "candidate": parts[0][1].route,
+                        "confidence": min(d.confidence for _, d in parts),
+                    }
+                )
+                return TurnPlan(
+                    decision=multi, parts=parts, escalation="requested", explicit=True, text=text
+                )
             return TurnPlan(decision=decision, escalation="requested", explicit=True, text=text)
         routed = text
         if clarifying:

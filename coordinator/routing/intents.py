@@ -45,6 +45,7 @@ __all__ = [
     "is_courtesy",
     "is_frustrated",
     "is_greeting",
+    "is_own_ask",
     "is_pleasantry",
     "is_remedy",
     "is_remedy_of",
@@ -59,8 +60,8 @@ __all__ = [
 _PEOPLE = {
     # someone who is not the bot, per language
     "en": r"(a |an |the |some |your )?(real |actual |live |human )?"
-    r"(human|person|people|agent|representative|rep|manager|supervisor|someone|somebody|operator"
-    r"|staff( member)?|employee)",
+    r"(human|person|people|agent|representative|rep|manager|supervisor|boss|someone|somebody"
+    r"|operator|staff( member)?|employee)",
     "es": r"(un |una |el |la |alg[uú]n )?(humano|persona( real| de verdad)?|agente|gerente"
     r"|supervisor(a)?|representante|encargad[oa]|operador(a)?|alguien)",
     "de": r"(einem |einer |einen |eine |dem |den )?(echten |richtigen )?"
@@ -78,7 +79,8 @@ _PERSON_PATTERNS = [
     # English
     rf"\b(talk|speak|chat)\s+(to|with)\s+{_PEOPLE['en']}\b",
     rf"\b(connect|transfer|put)\s+me\s+(through\s+)?(to|with)\s+{_PEOPLE['en']}\b",
-    r"\b(get|give|want|need)( me)? (a |an )?(real |live )?(human|person|human agent|live agent)\b",
+    r"\b(get|give|want|need|fetch|find)( me)? (a |an |the |your )?(real |live |actual )?"
+    r"(human|person|human agent|live agent|manager|supervisor|boss|representative)\b",
     r"\b(human|live) (agent|support|being)\b",
     r"\bescalate (this|it|my (case|issue|ticket))\b",
     # Spanish
@@ -425,6 +427,12 @@ def announces_another_ask(join: str) -> bool:
     "Autre chose :"): the customer says there are two things, so each part needs less
     certainty of its own to be split off."""
     return bool(_ANOTHER_ASK.search(join))
+
+
+def is_own_ask(part: str) -> bool:
+    """True when a part asks something itself (a question, "please send...", "quiero..."):
+    beside a request for a person it is a second ask, not the reason for wanting one."""
+    return bool(_OWN_ASK.search(part))
 
 
 def is_remedy(part: str) -> bool:
