@@ -19,7 +19,7 @@ technical_support, contact_human_agent -> escalation; texts copied into routes.y
 excluded), and on the user turns of adk_web/support/support.evalset.json.
 
 Third, the product cascade on messy support traffic (tests/data/messy: the dev table the
-rules were tuned on and the two held-out tables, each written before the rule changes it
+rules were tuned on and the four held-out tables, each written before the rule changes it
 scores, scored separately):
 single-ask accuracy, the false-split rate of single asks with a second clause ("it broke,
 I want my money back"), and two-ask messages split into both right routes.
@@ -79,7 +79,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=Path,
         action="append",
         metavar="CSV",
-        help="messy-traffic table to score (repeatable; default: dev and both held-out tables)",
+        help="messy-traffic table to score (repeatable; default: dev and every held-out table)",
     )
     p.add_argument(
         "--messy-only",
