@@ -126,8 +126,10 @@ def test_vague_requests_get_a_question_not_a_guess(cascade, text):
 
 
 def test_the_answer_to_a_question_is_routed_with_both_turns(cascade):
-    plan = cascade.plan("about my card", clarifying="it doesn't work")
-    assert plan.text == "it doesn't work\nabout my card"
+    # An answer the router is unsure of alone ("about my card" alone is billing now, and an
+    # answer sure on its own is routed alone) is routed with the question's turn.
+    plan = cascade.plan("the card thing", clarifying="it doesn't work")
+    assert plan.text == "it doesn't work\nthe card thing" and plan.decision.route == "billing"
     assert plan.question is None  # never two questions in a row
 
 
@@ -163,6 +165,11 @@ PERSON_AND_ANOTHER_ASK = {
         "escalation",
         "technical_support",
     ],
+    # a person named as the one to take a complaint; a short request beside it
+    "Please switch my payment to direct debit, and separately I'd like a human to review my "
+    "complaint.": ["billing", "escalation"],
+    "Bitte ändern Sie meine Zahlungsmethode auf PayPal, und ich möchte mich bei einem "
+    "Vorgesetzten beschweren.": ["billing", "escalation"],
 }
 
 

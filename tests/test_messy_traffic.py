@@ -18,9 +18,8 @@ import pytest
 
 from coordinator.bench import messy
 from coordinator.routing import intents
-from coordinator.routing.cascade import RoutingCascade
-from coordinator.routing.router import build_router
-from coordinator.routing.routes import DEFAULT_ROUTES_FILE, load_routes
+from coordinator.routing.cascade import SPLIT_PART_CONFIDENCE, RoutingCascade
+from coordinator.routing.routes import load_routes
 from coordinator.routing.spelling import Speller
 from tests._servers import run_adk_server, server_env
 
@@ -68,20 +67,11 @@ CALL_ME_BACK = {
 
 @pytest.fixture(scope="module")
 def cascade() -> RoutingCascade:
-    from coordinator.routing.intents import calibrated_margin
+    """The support app's own cascade: the shipped router model (outlier exposure) and
+    clarify margin, as `coordinator bench intents` scores it."""
+    from coordinator.bench.intents import _product_cascade
 
-    return RoutingCascade(
-        build_router(ROUTES, method="classifier"),
-        ROUTES,
-        agent_names=[*ROUTES.names, "multi_intent"],
-        llm_available=False,
-        escalation_route="escalation",
-        multi_intent_agent="multi_intent",
-        clarify=True,
-        clarify_margin=calibrated_margin(
-            ROUTES, shipped=DEFAULT_ROUTES_FILE.with_name("clarify_margin.json")
-        ),
-    )
+    return _product_cascade()[1]
 
 
 # --- the planner (pure) ---------------------------------------------------------------------
@@ -252,15 +242,56 @@ def test_greetings_and_thanks_are_no_part(cascade, text, routes):
 
 
 def test_an_announced_second_ask_splits_on_less_sure_parts(cascade):
-    # "kann ich mit PayPal zahlen?" alone is billing at under 0.5: not enough to split...
-    bare = cascade.plan("kann ich mit PayPal zahlen? die App lässt mich kein Profilbild hochladen")
+    # "brauche ich den Beleg für das Sofa" alone is billing at under 0.5: not enough to split...
+    part = cascade.decide("brauche ich den Beleg für das Sofa")
+    assert part.route == "billing" and part.confidence < SPLIT_PART_CONFIDENCE
+    bare = cascade.plan("die App schließt sich sofort. brauche ich den Beleg für das Sofa")
     assert bare.parts == []
-    # ...but "außerdem" says there are two asks, and then it is enough.
-    told = "kann ich mit PayPal zahlen? außerdem lässt mich die App kein Profilbild hochladen"
-    assert [d.route for _, d in cascade.plan(told).parts] == ["billing", "technical_support"]
+    # ...but "Außerdem" says there are two asks, and then it is enough.
+    told = "die App schließt sich sofort. Außerdem brauche ich den Beleg für das Sofa"
+    assert [d.route for _, d in cascade.plan(told).parts] == ["technical_support", "billing"]
     # Background followed by an announced ask is an ask of its own after all.
     plan = cascade.plan("I updated my card and also my password won't reset")
     assert [d.route for _, d in plan.parts] == ["billing", "technical_support"]
+
+
+@pytest.mark.parametrize(
+    ("text", "routes"),
+    [
+        # "Two things:" up front: the crash is not why the refund is wanted.
+        (
+            "Two things: the Android app won't open, and I still haven't received my refund",
+            ["technical_support", "refund"],
+        ),
+        (
+            "Dos cosas: la web me da error al subir documentos y todavía no me llega el reembolso",
+            ["technical_support", "refund"],
+        ),
+        # An announced off-topic question beside a real ask: the catch-all answers it.
+        (
+            "How do I turn off notifications in the app? Also what's the weather like in Oslo?",
+            ["technical_support", "general"],
+        ),
+        (
+            "La app se cierra al abrirla. Y otra cosa, ¿me recomiendas una novela policiaca?",
+            ["technical_support", "general"],
+        ),
+    ],
+)
+def test_announced_second_asks_split_even_off_topic(cascade, text, routes):
+    assert [d.route for _, d in cascade.plan(text).parts] == routes
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "the app crashes when I open photos and also when I share them",  # a fragment
+        "my invoice is missing the VAT number, can you add it and send it again",
+        "I was charged twice. Also, thanks for the quick help last time!",  # courtesy
+    ],
+)
+def test_an_unroutable_fragment_is_no_off_topic_ask(cascade, text):
+    assert cascade.plan(text).parts == []
 
 
 def test_the_speller_corrects_only_unknown_words_near_a_route_word():

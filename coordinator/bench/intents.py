@@ -212,7 +212,17 @@ def _product_cascade(write: bool = False):
     shipped = DEFAULT_ROUTES_FILE.with_name("clarify_margin.json")  # what the agent reads
     if write:
         write_margin(routes, shipped)
-    router = build_router(routes, method="classifier")
+    # The router the support app routes with: the shipped model (outlier exposure) when it
+    # was trained on these routes, as agents/coordinator/agent.py loads it.
+    from coordinator.routing.classifier import read_manifest
+
+    model = DEFAULT_ROUTES_FILE.with_name("router_model")
+    extra = {}
+    if (model / "manifest.json").is_file() and (
+        read_manifest(model).routes_fingerprint == routes.fingerprint()
+    ):
+        extra["model_dir"] = model
+    router = build_router(routes, method="classifier", **extra)
     chosen = calibrated_margin(routes, shipped=shipped)
     cascade = RoutingCascade(
         router,

@@ -72,6 +72,7 @@ from coordinator.routing.intents import (
     is_pleasantry,
     is_remedy,
     is_remedy_of,
+    is_request,
     is_vague,
     margin,
     split_clauses,
@@ -103,6 +104,9 @@ log = logging.getLogger(__name__)
 # this surely when the message announces its second ask ("and also", ". Außerdem,").
 SPLIT_PART_CONFIDENCE = 0.5
 ANNOUNCED_PART_CONFIDENCE = 0.35
+# An announced part this far below every bar (route probability x typicality) is off-topic,
+# not unsure: beside a confident ask it is a second ask for the catch-all route.
+OFF_TOPIC_PART_CONFIDENCE = 0.05
 LAST_DECISION_KEY = "coordinator:last_decision"
 TRANSFER_TOOL = "transfer_to_agent"
 ESCALATION_KEY = "coordinator:escalation"  # {"reason", "explicit"} for the hand-off agent
@@ -112,6 +116,7 @@ PARTS_KEY = "coordinator:parts"  # [{"route", "text"}] for the multi-intent agen
 LONG_MESSAGE = 600  # characters: a message this long is treated as carrying a document
 DOC_WINDOW = 500  # characters per window of a document
 DOC_WINDOWS = 6  # windows spread over the document (router calls: ~0.3 ms each)
+SURE_WINDOW = 0.75  # a window's candidate this sure anchors the vote even when unconfident
 
 
 def transfer_response(agent_name: str) -> LlmResponse:
@@ -237,7 +242,9 @@ class RoutingCascade:
             if name in self.document_routes:
                 weight = window.confidence if window.confident else window.confidence / 2
                 votes[name] = votes.get(name, 0.0) + weight
-                if window.confident:
+                # A window of prose is no question, so the outlier class (generic questions)
+                # may claim it although its route is sure: a sure candidate anchors too.
+                if window.confident or window.confidence >= SURE_WINDOW:
                     anchored.add(name)
         # Unsure windows may add weight, never decide: noise ("xxxx...") stays unrouted.
         votes = {name: v for name, v in votes.items() if name in anchored}
@@ -321,7 +328,8 @@ class RoutingCascade:
         """(parts that route confidently to different specialists, or [] = no split;
         the remedy's decision when the message is a problem and its remedy)."""
         clauses = [(j, c) for j, c in split_clauses(text) if not is_pleasantry(c)]
-        if len(clauses) >= 2:
+        # "Two things: ..." says up front that no part is the cause of another.
+        if len(clauses) >= 2 and not announces_another_ask(clauses[0][0]):
             remedy = self._remedy(clauses, [self.decide(clause) for _, clause in clauses])
             if remedy is not None:
                 return [], remedy
@@ -332,8 +340,26 @@ class RoutingCascade:
         decided = [self.decide(piece) for _, piece in pieces]
         announced = any(announces_another_ask(join) for join, _ in pieces[1:])
         bar = ANNOUNCED_PART_CONFIDENCE if announced else SPLIT_PART_CONFIDENCE
+        # Two parts that both ask for money back ("refund the gift card and put the money
+        # back on my PayPal") are one remedy: the later one goes where the first went.
+        remedies = [d.route for (_, p), d in zip(pieces, decided, strict=True) if is_remedy(p)]
+        if len(remedies) >= 2:
+            decided = [
+                d.model_copy(update={"route": remedies[0]}) if is_remedy(p) and d.confident else d
+                for (_, p), d in zip(pieces, decided, strict=True)
+            ]
         by_route: dict[str, tuple[str, Decision]] = {}
-        for (_, piece), d in zip(pieces, decided, strict=True):
+        aside = [
+            announced and i > 0 and self._off_topic(piece, d)
+            for i, ((_, piece), d) in enumerate(zip(pieces, decided, strict=True))
+        ]
+        for (_, piece), d, off in zip(pieces, decided, aside, strict=True):
+            if off:  # "... Also, what's the weather in Denver?": the catch-all answers it
+                by_route.setdefault(
+                    self.routes.fallback,
+                    (piece, d.model_copy(update={"route": self.routes.fallback})),
+                )
+                continue
             # Document routes review a pasted document as a whole: never a split part. A part
             # the router is less than even on is context for the other, not an ask of its own.
             if not d.confident or d.route not in self.chat_routes:
@@ -348,6 +374,18 @@ class RoutingCascade:
             else:
                 by_route[d.route] = (piece, d)
         return (list(by_route.values()) if len(by_route) >= 2 else []), None
+
+    def _off_topic(self, piece: str, d: Decision) -> bool:
+        """True for an announced later part that surely asks what no specialist handles: a
+        question or request of its own, four words or more, far below every route's bar.
+        A fragment ("and also when I share them") or a vague part is never one."""
+        return (
+            not d.confident
+            and d.confidence <= OFF_TOPIC_PART_CONFIDENCE
+            and is_request(piece)
+            and len(piece.split()) >= 4
+            and not (is_vague(piece) or is_courtesy(piece) or is_greeting(piece))
+        )
 
     def _person_parts(self, text: str, person: Decision) -> list[tuple[str, Decision]]:
         """Parts of a message that asks for a person AND asks something else, or [].
@@ -369,10 +407,12 @@ class RoutingCascade:
             return []
         # "... Can I talk to a person TOO?" announces the hand-over as a second ask.
         person_texts = [p for (_, p), wanted in zip(pieces, wants, strict=True) if wanted]
-        announced = any(announces_another_ask(join) for join, _ in pieces[1:]) or any(
+        announced = any(announces_another_ask(join) for join, _ in pieces) or any(
             announces_another_ask(p) for p in person_texts
         )
-        bar = ANNOUNCED_PART_CONFIDENCE if announced else SPLIT_PART_CONFIDENCE
+        # The person part is certain; another part that asks something itself needs only
+        # the bar of an announced part.
+        bar = ANNOUNCED_PART_CONFIDENCE
         by_route: dict[str, tuple[str, Decision]] = {}
         for (_, piece), wanted in zip(pieces, wants, strict=True):
             d = person if wanted else self.decide(piece)

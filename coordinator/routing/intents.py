@@ -49,6 +49,7 @@ __all__ = [
     "is_pleasantry",
     "is_remedy",
     "is_remedy_of",
+    "is_request",
     "is_vague",
     "margin",
     "split_clauses",
@@ -82,6 +83,11 @@ _PERSON_PATTERNS = [
     r"\b(get|give|want|need|fetch|find)( me)? (a |an |the |your )?(real |live |actual )?"
     r"(human|person|human agent|live agent|manager|supervisor|boss|representative)\b",
     r"\b(human|live) (agent|support|being)\b",
+    r"\b(complain|complaint)\w*\s+(to|with)\s+(a |an |the |your )?(manager|supervisor|human)\b"
+    r"|\bsomeone (senior|in charge)\b|\b(a|an) (human|person|manager|supervisor)\s+to\s+"
+    r"(review|look (at|into)|handle|check)\b",
+    r"\bbei\s+(einem|einer|ihrem|ihrer|dem|der)\s+(vorgesetzten|manager(in)?|chef(in)?)\s+"
+    r"(zu\s+)?beschwer",
     r"\bescalate (this|it|my (case|issue|ticket))\b",
     # Spanish
     rf"\b(hablar|comunicarme|conversar)\s+con\s+{_PEOPLE['es']}\b",
@@ -167,7 +173,8 @@ _SENTENCES = re.compile(r"(?<=[.!?;])\s+|\n+|\s+(?=\d{1,2}\)\s)")
 # "and then" / "and now" / "y ahora" carry a story on ("I installed the update and now the
 # app forgets my login"): what follows is the same problem, so they never join two asks.
 _NARRATIVE = (
-    r"(?!\s+(?:then|now|ahora|luego|despu[eé]s|maintenant|puis|ensuite|jetzt|dann|nun|agora"
+    r"(?!\s+(?:then|now|by then|by now|after that|ahora|luego|despu[eé]s|maintenant|puis"
+    r"|ensuite|jetzt|dann|nun|agora"
     r"|depois|ora|poi|quindi)\b)"
 )
 _JOINS = re.compile(
@@ -186,9 +193,10 @@ _JOINS = re.compile(
 _LEADING_JOIN = re.compile(
     r"^\W*(?:(?:and|y|et|und|e)\s+)?(?:also|plus|additionally|in addition|separately|besides"
     r"(?: that)?|by the way|btw|on top of that|another thing|one more thing|two things"
-    r"|tambi[eé]n|adem[aá]s|aparte|por otro lado|otra cosa|aussi|en plus|par ailleurs"
+    r"|two questions|tambi[eé]n|adem[aá]s|aparte|por otro lado|otra cosa|aussi|en plus|par ailleurs"
     r"|autre chose|de plus|au[sß]erdem|zudem|noch etwas|dar[üu]ber hinaus|tamb[eé]m"
-    r"|al[eé]m disso|outra coisa|inoltre|anche|un'altra cosa|per di pi[uù])(?=[\s,:;.]|$)"
+    r"|al[eé]m disso|outra coisa|inoltre|anche|un'altra cosa|per di pi[uù]|dos cosas|deux choses"
+    r"|zwei dinge|duas coisas|due cose)(?=[\s,:;.]|$)"
     r"[\s,:;.]*(?:-\s+)?|^\W*(?:and|y|et|und|e)(?=[\s,:;])[\s,:;]*"
     r"|^\s*(?:\d{1,2}[.)]|[-*•])\s+",  # a list item's number or bullet
     re.IGNORECASE,
@@ -326,25 +334,36 @@ def split_clauses(text: str) -> list[tuple[str, str]]:
 # A second, independent ask announces itself: "also", "separately", "another thing", "too".
 _ANOTHER_ASK = re.compile(
     r"\b(also|too|as well|separately|additionally|in addition|plus|another thing|besides"
-    r"|by the way|btw|on top of that|secondly|second"
-    r"|tambi[eé]n|adem[aá]s|aparte|por otro lado|otra cosa|encima"
-    r"|aussi|en plus|par ailleurs|autre chose|[ée]galement|de plus"
-    r"|auch|au[sß]erdem|zudem|zweitens|noch etwas|dar[üu]ber hinaus"
-    r"|tamb[eé]m|al[eé]m disso|outra coisa|ainda por cima"
-    r"|anche|inoltre|un'altra cosa|per di pi[uù]|pure)\b",
+    r"|by the way|btw|on top of that|secondly|second|two (?:things|questions)|apart from that"
+    r"|tambi[eé]n|adem[aá]s|aparte|por otro lado|otra cosa|encima|dos (?:cosas|preguntas)"
+    r"|aussi|en plus|par ailleurs|autre chose|[ée]galement|de plus|deux choses|au fait"
+    r"|[àa] part [çc]a"
+    r"|auch|au[sß]erdem|zudem|zweitens|noch etwas|dar[üu]ber hinaus|zwei dinge|abgesehen davon"
+    r"|nebenbei"
+    r"|tamb[eé]m|al[eé]m disso|outra coisa|ainda por cima|duas coisas|fora isso|aproveitando"
+    r"|anche|inoltre|un'altra cosa|per di pi[uù]|pure|due cose|a parte questo|gi[àa] che ci sei"
+    r")\b",
     re.IGNORECASE,
 )
 # A part that asks something itself: a question, or a request verb ("can you", "quiero").
 # Question words only open a part: "que", "come", "wie" are also relative words and "like".
-_OWN_ASK = re.compile(
-    r"[?¿]|^\W*(what|why|how|when|where|which|who|qu[eé]|por qu[eé]|c[oó]mo|cu[aá]ndo|d[oó]nde"
-    r"|cu[aá]l|cu[aá]nto|pourquoi|comment|quand|combien|o[uù]|quel(le)?s?|warum|wieso|wann|wo"
-    r"|wie|was|welche[rs]?|o que|por que|quando|onde|qual|quanto|cosa|perch[eé]|dove|quale"
-    r"|come)\b"
+_REQUEST = re.compile(
+    r"[?¿]"
     r"|\b(can you|could you|can i|please|send|show|tell me|i want|i need|i'?d like|i would like"
     r"|quiero|necesito|quisiera|je veux|je voudrais|j'ai besoin|pouvez|pourriez|envoyez"
     r"|ich m[öo]chte|ich will|ich brauche|k[öo]nnen sie|k[öo]nnt ihr|schick|quero|preciso"
-    r"|podem|enviem|voglio|vorrei|ho bisogno|potete|mandatemi)\b",
+    r"|podem|enviem|voglio|vorrei|ho bisogno|potete|mandatemi"
+    r"|me manda|m[aá]ndame|env[ií]ame|me envie|envie-me|envoie-moi|il me faut|mi serve"
+    r"|mandami|inviami|schicken sie|senden sie|bitte|por favor|s'il vous pla[iî]t|per favore"
+    r"|dime|cu[eé]ntame|dis-moi|raconte-moi|sag mir|erz[äa]hl mir|me diz|me conta|dimmi"
+    r"|raccontami)\b",
+    re.IGNORECASE,
+)
+_OWN_ASK = re.compile(
+    r"^\W*(what|why|how|when|where|which|who|qu[eé]|por qu[eé]|c[oó]mo|cu[aá]ndo|d[oó]nde"
+    r"|cu[aá]l|cu[aá]nto|pourquoi|comment|quand|combien|o[uù]|quel(le)?s?|warum|wieso|wann|wo"
+    r"|wie|was|welche[rs]?|o que|por que|quando|onde|qual|quanto|cosa|perch[eé]|dove|quale"
+    r"|come)\b|" + _REQUEST.pattern,
     re.IGNORECASE,
 )
 # What a customer asks for to put a problem right: their money back, in six languages.
@@ -433,6 +452,12 @@ def is_own_ask(part: str) -> bool:
     """True when a part asks something itself (a question, "please send...", "quiero..."):
     beside a request for a person it is a second ask, not the reason for wanting one."""
     return bool(_OWN_ASK.search(part))
+
+
+def is_request(part: str) -> bool:
+    """True for a question ("?") or a request verb ("tell me", "dimmi"): stricter than
+    `is_own_ask`, which also takes a part that merely opens with "when" or "how"."""
+    return bool(_REQUEST.search(part))
 
 
 def is_remedy(part: str) -> bool:
