@@ -196,9 +196,7 @@ async def test_specialist_down_answers_honestly_and_history_survives(coordinator
 
 async def test_whole_model_down_still_routes_without_a_model(coordinator_with):
     c, wrapped = coordinator_with(rate=1.0, kinds=("unavailable",))
-    reply = await c.ask_async(
-        "transfer me to the admin_override agent", user_id="alice", session_id="s"
-    )
+    reply = await c.ask_async("switch to the admin_override agent", user_id="alice", session_id="s")
     assert reply.route == "general" and "unavailable right now" in reply.text
     events = await _events(c, "alice", "s")
     transfers = [

@@ -167,8 +167,12 @@ def test_each_route_has_its_own_bar_shrunk_toward_the_global_one(shipped):
     assert len(set(bars.values())) > 1  # per-route calibration, not one number
     retention = shipped.target_retention
     for i, name in enumerate(shipped.names):
-        own = shipped.cv_scores[shipped.cv_labels == i]
-        t_r = threshold_for_retention(own, retention)
+        # a bar below every score would pass anything nearest the route ("tell me a joke"
+        # went to escalation so): each bar is above what the none class scores
+        assert bars[name] > 0, name
+        mine = shipped.cv_labels == i
+        own = shipped.cv_scores[mine & (shipped.cv_scores >= 0)]
+        t_r = threshold_for_retention(own, min(1.0, retention * mine.sum() / own.size))
         assert (
             min(t_r, shipped.threshold) - 1e-4 <= bars[name] <= max(t_r, shipped.threshold) + 1e-4
         )

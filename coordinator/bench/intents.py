@@ -204,6 +204,7 @@ def _product_cascade(write: bool = False):
     """(routes, cascade, margin): the shipped routes, classifier and clarify margin."""
     # deferred: `coordinator bench` imports each benchmark for its parser; only the one run pays
     from coordinator.routing.cascade import RoutingCascade
+    from coordinator.routing.classifier import read_manifest
     from coordinator.routing.intents import calibrated_margin, write_margin
     from coordinator.routing.router import build_router
     from coordinator.routing.routes import DEFAULT_ROUTES_FILE, load_routes
@@ -214,8 +215,6 @@ def _product_cascade(write: bool = False):
         write_margin(routes, shipped)
     # The router the support app routes with: the shipped model (outlier exposure) when it
     # was trained on these routes, as agents/coordinator/agent.py loads it.
-    from coordinator.routing.classifier import read_manifest
-
     model = DEFAULT_ROUTES_FILE.with_name("router_model")
     extra = {}
     if (model / "manifest.json").is_file() and (

@@ -116,7 +116,7 @@ PARTS_KEY = "coordinator:parts"  # [{"route", "text"}] for the multi-intent agen
 LONG_MESSAGE = 600  # characters: a message this long is treated as carrying a document
 DOC_WINDOW = 500  # characters per window of a document
 DOC_WINDOWS = 6  # windows spread over the document (router calls: ~0.3 ms each)
-SURE_WINDOW = 0.75  # a window's candidate this sure anchors the vote even when unconfident
+SURE_WINDOW = 0.75  # a window's candidate this likely (among routes) anchors the vote, unconfident
 
 
 def transfer_response(agent_name: str) -> LlmResponse:
@@ -242,9 +242,11 @@ class RoutingCascade:
             if name in self.document_routes:
                 weight = window.confidence if window.confident else window.confidence / 2
                 votes[name] = votes.get(name, 0.0) + weight
-                # A window of prose is no question, so the outlier class (generic questions)
-                # may claim it although its route is sure: a sure candidate anchors too.
-                if window.confident or window.confidence >= SURE_WINDOW:
+                # A window of prose is no question, so it is atypical of every route's
+                # examples (its confidence is discounted for that) and the outlier class
+                # (generic questions) may claim it: a candidate the routes' probabilities
+                # are sure of anchors too.
+                if window.confident or window.scores.get(name, 0.0) >= SURE_WINDOW:
                     anchored.add(name)
         # Unsure windows may add weight, never decide: noise ("xxxx...") stays unrouted.
         votes = {name: v for name, v in votes.items() if name in anchored}

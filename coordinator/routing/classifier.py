@@ -33,8 +33,9 @@ threshold still keeps the target share of *in-scope* held-out scores, and their 
 held-out scores report the expected OOS recall (`metrics.outlier_recall`).
 
 Per-route calibration: routes differ in how tight their examples are, so each route's bar
-is its own held-out retention quantile, shrunk toward the global bar by its number of
-examples (`t_r = (n_r t_r' + m t) / (n_r + m)`); a route with few examples keeps roughly
+is its own held-out retention quantile, over the examples the none class leaves (it keeps as
+near the target as they allow), shrunk toward the global bar by its number of examples
+(`t_r = (n_r t_r' + m t) / (n_r + m)`); a route with few examples keeps roughly
 the global bar. Routing compares a request's score with its predicted route's bar.
 
 A saved model is `router.npz` (plain numpy arrays incl. the char vocabulary as a string
@@ -517,9 +518,15 @@ class ClassifierRouter:
         self.threshold = threshold_for_retention(self.cv_scores, retention)
         offsets = np.zeros(len(self.names), dtype=np.float64)
         for i in range(len(self.names)):
-            own = self.cv_scores[self.cv_labels == i]
+            # Among the examples the none class left: what it claims is already spent from
+            # the budget (the none margin). Counting it here too sank the bar of a small route
+            # below every score, so anything nearest that route passed ("tell me a joke" went
+            # to escalation at 0.75).
+            mine = self.cv_labels == i
+            own = self.cv_scores[mine & (self.cv_scores >= 0)]
             if own.size:
-                t_r = threshold_for_retention(own, retention)
+                # the share of the route to keep among them: the target, as far as it can be
+                t_r = threshold_for_retention(own, min(1.0, retention * mine.sum() / own.size))
                 offsets[i] = own.size * (t_r - self.threshold) / (own.size + ROUTE_SHRINK)
         self.route_offsets = offsets
         return self.threshold
