@@ -21,14 +21,16 @@ __all__ = ["KINDS", "LANGUAGES", "TABLES", "MessyRow", "load_table", "score"]
 LANGUAGES = ("en", "es", "fr", "de", "pt", "it")
 KINDS = ("cause-remedy", "two-clause", "typo", "colloquial", "callback", "two-ask", "off-topic")
 _DATA = Path(__file__).resolve().parents[2] / "tests" / "data" / "messy"
-# dev: tuned on; heldout..heldout4: written before the changes they score, never tuned on
-# (heldout3 and heldout4 by contributors who saw neither the rules nor the other tables).
+# dev: tuned on; heldout..heldout5: written before the changes they score, never tuned on
+# (heldout3..5 by contributors who saw neither the rules nor the other tables; heldout3 was
+# tuned on after its first scoring).
 TABLES = {
     "dev": _DATA / "dev.csv",
     "heldout": _DATA / "heldout.csv",
     "heldout2": _DATA / "heldout2.csv",
     "heldout3": _DATA / "heldout3.csv",
     "heldout4": _DATA / "heldout4.csv",
+    "heldout5": _DATA / "heldout5.csv",
 }
 # A second clause, however the splitter reads it: a comma, another sentence, or a join word.
 _SECOND_CLAUSE = re.compile(
