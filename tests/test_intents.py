@@ -72,6 +72,35 @@ def test_asking_for_a_person_is_recognised_in_six_languages(lang):
 @pytest.mark.parametrize(
     "text",
     [
+        "Pásame con un encargado, por favor",
+        "Passe-moi un conseiller s'il te plaît",
+        "Me passa para um atendente",
+        "Passami un operatore",
+        "Stellen Sie mich bitte zu einem Vorgesetzten durch",
+        "Can you have a supervisor call me?",
+        "I'd like your manager to get back to me",
+    ],
+)
+def test_being_handed_over_is_asking_for_a_person(text):
+    assert intents.asks_for_person(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "pásame el enlace de la factura",  # "hand me" a thing, not a person
+        "passez-moi le numéro de commande",
+        "me passa o código de rastreio",
+        "the manager told me to email you",
+    ],
+)
+def test_handing_over_a_thing_is_not_asking_for_a_person(text):
+    assert not intents.asks_for_person(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
         "the agent said my refund was approved",
         "I don't want to talk to a human, just fix my invoice",
         "my payment was declined",
@@ -170,6 +199,15 @@ PERSON_AND_ANOTHER_ASK = {
     "complaint.": ["billing", "escalation"],
     "Bitte ändern Sie meine Zahlungsmethode auf PayPal, und ich möchte mich bei einem "
     "Vorgesetzten beschweren.": ["billing", "escalation"],
+    # an announced off-topic question beside the hand-over: the catch-all answers it first
+    "Pásame con un encargado. Por cierto, ¿me recomiendas una serie para ver?": [
+        "escalation",
+        "general",
+    ],
+    "Put me through to a manager. By the way, can you tell me a joke about cats?": [
+        "escalation",
+        "general",
+    ],
 }
 
 

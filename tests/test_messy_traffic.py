@@ -285,6 +285,16 @@ def test_an_announced_second_ask_splits_on_less_sure_parts(cascade, monkeypatch)
             "La app se cierra al abrirla. Y otra cosa, ¿me recomiendas una novela policiaca?",
             ["technical_support", "general"],
         ),
+        # ...first as well as later, and after "and," + a topic change
+        (
+            "Do you know a good lasagne recipe? Also, I need a copy of my March invoice",
+            ["general", "billing"],
+        ),
+        (
+            "O aplicativo não abre no meu tablet. E, mudando de assunto, quem ganhou a Copa de "
+            "2002?",
+            ["technical_support", "general"],
+        ),
     ],
 )
 def test_announced_second_asks_split_even_off_topic(cascade, text, routes):
@@ -297,6 +307,8 @@ def test_announced_second_asks_split_even_off_topic(cascade, text, routes):
         "the app crashes when I open photos and also when I share them",  # a fragment
         "my invoice is missing the VAT number, can you add it and send it again",
         "I was charged twice. Also, thanks for the quick help last time!",  # courtesy
+        # unannounced, a follow-up question looks off-topic to the router: never a part
+        "I asked for a refund last week. When will it show up?",
     ],
 )
 def test_an_unroutable_fragment_is_no_off_topic_ask(cascade, text):

@@ -106,7 +106,7 @@ SPLIT_PART_CONFIDENCE = 0.5
 ANNOUNCED_PART_CONFIDENCE = 0.35
 # An announced part this far below every bar (route probability x typicality) is off-topic,
 # not unsure: beside a confident ask it is a second ask for the catch-all route.
-OFF_TOPIC_PART_CONFIDENCE = 0.05
+OFF_TOPIC_PART_CONFIDENCE = 0.12  # on the tuning tables 0.05 -> 0.12 moved no false split
 LAST_DECISION_KEY = "coordinator:last_decision"
 TRANSFER_TOOL = "transfer_to_agent"
 ESCALATION_KEY = "coordinator:escalation"  # {"reason", "explicit"} for the hand-off agent
@@ -352,8 +352,8 @@ class RoutingCascade:
             ]
         by_route: dict[str, tuple[str, Decision]] = {}
         aside = [
-            announced and i > 0 and self._off_topic(piece, d)
-            for i, ((_, piece), d) in enumerate(zip(pieces, decided, strict=True))
+            self._off_topic(piece, d, announced)
+            for (_, piece), d in zip(pieces, decided, strict=True)
         ]
         for (_, piece), d, off in zip(pieces, decided, aside, strict=True):
             if off:  # "... Also, what's the weather in Denver?": the catch-all answers it
@@ -377,12 +377,15 @@ class RoutingCascade:
                 by_route[d.route] = (piece, d)
         return (list(by_route.values()) if len(by_route) >= 2 else []), None
 
-    def _off_topic(self, piece: str, d: Decision) -> bool:
-        """True for an announced later part that surely asks what no specialist handles: a
-        question or request of its own, four words or more, far below every route's bar.
+    def _off_topic(self, piece: str, d: Decision, announced: bool) -> bool:
+        """True for a part of a message that announces several asks ("Also,", "by the way",
+        "mudando de assunto") which surely asks what no specialist handles: a question or
+        request of its own, four words or more, far below every route's bar; first or later.
+        Unannounced, a follow-up ("When will it arrive?") looks the same, so never then.
         A fragment ("and also when I share them") or a vague part is never one."""
         return (
-            not d.confident
+            announced
+            and not d.confident
             and d.confidence <= OFF_TOPIC_PART_CONFIDENCE
             and is_request(piece)
             and len(piece.split()) >= 4
@@ -418,6 +421,10 @@ class RoutingCascade:
         by_route: dict[str, tuple[str, Decision]] = {}
         for (_, piece), wanted in zip(pieces, wants, strict=True):
             d = person if wanted else self.decide(piece)
+            if not wanted and self._off_topic(piece, d, announced):  # "... and tell me a joke"
+                fallback = self.routes.fallback
+                by_route.setdefault(fallback, (piece, d.model_copy(update={"route": fallback})))
+                continue
             if not wanted:
                 if not d.confident or d.route not in self.chat_routes or d.confidence < bar:
                     return []

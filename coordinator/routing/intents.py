@@ -89,21 +89,31 @@ _PERSON_PATTERNS = [
     r"\bbei\s+(einem|einer|ihrem|ihrer|dem|der)\s+(vorgesetzten|manager(in)?|chef(in)?)\s+"
     r"(zu\s+)?beschwer",
     r"\bescalate (this|it|my (case|issue|ticket))\b",
+    r"\b(a|an|the|your) (manager|supervisor|human|person|real person) (to )?(contact|call|email"
+    r"|reach|get back to) (me|us)\b",
     # Spanish
     rf"\b(hablar|comunicarme|conversar)\s+con\s+{_PEOPLE['es']}\b",
     r"\b(quiero|necesito)\s+(un|una)\s+(humano|persona real|agente humano)\b",
+    rf"\b(p[aá]s(ame|eme|enme|adme)|comun[ií]c(ame|eme|enme)|transfi[eé]r(ame|eme|anme))\s+"
+    rf"(con|a)\s+{_PEOPLE['es']}\b",
     # German
     rf"\b(mit\s+)?{_PEOPLE['de']}\s+(sprechen|reden)\b",
     r"\b(echten|richtigen) menschen\b",
+    rf"\b(verbinden|stellen)\s+sie\s+mich\s+(bitte\s+)?(mit|zu)\s+{_PEOPLE['de']}\b",
     # French
     rf"\b(parler|discuter)\s+(à|a|avec)\s+{_PEOPLE['fr']}\b",
     r"\b(vraie personne|conseiller humain|être humain)\b",
+    rf"\b(passez|passe|transf[ée]rez|mettez)[- ]moi\s+(à\s+|a\s+|avec\s+|en relation avec\s+)?"
+    rf"{_PEOPLE['fr']}\b",
     # Portuguese
     rf"\b(falar|conversar)\s+com\s+{_PEOPLE['pt']}\b",
     r"\b(pessoa real|atendente humano|ser humano)\b",
+    rf"\bme\s+(transfere|transfira|passa|passe|coloca|coloque)\s+(pra|para|com|em contato com)\s+"
+    rf"{_PEOPLE['pt']}\b",
     # Italian
     rf"\b(parlare|parlo)\s+con\s+{_PEOPLE['it']}\b",
     r"\b(persona reale|operatore umano|essere umano)\b",
+    rf"\b(passatemi|passami|mi\s+passa(te)?|mi\s+passi)\s+(con\s+)?{_PEOPLE['it']}\b",
     # Asking to be called is asking for a person: "call me back", "can someone phone me".
     # The object must be the user ("call me"), so "I called you" or "je m'appelle" is not.
     r"\b(call|ring|phone)\s+(me|us)\b|\bcall\s?-?backs?\b|\bgive (me|us) a (call|ring|bell)\b",
@@ -191,12 +201,17 @@ _JOINS = re.compile(
 # Words that open a part only to announce it ("Also,", "Another thing:", "Außerdem", "E"):
 # they say where the part starts, not what it asks, so the part is routed without them.
 _LEADING_JOIN = re.compile(
-    r"^\W*(?:(?:and|y|et|und|e)\s+)?(?:also|plus|additionally|in addition|separately|besides"
+    r"^\W*(?:(?:and|y|et|und|e)[\s,]+)?(?:also|plus|additionally|in addition|separately|besides"
     r"(?: that)?|by the way|btw|on top of that|another thing|one more thing|two things"
     r"|two questions|tambi[eé]n|adem[aá]s|aparte|por otro lado|otra cosa|aussi|en plus|par ailleurs"
     r"|autre chose|de plus|au[sß]erdem|zudem|noch etwas|dar[üu]ber hinaus|tamb[eé]m"
     r"|al[eé]m disso|outra coisa|inoltre|anche|un'altra cosa|per di pi[uù]|dos cosas|deux choses"
-    r"|zwei dinge|duas coisas|due cose)(?=[\s,:;.]|$)"
+    r"|zwei dinge|duas coisas|due cose|au fait|nebenbei|abgesehen davon|aproveitando|fora isso"
+    r"|gi[àa] che ci sei|a parte questo|apart from that|[àa] part [çc]a|unrelated|on another note"
+    r"|changing the subject|out of curiosity|oh and|anyway|por cierto|de paso|cambiando de tema"
+    r"|por curiosidad|sans rapport|changement de sujet|par curiosit[ée]|[üu]brigens|ach ja"
+    r"|aus neugier|a prop[óo]sito|por falar nisso|mudando de assunto|por curiosidade"
+    r"|tra l'altro|per curiosit[àa]|cambiando discorso)(?=[\s,:;.]|$)"
     r"[\s,:;.]*(?:-\s+)?|^\W*(?:and|y|et|und|e)(?=[\s,:;])[\s,:;]*"
     r"|^\s*(?:\d{1,2}[.)]|[-*•])\s+",  # a list item's number or bullet
     re.IGNORECASE,
@@ -335,6 +350,10 @@ def split_clauses(text: str) -> list[tuple[str, str]]:
 _ANOTHER_ASK = re.compile(
     r"\b(also|too|as well|separately|additionally|in addition|plus|another thing|besides"
     r"|by the way|btw|on top of that|secondly|second|two (?:things|questions)|apart from that"
+    r"|unrelated|on another note|changing the subject|out of curiosity|oh and|anyway"
+    r"|por cierto|de paso|cambiando de tema|por curiosidad|sans rapport|changement de sujet"
+    r"|par curiosit[ée]|[üu]brigens|ach ja|aus neugier|a prop[óo]sito|por falar nisso"
+    r"|mudando de assunto|por curiosidade|tra l'altro|per curiosit[àa]|cambiando discorso"
     r"|tambi[eé]n|adem[aá]s|aparte|por otro lado|otra cosa|encima|dos (?:cosas|preguntas)"
     r"|aussi|en plus|par ailleurs|autre chose|[ée]galement|de plus|deux choses|au fait"
     r"|[àa] part [çc]a"
