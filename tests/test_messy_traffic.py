@@ -119,6 +119,23 @@ def test_call_me_back_escalates_in_six_languages(cascade, lang):
 @pytest.mark.parametrize(
     "text",
     [
+        "I'd prefer to be phoned about the duplicate charge",
+        "my card was charged twice, I want a call back from your billing team",
+        "il rimborso tarda, vorrei che mi richiamaste stasera",
+        "Quiero que alguien me llame hoy, por favor",
+    ],
+)
+def test_wanting_to_be_called_is_a_callback(cascade, text):
+    assert intents.asks_for_person(text)
+    assert cascade.plan(text).decision.route == "escalation"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "the new plan will be called Family Plus",
+        "I get a call from your team every week about upgrades",
+        "mi chiamano spesso dal vostro numero",
         "I called you yesterday about my invoice",
         "don't call me, just email the invoice",
         "je m'appelle Marie et ma facture est fausse",

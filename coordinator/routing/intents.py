@@ -80,7 +80,7 @@ _PERSON_PATTERNS = [
     # English
     rf"\b(talk|speak|chat)\s+(to|with)\s+{_PEOPLE['en']}\b",
     rf"\b(connect|transfer|put)\s+me\s+(through\s+)?(to|with)\s+{_PEOPLE['en']}\b",
-    r"\b(get|give|want|need|fetch|find)( me)? (a |an |the |your )?(real |live |actual )?"
+    r"\b(get|give|want|need|fetch|find)( me)? (a |an |the |your )?((real|live|actual) )*"
     r"(human|person|human agent|live agent|manager|supervisor|boss|representative)\b",
     r"\b(human|live) (agent|support|being)\b",
     r"\b(complain|complaint)\w*\s+(to|with)\s+(a |an |the |your )?(manager|supervisor|human)\b"
@@ -118,6 +118,9 @@ _PERSON_PATTERNS = [
     # The object must be the user ("call me"), so "I called you" or "je m'appelle" is not.
     r"\b(call|ring|phone)\s+(me|us)\b|\bcall\s?-?backs?\b|\bgive (me|us) a (call|ring|bell)\b",
     r"\b(someone|somebody|anyone|anybody|an agent)\s+(to\s+|can\s+|could\s+)?(call|ring|phone)\b",
+    r"\b(to\s+be|get|getting|being)\s+(called|phoned|rung)\s+back\b"
+    r"|\b(like|want|need|prefer)\s+to\s+be\s+(called|phoned|rung)\b"
+    r"|\b(want|need|like|request)\s+a\s+(phone\s+)?call\s+(back\s+)?from\b",
     r"\bll[aá]m(ame|enme|adme|eme)\b|\bme\s+llamen?\b|\bllamarme\b"
     r"|\bme\s+(puede[ns]?|pod[eé]is|podr[ií]an?|podr[ií]as)\s+(llamar|devolver la llamada)\b"
     r"|\bdevolver(me)?\s+la\s+llamada\b",
@@ -129,7 +132,9 @@ _PERSON_PATTERNS = [
     r"\bme\s+(ligue[mn]?|liga|ligar|telefone[mn]?|telefonar|retorne[mn]?)\b|\bliguem[- ]me\b"
     r"|\bretorn(ar|em|e)\s+(a\s+)?(minha\s+)?liga[çc][aã]o\b",
     r"\b(ri)?chiama(temi|mi|rmi)\b|\bmi\s+(pu[oò]|potete|potreste|potrebbe)\s+(ri)?chiamare\b"
-    r"|\bessere\s+(ri)?chiamat[oa]\b|\bcontattat[oa]\s+(per|al)\s+telefono\b",
+    r"|\bessere\s+(ri)?chiamat[oa]\b|\bcontattat[oa]\s+(per|al)\s+telefono\b"
+    r"|\bqualcuno\s+mi\s+(ri)?(chiam|telefon)\w*"
+    r"|\bche\s+mi\s+(ri)?(chiam|telefon)(i|iate|asse|aste|ino|assero)\b",
 ]
 _PERSON = re.compile("|".join(f"(?:{p})" for p in _PERSON_PATTERNS), re.IGNORECASE)
 # "talk to the manager about my invoice" is still a hand-off request; "the agent said" is not.
