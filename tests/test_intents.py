@@ -33,6 +33,16 @@ PERSON_REQUESTS = {
     "it": "Vorrei parlare con un operatore",
 }
 
+# Refusals of a person or a call: a person request opens a ticket at once, so these must not.
+REFUSALS = {
+    "en": "please don't call me back, just email me the invoice",
+    "es": "no me llamen, prefiero que me escriban por correo",
+    "de": "bitte ruft mich nicht an, ich möchte keinen Rückruf",
+    "fr": "ne me rappelez pas, je préfère un e-mail",
+    "pt": "não me liguem, prefiro resolver por e-mail",
+    "it": "non chiamatemi, preferisco la mail",
+}
+
 # One clear ask each: none of these may be split or questioned.
 SINGLE_INTENT = [
     "I was charged twice for my subscription this month",
@@ -82,6 +92,37 @@ def test_asking_for_a_person_is_recognised_in_six_languages(lang):
     ],
 )
 def test_being_handed_over_is_asking_for_a_person(text):
+    assert intents.asks_for_person(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        *REFUSALS.values(),
+        "I don't want to be called back",
+        "no quiero hablar con una persona",
+        "je ne veux pas parler à un humain",
+        "ich will nicht mit einem Menschen sprechen",
+        "não quero falar com um atendente",
+        "non voglio parlare con un operatore",
+    ],
+)
+def test_refusing_a_person_or_a_call_is_no_request_in_six_languages(text):
+    assert not intents.asks_for_person(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "no funciona la app, quiero hablar con una persona",  # a negated problem, then the ask
+        "ça ne marche pas, je veux parler à un conseiller",
+        "ich möchte nicht länger warten, ich will mit einem Menschen sprechen",
+        "não passa o pagamento, quero falar com um atendente",
+        "il pagamento non mi passa, voglio parlare con un operatore",
+        "I can't log in and I don't want to wait, get me a human",
+    ],
+)
+def test_a_negated_problem_beside_a_person_request_is_still_one(text):
     assert intents.asks_for_person(text)
 
 
@@ -248,6 +289,13 @@ def test_a_person_and_a_billing_question_get_both_and_one_ticket(coordinator):
     # The hand-over does not swallow billing's offer: "yes" still confirms it.
     yes = coordinator.ask("yes", user_id="alice", session_id=reply.session_id)
     assert yes.route == "billing" and "refunded" in yes.text
+
+
+@pytest.mark.parametrize("lang", sorted(REFUSALS))
+def test_a_refusal_opens_no_ticket(coordinator, lang):
+    reply = coordinator.ask(REFUSALS[lang], user_id="alice")
+    assert TicketStore().list() == [], reply
+    assert "T-0" not in reply.text
 
 
 @pytest.mark.parametrize("lang", sorted(PERSON_REQUESTS))
@@ -526,6 +574,10 @@ def test_api_server_escalates_and_splits_over_http(tmp_path: Path):
         )
         events = run("Ich möchte mit einem Menschen sprechen")
         assert any(e["author"] == "escalation" for e in events)
+        # A refusal in another session opens nothing there.
+        first, sid = sid, client.post(base, json={}).json()["id"]  # `run` posts to `sid`
+        run("bitte ruft mich nicht an, ich möchte keinen Rückruf")
+        sid = first
     # The server's data dir (tests._servers.server_env) holds the store with the ticket.
     [ticket] = TicketStore(tmp_path / "data" / "store.sqlite3").list()
     assert ticket.user_id == "alice" and ticket.session_id == sid

@@ -138,8 +138,27 @@ _PERSON_PATTERNS = [
 ]
 _PERSON = re.compile("|".join(f"(?:{p})" for p in _PERSON_PATTERNS), re.IGNORECASE)
 # "talk to the manager about my invoice" is still a hand-off request; "the agent said" is not.
+# A refusal vetoes the whole message, in six languages: a request for a person opens a ticket.
 _NOT_PERSON = re.compile(
-    r"\b(no|don'?t|do not|never|without)\s+(want|need)?\s*(to\s+)?(talk|speak|call|ring|phone)",
+    r"\b(no|don'?t|do not|never|without)\s+(want|need|wish)?\s*(to\s+)?(be\s+)?"
+    r"(talk|speak|chat|call|ring|phone|transfer|connect|put me|contact)"
+    r"|\b(don'?t|do not|never)\s+(want|need)\s+(a|an|the|any|your)\s+(\w+\s+)?"
+    r"(human|person|manager|supervisor|agent|call|callback|call-back)\b"
+    r"|\bno\s+(quiero|necesito|deseo)\s+(hablar|que\s+me\s+llam|un\s|una\s|ning[uú]n)"
+    r"|\bno\s+me\s+(llam(en|es|[ée]is)\b|pas(e|en|es)\s+con|transfi\w*|comuniqu\w*\s+con"
+    r"|devuelvan\s+la\s+llamada)"
+    r"|\bne\s+(me\s+|m')(rappel|t[ée]l[ée]phon|pass|transf[ée]r|mett)\w*\s+pas\b"
+    r"|\bne\s+veux\s+pas\s+(parler|discuter|[êe]tre\s+rappel|qu'on)"
+    r"|\bpas\s+besoin\s+(de\s+parler|d'un|d'une|qu'on)"
+    r"|\bruf\w*\s+(sie\s+|du\s+|ihr\s+)?(mich|uns)\s+(bitte\s+)?nicht\b"
+    r"|\bnicht\s+(an|zur[üu]ck)?gerufen\s+werden|\bnicht\s+angerufen\s+werden"
+    r"|\b(will|m[öo]chte|brauche)\s+(nicht|keinen?)\s+(mit\s+)?((einem|einer|einen|dem|den)\s+)?"
+    r"(\w+\s+)?(sprechen|reden|r[üu]ckruf|anruf|angerufen|menschen|mitarbeiter)"
+    r"|\bn[aã]o\s+me\s+(ligu|liga|telefon|transfir|transfer|pass)\w*|\bn[aã]o\s+(liguem|telefonem)"
+    r"|\bn[aã]o\s+(quero|preciso)\s+(falar|que\s+me\s+lig|ser\s+contatad|um\s|uma\s)"
+    r"|\bnon\s+(chiamatemi|telefonatemi|richiamatemi|mi\s+(chiamate|telefonate|richiamate"
+    r"|passate|trasferite))"
+    r"|\bnon\s+(voglio|ho\s+bisogno\s+di)\s+(parlare|essere\s+(ri)?chiamat|un\s|una\s)",
     re.IGNORECASE,
 )
 
