@@ -134,6 +134,9 @@ def test_wanting_to_be_called_is_a_callback(cascade, text):
     "text",
     [
         "the new plan will be called Family Plus",
+        "I'd like to be called Alex in your emails",  # a name, not a call
+        "I prefer to be called by my first name",
+        "I asked your manager to contact me last week, where is my refund?",  # a report
         "I get a call from your team every week about upgrades",
         "mi chiamano spesso dal vostro numero",
         "I called you yesterday about my invoice",

@@ -89,8 +89,8 @@ _PERSON_PATTERNS = [
     r"\bbei\s+(einem|einer|ihrem|ihrer|dem|der)\s+(vorgesetzten|manager(in)?|chef(in)?)\s+"
     r"(zu\s+)?beschwer",
     r"\bescalate (this|it|my (case|issue|ticket))\b",
-    r"\b(a|an|the|your) (manager|supervisor|human|person|real person) (to )?(contact|call|email"
-    r"|reach|get back to) (me|us)\b",
+    r"\b(want|need|like|have|get|ask for)\s+(a|an|the|your)\s+(manager|supervisor|human|person"
+    r"|real person)\s+(to\s+)?(contact|call|email|reach|get back to)\s+(me|us)\b",
     # Spanish
     rf"\b(hablar|comunicarme|conversar)\s+con\s+{_PEOPLE['es']}\b",
     r"\b(quiero|necesito)\s+(un|una)\s+(humano|persona real|agente humano)\b",
@@ -119,7 +119,9 @@ _PERSON_PATTERNS = [
     r"\b(call|ring|phone)\s+(me|us)\b|\bcall\s?-?backs?\b|\bgive (me|us) a (call|ring|bell)\b",
     r"\b(someone|somebody|anyone|anybody|an agent)\s+(to\s+|can\s+|could\s+)?(call|ring|phone)\b",
     r"\b(to\s+be|get|getting|being)\s+(called|phoned|rung)\s+back\b"
-    r"|\b(like|want|need|prefer)\s+to\s+be\s+(called|phoned|rung)\b"
+    r"|\b(like|want|need|prefer)\s+to\s+be\s+(phoned|rung)\b|\b(like|want|need|prefer)\s+to\s+be"
+    r"\s+called\s*(back|about|regarding|re\b|today|tomorrow|asap|please|soon|as soon|at\s+\d"
+    r"|on\s+my|this\s+(morning|afternoon|evening|week)|[.!]|$)"
     r"|\b(want|need|like|request)\s+a\s+(phone\s+)?call\s+(back\s+)?from\b",
     r"\bll[aá]m(ame|enme|adme|eme)\b|\bme\s+llamen?\b|\bllamarme\b"
     r"|\bme\s+(puede[ns]?|pod[eé]is|podr[ií]an?|podr[ií]as)\s+(llamar|devolver la llamada)\b"
