@@ -7,6 +7,7 @@ and local specialist policies answer from the seeded store.
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -581,3 +582,28 @@ def test_api_server_escalates_and_splits_over_http(tmp_path: Path):
     # The server's data dir (tests._servers.server_env) holds the store with the ticket.
     [ticket] = TicketStore(tmp_path / "data" / "store.sqlite3").list()
     assert ticket.user_id == "alice" and ticket.session_id == sid
+
+
+# --- requests for a person, as attackers and customers write them ----------------------------
+
+
+def _person_table(name: str) -> list[dict[str, str]]:
+    path = Path(__file__).parent / "data" / "person" / f"{name}.csv"
+    with path.open(encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.parametrize(
+    ("name", "max_false_yes", "max_false_no"),
+    # measured when the clause rule was written: attack 17/184 and 2/78 (tuned on it; 118 and
+    # 15 before), heldout 9/120 and 23/72 (blind; 16 and 31 before)
+    [("attack", 17, 2), ("heldout", 9, 23)],
+)
+def test_mentions_of_a_person_open_no_ticket(name, max_false_yes, max_false_no):
+    rows = _person_table(name)
+    assert {r["language"] for r in rows} == {"en", "es", "fr", "de", "pt", "it"}
+    said = {r["text"]: intents.asks_for_person(r["text"]) for r in rows}
+    false_yes = [r["text"] for r in rows if r["person"] == "no" and said[r["text"]]]
+    false_no = [r["text"] for r in rows if r["person"] == "yes" and not said[r["text"]]]
+    assert len(false_yes) <= max_false_yes, false_yes
+    assert len(false_no) <= max_false_no, false_no

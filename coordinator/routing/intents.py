@@ -64,6 +64,7 @@ _PEOPLE = {
     r"(human|person|people|agent|representative|rep|manager|supervisor|boss|someone|somebody"
     r"|operator|staff( member)?|employee)",
     "es": r"(un |una |el |la |alg[uú]n )?(humano|persona( real| de verdad)?|agente|gerente"
+    r"|asesor(a)?"
     r"|supervisor(a)?|representante|encargad[oa]|operador(a)?|alguien)",
     "de": r"(einem |einer |einen |eine |dem |den )?(echten |richtigen )?"
     r"(menschen|mensch|mitarbeiter(in)?|person|manager|vorgesetzten|berater(in)?"
@@ -246,9 +247,100 @@ MIN_PART_WORDS = 3  # words with letters: "and refund" is not a request of its o
 CLARIFY_RATE = 0.01  # share of clear held-out training requests the margin may question
 
 
+# A bare ask: "agent please", "Un agente, por favor", "Mensch bitte!", "Operatore!".
+_BARE_PERSON = re.compile(
+    r"^\W*((a|an|un|una|um|uma|un vrai|une vraie|einen?|ein)\s+)?((real|live|vrai|echten?)\s+)?"
+    r"(human|agent|person|operator|representative|humano|agente|persona|operador|asesor|humain"
+    r"|conseiller|op[ée]rateur|mensch(en)?|mitarbeiter|atendente|operatore|umano)"
+    r"[\s,]*(please|pls|now|por favor|s'il vous pla[iî]t|svp|bitte|per favore|agora|ahora|subito)?"
+    r"\W*$",
+    re.IGNORECASE,
+)
+_WANT_PERSON = re.compile(
+    r"\b(quiero|necesito|je veux|je voudrais|ich will|ich m[öo]chte|quero|preciso de|voglio"
+    r"|vorrei)\s+(un|una|um|uma|un vrai|une vraie|einen|eine)\s+((vrai|echten|real|de verdade)\s+)?"
+    r"(humano|agente humano|persona|asesor(a)?|conseill[eè]re?|humain|menschen|mitarbeiter"
+    r"|atendente|operatore|umano|gerente|responsable|supervisor(a)?|manager)\b",
+    re.IGNORECASE,
+)
+# Where a message turns ("... , but", ". Anyway"): a refusal or a past event in one clause
+# says nothing of the next ("I don't want a bot, I want a person").
+_PERSON_CLAUSES = re.compile(
+    r"[.?!;:]+\s*|,\s*|\s[-–—]\s|\s+(but|pero|mais|aber|sondern|mas|ma|however|anyway)\s+",
+    re.IGNORECASE,
+)
+# A clause that mentions a person or a call without asking for one now: the past, a
+# condition or a question about one, someone of the user's own, a product feature, a name, or
+# the other meanings of the verbs ("rappeler" = remind, "Rückruf" = recall, "ligar" = connect).
+_PAST = re.compile(
+    r"\b(yesterday|last (week|month|night|time|year)|earlier|ago|already|did (anyone|someone|you)"
+    r"|got a call|ayer|la semana pasada|el mes pasado|intent[ée]|hier|la semaine derni[eè]re"
+    r"|j'ai essay[ée]|gestern|letzte woche|letzten monat|habe .{0,20}bekommen|hat gesagt|wollte ich"
+    r"|ontem|semana passada|tentei|ieri|la settimana scorsa|ho provato|sono stat[oa])\b",
+    re.IGNORECASE,
+)
+# ...unless the clause also says what the user wants now ("I want to complain to a manager
+# about last week's service").
+_WISH_NOW = re.compile(
+    r"\b(i want|i'd like|i would like|i need|please|let me|quiero|necesito|quisiera|por favor"
+    r"|je veux|je voudrais|j'aimerais|s'il vous pla[iî]t|ich will|ich m[öo]chte|bitte|quero"
+    r"|gostaria|preciso|voglio|vorrei|per favore)\b",
+    re.IGNORECASE,
+)
+_NOT_NOW = re.compile(
+    r"^\W*(if|si|se|falls|wenn|cuando|quando|once)\b|\b(should i|dois-je|deber[ií]a|devo|sollte ich"
+    r"|are you|am i (talking|chatting|speaking)|is this a|est-ce que je parle|est-ce une|sei un"
+    r"|voc[eê] [ée]|bist du|schreibe ich|es usted|eres una?)\b"
+    r"|\b(my|mi|meu|minha|mio|mia|mon|ma|mein(em|er|e)?|der|la|de)\s+(own\s+)?(family|familia"
+    r"|fam[ií]lia|famiglia|famille|boss|chef(in)?|chefe|manager|madre|mother|mom|dad|padre|father"
+    r"|wife|husband|colleague|coworker|kolleg(e|in)|coll[èe]gue|collega|colega)\b"
+    r"|\b(at home|en casa|in famiglia|courier|repartidor|corriere|livreur|entregador)\b"
+    r"|\b(button|feature|widget|url|api|function|funci[oó]n|bot[oó]n|bouton|funktion|bot[aã]o"
+    r"|pulsante|role|modell|ger[äa]t|betroffen|export|history|address|e-?mail address"
+    r"|included|incluye|inclu[iy]|include|plan b[aá]sico|basic plan|piano base|plano b[aá]sico"
+    r"|en copie|in copia|codici|c[óo]digos|readable|hours|horario|api)\b"
+    r"|\bby my (first )?name\b|\bpor mi (nombre|apodo|apellido)\b|\bpar mon pr[ée]nom\b"
+    r"|\bm'appelle\b"
+    r"|\bme rappeler (mon|ma|mes|le|la|les|l'|comment|combien|quand|o[uù])"
+    r"|\brappelle-moi (le|la|les)\b"
+    r"|\bme ligar (à|a|ao|na|no)\b|\bme retorne(m)? o\b"
+    r"|\b(never|nunca|jamais|nie|niemals|mai|stop|dejen de|parem de|smettete(la)? di"
+    r"|h[öo]ren sie auf|no need|pas besoin|kein(en)? r[üu]ckruf|r[üu]ckruf brauche ich nicht"
+    r"|preferisco non|prefiro n[aã]o"
+    r"|prefiero no|non desidero|non ho voglia|vi prego di non|je refuse|je ne souhaite pas"
+    r"|nobody|no one|nadie|ningu[ée]m|nessuno|niemand|sem liga|nicht mehr)\b"
+    r"|\bparler [àa] personne\b|\bavec personne\b",
+    re.IGNORECASE,
+)
+# Names the user gives ("Call me Sam", "Llámame Juan", "Chiamami Giulia"): a capital after the
+# verb, read case-sensitively.
+_A_NAME = re.compile(
+    r"\b([Cc]all me|[Ll]l[aá]mame|[Aa]ppelez-moi|[Cc]hiamami|chiamato|chiamata|[Cc]hiamare|"
+    r"[Rr]ufen mich|[Rr]uft mich|[Mm]e chame) [A-ZÁÉÍÓÚÄÖÜ][a-záéíóúäöü]+"
+)
+
+
+def _asks_in_clause(clause: str) -> bool:
+    if not clause.strip():
+        return False
+    if _A_NAME.search(clause) or _NOT_NOW.search(clause) or _NOT_PERSON.search(clause):
+        return False
+    if _PAST.search(clause) and not _WISH_NOW.search(clause):
+        return False
+    return bool(_PERSON.search(clause) or _WANT_PERSON.search(clause))
+
+
 def asks_for_person(text: str) -> bool:
-    """True when the user asks to be handed to a person (six languages)."""
-    return bool(_PERSON.search(text)) and not _NOT_PERSON.search(text)
+    """True when the user asks, now, to be handed to a person (six languages).
+
+    It opens a ticket at once, so a clause that only mentions a person or a call (refused,
+    in the past, hypothetical, someone of the user's own, a product feature, a name) does not
+    count; another clause of the same message still may ("I don't want a bot, I want a
+    person")."""
+    if _BARE_PERSON.match(text):
+        return True
+    clauses = [c for c in _PERSON_CLAUSES.split(text) if c and not _PERSON_CLAUSES.fullmatch(c)]
+    return any(_asks_in_clause(c) for c in clauses)
 
 
 def is_frustrated(text: str) -> bool:
